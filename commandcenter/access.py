@@ -1,0 +1,135 @@
+"""Who may do what: roles, access rules as data, and the helpers every view uses.
+
+A rule names the roles (Django groups) that hold it. Views call `require(rule)`,
+API views use `RulePermission`, templates read `can.<rule>`, and the websocket
+consumer asks `can_subscribe(user, topic)`. Superusers hold every rule.
+"""
+
+from functools import wraps
+
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
+from rest_framework.permissions import BasePermission
+
+STAFF = "command_center_staff"
+LEAD = "command_center_lead"
+PM = "project_manager"
+CLINICIAN = "clinician"
+ENGINEER = "migration_engineer"
+ADMIN = "admin"
+
+ROLES = {
+    STAFF: "Command-center staff",
+    LEAD: "Command-center lead",
+    PM: "Project manager",
+    CLINICIAN: "Clinician",
+    ENGINEER: "Migration engineer",
+    ADMIN: "Administrator",
+}
+EVERYONE = frozenset(ROLES)
+ANY_USER = None  # any logged-in, active user, with or without a role
+
+RULES = {
+    "view_home": ANY_USER,
+    "view_inventory": {ENGINEER, PM, LEAD, ADMIN},
+    "operate_inventory": {ENGINEER, ADMIN},
+    "view_migration": {ENGINEER, PM, STAFF, LEAD, ADMIN},
+    "operate_migration": {ENGINEER, ADMIN},
+    "view_roadmap": {PM, ENGINEER, LEAD, ADMIN},
+    "edit_roadmap": {PM, ADMIN},
+    "view_board": {STAFF, LEAD, ADMIN},
+    "triage_tickets": {STAFF, LEAD, ADMIN},
+    "manage_escalation": {LEAD, ADMIN},
+    "view_training": EVERYONE,
+    "manage_training": {PM, LEAD, ADMIN},
+    "give_feedback": EVERYONE,
+    "view_phi": {STAFF, LEAD, ENGINEER, ADMIN},
+    "view_audit": {LEAD, ADMIN},
+}
+
+# Websocket topics: the first dotted part names the rule a subscriber needs.
+TOPIC_RULES = {
+    "health": "view_home",
+    "home": "view_home",
+    "board": "view_board",
+    "inventory": "view_inventory",
+    "migration": "view_migration",
+    "validation": "view_migration",
+    "roadmap": "view_roadmap",
+    "cutover": "view_roadmap",
+    "training": "view_training",
+    "feedback": "manage_training",
+}
+
+
+def ensure_roles():
+    """Create the role groups; idempotent (the data migration and test fixtures call it)."""
+    for name in ROLES:
+        Group.objects.get_or_create(name=name)
+
+
+def roles_of(user):
+    if not user.is_authenticated:
+        return frozenset()
+    cached = getattr(user, "_cc_roles", None)
+    if cached is None:
+        cached = frozenset(user.groups.values_list("name", flat=True))
+        user._cc_roles = cached
+    return cached
+
+
+def has_rule(user, rule):
+    if rule not in RULES:
+        raise KeyError(f"unknown access rule {rule!r}")
+    if not user.is_authenticated or not user.is_active:
+        return False
+    holders = RULES[rule]
+    return holders is ANY_USER or user.is_superuser or bool(roles_of(user) & holders)
+
+
+def require(rule):
+    """View decorator: 403 unless the logged-in user holds `rule`."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if not has_rule(request.user, rule):
+                raise PermissionDenied(f"This page needs the '{rule}' permission.")
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def RulePermission(rule):  # noqa: N802 (reads as a class in permission_classes)
+    """DRF permission class for one rule: `permission_classes = [RulePermission("view_board")]`."""
+    return type(
+        f"Rule_{rule}",
+        (BasePermission,),
+        {
+            "has_permission": lambda self, request, view: has_rule(request.user, rule),
+        },
+    )
+
+
+def can_subscribe(user, topic):
+    """May `user` receive events on `topic`? `user.<id>` topics belong to that user alone."""
+    head = topic.split(".", 1)[0]
+    if head == "user":
+        return user.is_authenticated and topic == f"user.{user.pk}"
+    rule = TOPIC_RULES.get(head)
+    return rule is not None and has_rule(user, rule)
+
+
+class _Can:
+    def __init__(self, user):
+        self._user = user
+
+    def __getattr__(self, rule):
+        return has_rule(self._user, rule)
+
+
+def roles_context(request):
+    user = request.user
+    return {"can": _Can(user), "user_roles": sorted(ROLES[r] for r in roles_of(user) if r in ROLES)}

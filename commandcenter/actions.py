@@ -1,0 +1,27 @@
+"""State changes of the command center, each followed by its live event."""
+
+from django.template.loader import render_to_string
+from django.utils.dateparse import parse_datetime
+
+from commandcenter import health
+from commandcenter.events import publish
+from commandcenter.models import HealthSample
+
+
+def record_health():
+    """Check every component, keep the samples, and push the result to every home page."""
+    snap = health.snapshot()
+    checked_at = parse_datetime(snap["checked_at"])
+    HealthSample.objects.bulk_create(
+        HealthSample(
+            component=name,
+            ok=part["ok"],
+            detail=part["detail"][:300],
+            ms=part["ms"],
+            checked_at=checked_at,
+        )
+        for name, part in snap["components"].items()
+    )
+    html = render_to_string("commandcenter/_health_card.html", {"health": snap})
+    publish("health", snap, html=html)
+    return snap

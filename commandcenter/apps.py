@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class CommandCenterConfig(AppConfig):
+    name = "commandcenter"
+    verbose_name = "Command center"

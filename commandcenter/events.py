@@ -1,0 +1,65 @@
+"""The one way a state change reaches the browser.
+
+`publish(topic, payload, html=None)` serialises the message once and, after the
+current database transaction commits, sends it to the Channels group of the topic.
+Each websocket consumer forwards the ready text unchanged, so a message is
+rendered once per event, never once per client. Screens subscribe to topics;
+they never poll.
+"""
+
+import json
+import logging
+import re
+import time
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+
+log = logging.getLogger(__name__)
+
+TOPIC_RE = re.compile(r"^[a-z][a-z0-9_-]*(\.[A-Za-z0-9_-]+)*$")
+_listeners = []
+
+
+def group_name(topic):
+    """Channels group for a topic (group names allow letters, digits, - _ and .)."""
+    if not TOPIC_RE.match(topic) or len(topic) > 90:
+        raise ValueError(f"bad topic {topic!r}")
+    return f"t.{topic}"
+
+
+def publish(topic, payload, html=None):
+    """Send `payload` (and an optional rendered `html` fragment) to `topic` after commit."""
+    group = group_name(topic)
+    message = {"topic": topic, "data": payload, "ts": time.time()}
+    if html is not None:
+        message["html"] = html
+    text = json.dumps(message, cls=DjangoJSONEncoder)
+    transaction.on_commit(lambda: _send(topic, group, text, message))
+
+
+def subscribe_local(callback):
+    """Register an in-process listener `callback(topic, message)`.
+
+    This is the seam between apps: e.g. the command center turns migration failures
+    into tickets by listening here, without the engine importing the command center.
+    """
+    _listeners.append(callback)
+    return callback
+
+
+def _send(topic, group, text, message):
+    for callback in list(_listeners):
+        try:
+            callback(topic, message)
+        except Exception:
+            log.exception("event listener failed for topic %s", topic)
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(group, {"type": "event.message", "text": text})
+    except Exception as exc:  # the database change stands; the screen catches up on reload
+        log.warning("could not publish event on %s: %s", topic, exc)

@@ -1,0 +1,60 @@
+"""System health: the database, Redis and the Celery workers, each checked and timed."""
+
+import time
+
+import redis
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+COMPONENTS = ("database", "redis", "workers")
+
+
+def timed(check):
+    """Run one check; never raises: a failure becomes ok=False with a one-line detail."""
+    start = time.perf_counter()
+    try:
+        ok, detail = check()
+    except Exception as exc:
+        ok, detail = False, f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+    return {"ok": ok, "detail": detail, "ms": round((time.perf_counter() - start) * 1000, 1)}
+
+
+def check_database():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return True, connection.vendor
+
+
+def check_redis():
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1)
+    try:
+        client.ping()
+    finally:
+        client.close()
+    return True, "PONG"
+
+
+def check_workers(timeout=1.0):
+    from commandcenter.celery import app
+
+    replies = app.control.ping(timeout=timeout)
+    names = sorted(name for reply in replies for name in reply)
+    if not names:
+        return False, "no worker answered"
+    return True, f"{len(names)} responding: {', '.join(names)}"
+
+
+def snapshot():
+    """Every component's state; workers are only asked when Redis answers."""
+    result = {"database": timed(check_database), "redis": timed(check_redis)}
+    if result["redis"]["ok"]:
+        result["workers"] = timed(check_workers)
+    else:
+        result["workers"] = {"ok": False, "detail": "unknown: Redis is down", "ms": None}
+    return {
+        "ok": all(part["ok"] for part in result.values()),
+        "checked_at": timezone.now().isoformat(timespec="milliseconds"),
+        "components": result,
+    }

@@ -1,0 +1,92 @@
+"""A minimal DICOMweb client: STOW-RS of Part-10 instances and WADO-RS of one instance.
+
+Both speak `multipart/related; type="application/dicom"`. WADO-RS asks for
+`transfer-syntax=*` so the server returns each instance as stored instead of transcoding
+it to Explicit VR Little Endian, which would defeat a byte-level comparison.
+"""
+
+import secrets
+from email.message import Message
+
+import requests
+
+DICOM_PART = "application/dicom"
+STOW_ACCEPT = "application/dicom+json"
+WADO_ACCEPT = f'multipart/related; type="{DICOM_PART}"; transfer-syntax=*'
+FAILED_SOP_SEQUENCE = "00081198"
+
+
+class DicomWebError(RuntimeError):
+    """The DICOMweb server refused a request or rejected some instances."""
+
+
+def _session(session):
+    if session is not None:
+        return session
+    session = requests.Session()
+    session.trust_env = False
+    return session
+
+
+def multipart_body(parts, boundary):
+    """Join Part-10 byte strings into one multipart/related body."""
+    chunks = []
+    for data in parts:
+        chunks += [f"--{boundary}\r\nContent-Type: {DICOM_PART}\r\n\r\n".encode(), data, b"\r\n"]
+    chunks.append(f"--{boundary}--\r\n".encode())
+    return b"".join(chunks)
+
+
+def stow(base_url, datasets_bytes, headers=None, session=None, timeout=120):
+    """POST instances to `{base_url}/studies`; return the server's JSON answer.
+
+    Raises DicomWebError on an HTTP error or when the answer lists failed instances.
+    """
+    boundary = f"cc-{secrets.token_hex(16)}"
+    content_type = f'multipart/related; type="{DICOM_PART}"; boundary={boundary}'
+    request_headers = {"Content-Type": content_type, "Accept": STOW_ACCEPT, **(headers or {})}
+    body = multipart_body(datasets_bytes, boundary)
+    response = _session(session).post(
+        f"{base_url.rstrip('/')}/studies", data=body, headers=request_headers, timeout=timeout
+    )
+    if response.status_code >= 400:
+        raise DicomWebError(f"STOW-RS answered {response.status_code}: {response.text[:200]}")
+    answer = response.json() if response.content else {}
+    failed = answer.get(FAILED_SOP_SEQUENCE, {}).get("Value", [])
+    if failed:
+        raise DicomWebError(f"STOW-RS rejected {len(failed)} instance(s)")
+    return answer
+
+
+def boundary_of(content_type):
+    message = Message()
+    message["Content-Type"] = content_type
+    boundary = message.get_param("boundary")
+    if not boundary:
+        raise DicomWebError(f"no multipart boundary in {content_type!r}")
+    return boundary.encode()
+
+
+def split_multipart(body, content_type):
+    """The payloads of a multipart body, in order (part headers dropped)."""
+    delimiter = b"--" + boundary_of(content_type)
+    parts = []
+    for chunk in body.split(delimiter)[1:]:
+        if chunk.startswith(b"--"):
+            break
+        _headers, _, payload = chunk.partition(b"\r\n\r\n")
+        parts.append(payload[:-2] if payload.endswith(b"\r\n") else payload)
+    return parts
+
+
+def wado_instance(base_url, study, series, sop, headers=None, session=None, timeout=120):
+    """GET one instance by WADO-RS; return its Part-10 bytes."""
+    url = f"{base_url.rstrip('/')}/studies/{study}/series/{series}/instances/{sop}"
+    request_headers = {"Accept": WADO_ACCEPT, **(headers or {})}
+    response = _session(session).get(url, headers=request_headers, timeout=timeout)
+    if response.status_code >= 400:
+        raise DicomWebError(f"WADO-RS answered {response.status_code} for instance {sop}")
+    parts = split_multipart(response.content, response.headers.get("Content-Type", ""))
+    if len(parts) != 1:
+        raise DicomWebError(f"WADO-RS returned {len(parts)} parts for instance {sop}")
+    return parts[0]

@@ -1,0 +1,64 @@
+"""Session fixtures: the cast of users, and the real processes the tests talk to.
+
+Services start once per session, on free loopback ports, and only when a test asks
+for them. A service that cannot start fails the test with its reason; nothing skips.
+"""
+
+import pytest
+from django.contrib.auth.models import Group, User
+
+from commandcenter.access import ADMIN, CLINICIAN, ENGINEER, LEAD, PM, STAFF, ensure_roles
+
+pytest_plugins = ["tests.fixtures_services", "tests.fixtures_processes"]
+
+CAST = {
+    "staff": STAFF,
+    "lead": LEAD,
+    "pm": PM,
+    "clinician": CLINICIAN,
+    "engineer": ENGINEER,
+    "admin": ADMIN,
+}
+PASSWORD = "correct horse battery staple"
+
+
+def make_user(username, role=None, **extra):
+    ensure_roles()
+    user = User.objects.create_user(username, f"{username}@hospital.test", PASSWORD, **extra)
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hashing():
+    """Tests create many users; PBKDF2's deliberate slowness only costs time here."""
+    from django.conf import settings
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def cast(db):
+    """One user per role, by name: cast.staff, cast.lead, cast.pm, cast.clinician,
+    cast.engineer, cast.admin; plus cast.nobody (logged in, no role)."""
+
+    class Cast:
+        pass
+
+    people = Cast()
+    for name, role in CAST.items():
+        setattr(people, name, make_user(name, role))
+    people.nobody = make_user("nobody")
+    return people
+
+
+@pytest.fixture
+def client_for(client):
+    """client_for(user) -> the test client logged in as that user."""
+
+    def login(user):
+        client.force_login(user)
+        return client
+
+    return login

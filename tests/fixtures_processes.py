@@ -1,0 +1,186 @@
+"""The application's own processes under test: a Celery worker, a live ASGI server
+and headless Chromium driven by Playwright.
+
+Tests that use the worker or the live server see the database from another process
+or thread, so they need committed data: mark them `django_db(transaction=True)`.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import uvicorn
+from django.db import connection
+
+from commandcenter.services.base import LOOPBACK, free_port
+
+REPO = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+
+def database_url():
+    """The URL of the database this test session uses (the test database)."""
+    conf = connection.settings_dict
+    if conf["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{Path(conf['NAME']).resolve()}"
+    auth = conf["USER"] + (f":{conf['PASSWORD']}" if conf["PASSWORD"] else "")
+    return f"postgres://{auth}@{conf['HOST'] or LOOPBACK}:{conf['PORT'] or 5432}/{conf['NAME']}"
+
+
+class CeleryWorker:
+    def __init__(self, name, log_path):
+        self.name = name
+        self.log_path = log_path
+        self.proc = None
+
+    def start(self):
+        env = dict(os.environ, DATABASE_URL=database_url(), PYTHONUNBUFFERED="1")
+        cmd = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "commandcenter",
+            "worker",
+            "-l",
+            "INFO",
+            "--concurrency",
+            "2",
+            "-n",
+            self.name,
+            "--without-mingle",
+            "--without-gossip",
+        ]
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self, timeout=60):
+        from commandcenter.celery import app
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"Celery worker exited: {self.log_tail()}")
+            if any(self.name in reply for reply in app.control.ping(timeout=0.5)):
+                return
+        self.stop()
+        pytest.fail(f"Celery worker did not answer a ping within {timeout}s: {self.log_tail()}")
+
+    def log_tail(self, lines=15):
+        return "\n".join(Path(self.log_path).read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
+    """A real `celery -A commandcenter worker` process on the test database."""
+    log = tmp_path_factory.mktemp("celery") / "worker.log"
+    worker = CeleryWorker(f"cctest-{os.getpid()}@localhost", log).start()
+    yield worker
+    worker.stop()
+
+
+class LiveServer:
+    """The ASGI application (HTTP and websockets) served by uvicorn in a thread."""
+
+    def __init__(self):
+        from commandcenter.asgi import application
+
+        self.port = free_port()
+        config = uvicorn.Config(
+            application,
+            host=LOOPBACK,
+            port=self.port,
+            log_level="warning",
+            lifespan="off",
+            ws="websockets-sansio",
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self):
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def start(self):
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                pytest.fail("the live ASGI server did not start")
+            time.sleep(0.05)
+        return self
+
+    def stop(self):
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture(scope="session")
+def asgi_server(django_db_setup):
+    server = LiveServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    from playwright.sync_api import sync_playwright
+
+    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install chromium")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def browser_as(chromium, asgi_server):
+    """browser_as(user) -> a Playwright page logged in as `user` (through the login form)."""
+    from tests.conftest import PASSWORD
+
+    contexts = []
+
+    def open_page(user, viewport=None):
+        context = chromium.new_context(viewport=viewport or {"width": 1280, "height": 900})
+        context.set_default_timeout(15000)
+        contexts.append(context)
+        page = context.new_page()
+        page.goto(f"{asgi_server.url}/accounts/login/")
+        page.fill("#id_username", user.username)
+        page.fill("#id_password", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{asgi_server.url}/")
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
