@@ -57,14 +57,14 @@ def redis_url_from(env, default):
     return raw
 
 
-def secret_key_from(env, debug, base_dir: Path):
+def secret_key_from(env, debug, var_dir: Path):
     """SECRET_KEY from the environment; in development, a key kept in var/."""
     key = env.str("SECRET_KEY", default="")
     if key:
         return key
     if not debug:
         raise ConfigError("SECRET_KEY", "required when DEBUG is off (production)")
-    keyfile = base_dir / "var" / "secret_key"
+    keyfile = var_dir / "secret_key"
     if not keyfile.exists():
         keyfile.parent.mkdir(parents=True, exist_ok=True)
         keyfile.write_text(secrets.token_urlsafe(50))

@@ -7,21 +7,21 @@ import environ
 from commandcenter.config import ConfigError, database_from, redis_url_from, secret_key_from
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = BASE_DIR / "var"
-
 env = environ.Env()
+VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var"))).resolve()
+VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 try:
     DEBUG = env.bool("DEBUG", default=True)
 except Exception:
     raise ConfigError("DEBUG", "must be true or false") from None
-SECRET_KEY = secret_key_from(env, DEBUG, BASE_DIR)
+SECRET_KEY = secret_key_from(env, DEBUG, VAR_DIR)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
 if not ALLOWED_HOSTS:
     raise ConfigError("ALLOWED_HOSTS", "required when DEBUG is off (comma-separated host names)")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
-DATABASES = {"default": database_from(env, default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DATABASES = {"default": database_from(env, default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # A file, not memory, so that a test's Celery worker and live server share it.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}

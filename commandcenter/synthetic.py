@@ -513,6 +513,7 @@ def _set_pixel_data(ds: FileDataset, frames: np.ndarray, transfer_syntax: UID) -
         ds.LossyImageCompression = "01"
         ds.LossyImageCompressionMethod = "ISO_10918_1"
         ds.file_meta.TransferSyntaxUID = transfer_syntax
+        _match_encoding(ds)
         return
     native = frames.astype(frames.dtype.newbyteorder("<"))
     ds.PixelData = native.tobytes()
@@ -522,6 +523,14 @@ def _set_pixel_data(ds: FileDataset, frames: np.ndarray, transfer_syntax: UID) -
     )
     if transfer_syntax.is_compressed:
         ds.compress(transfer_syntax, generate_instance_uid=False)
+    _match_encoding(ds)
+
+
+def _match_encoding(ds: FileDataset) -> None:
+    """Make the in-memory encoding agree with the file meta, as a dataset read from disk
+    would; DICOM network peers (pynetdicom) check that the two agree."""
+    syntax = ds.file_meta.TransferSyntaxUID
+    ds.set_original_encoding(syntax.is_implicit_VR, syntax.is_little_endian)
 
 
 def _jpeg(frame: np.ndarray) -> bytes:

@@ -7,11 +7,13 @@ Every PACS knows the test's AE title TEST_AET and routes C-MOVEs to it at
 127.0.0.1:`storage_scp_port`, where a test may run its own Storage SCP.
 """
 
+import contextlib
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pytest
+from botocore.exceptions import BotoCoreError, ClientError
 
 from commandcenter import synthetic
 from commandcenter.services.base import LOOPBACK, ManagedProcess, ServiceError, free_port
@@ -99,11 +101,10 @@ def orthanc_pacs(orthanc_factory, storage_scp_port):
 def dcmqrscp_pacs(storage_scp_port):
     """dcmtk's dcmqrscp seeded with three small MR studies (stored by C-STORE)."""
     archive = DcmQrScp(aet="DCMQRSCP", peers={TEST_AET: (LOOPBACK, storage_scp_port)})
-    start_service(archive)
     try:
+        start_service(archive)
         studies = seed_studies(seed=102, modality="MR")
-        for datasets in studies.values():
-            archive.store_datasets(datasets)
+        archive.store_datasets(ds for datasets in studies.values() for ds in datasets)
         yield LegacyPacs(archive, LOOPBACK, archive.port, archive.aet, storage_scp_port, studies)
     finally:
         archive.stop()
@@ -119,9 +120,10 @@ def dicomweb_store(orthanc_factory):
 def s3_server():
     """SeaweedFS's S3 API on loopback: `.endpoint_url`, `.access_key`, `.client()`."""
     server = SeaweedS3()
-    start_service(server)
-    yield server
-    server.stop()
+    try:
+        yield start_service(server)
+    finally:
+        server.stop()
 
 
 @pytest.fixture
@@ -130,7 +132,5 @@ def s3_bucket(s3_server):
     name = f"cc-test-{uuid.uuid4().hex[:16]}"
     s3_server.create_bucket(name)
     yield name
-    try:
+    with contextlib.suppress(BotoCoreError, ClientError):
         s3_server.client().delete_bucket(Bucket=name)
-    except Exception:
-        pass

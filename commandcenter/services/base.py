@@ -1,5 +1,6 @@
 """Process management shared by every local service."""
 
+import contextlib
 import os
 import shutil
 import signal
@@ -37,6 +38,20 @@ def require_binary(name, hint):
     return path
 
 
+def terminate_group(proc, timeout=10.0):
+    """SIGTERM a child's whole process group, then SIGKILL it if it lingers."""
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+
+
 class ManagedProcess:
     """A child process with its own working directory, started and stopped as a unit.
 
@@ -68,17 +83,16 @@ class ManagedProcess:
 
     def start(self):
         self.prepare()
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            self.command(),
-            cwd=self.workdir,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=self.env(),
-            start_new_session=True,
-        )
-        log.close()
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                self.command(),
+                cwd=self.workdir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self.env(),
+                start_new_session=True,
+            )
         self._wait_ready()
         return self
 
@@ -108,16 +122,8 @@ class ManagedProcess:
         return " | ".join(text[-lines:]) or "(empty log)"
 
     def stop(self, timeout=10.0):
-        if self.proc is not None and self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(timeout)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                try:
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                self.proc.wait(5)
+        if self.proc is not None:
+            terminate_group(self.proc, timeout)
         if self._own_dir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 

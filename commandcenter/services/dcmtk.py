@@ -79,7 +79,15 @@ class DcmQrScp(ManagedProcess):
     def command(self):
         binary = require_binary("dcmqrscp", "apt-get install dcmtk")
         mode = ["--single-process"] if self.single_process else []
-        return [binary, "--config", str(self.config_path), "--log-level", "warn", *mode, *self.extra_args]
+        return [
+            binary,
+            "--config",
+            str(self.config_path),
+            "--log-level",
+            "warn",
+            *mode,
+            *self.extra_args,
+        ]
 
     def ready(self):
         return port_open(self.port) and dicomnet.echo(self.host, self.port, self.aet)

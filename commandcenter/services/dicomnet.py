@@ -22,7 +22,7 @@ class DicomNetError(RuntimeError):
     """An association was refused or a DIMSE operation answered with a failure status."""
 
 
-class FindTruncated(DicomNetError):
+class FindTruncatedError(DicomNetError):
     """The SCP ended a C-FIND with Cancel after some matches: it caps its results
     (Orthanc's LimitFindResults does this). `matches` holds what it did return."""
 
@@ -143,7 +143,7 @@ def study_query(**keys):
 def find(host, port, called_aet, query, calling_aet="CCFIND", model=None):
     """Run a C-FIND and return the matching identifiers.
 
-    Raises FindTruncated when the SCP cancels the response part-way (a capped PACS) and
+    Raises FindTruncatedError when the SCP cancels the response part-way (a capped PACS) and
     DicomNetError on any failure status.
     """
     model = model or StudyRootQueryRetrieveInformationModelFind
@@ -157,7 +157,7 @@ def find(host, port, called_aet, query, calling_aet="CCFIND", model=None):
             if category == "Pending" and identifier is not None:
                 matches.append(identifier)
             elif category == "Cancel":
-                raise FindTruncated(called_aet, matches)
+                raise FindTruncatedError(called_aet, matches)
             elif category not in ("Pending", "Success"):
                 raise DicomNetError(f"C-FIND on {called_aet} failed: {category}")
     finally:

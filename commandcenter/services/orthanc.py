@@ -52,6 +52,7 @@ def modality_entry(aet, host, port):
 class Orthanc(ManagedProcess):
     name = "orthanc"
     start_timeout = 30.0
+    host = LOOPBACK
 
     def __init__(
         self,
@@ -101,7 +102,8 @@ class Orthanc(ManagedProcess):
             "DicomAlwaysAllowStore": True,
             "DicomCheckModalityHost": False,
             "DicomModalities": {
-                aet: modality_entry(aet, host, port) for aet, (host, port) in self.modalities.items()
+                aet: modality_entry(aet, host, port)
+                for aet, (host, port) in self.modalities.items()
             },
             "UnknownSopClassAccepted": True,
             "LimitFindResults": int(self.limit_find_results),

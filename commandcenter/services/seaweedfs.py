@@ -12,15 +12,18 @@ import json
 import secrets
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import boto3
+import requests
 from botocore.config import Config
 
 from commandcenter.services.base import LOOPBACK, ManagedProcess, ServiceError, free_port
 
 REGION = "us-east-1"
-SOCKET_PATH_MAX = 100
+SOCKET_PATH_MAX = 107  # sun_path holds 108 bytes with the NUL
+NO_PROXY = {"http": None, "https": None}
 S3_ACTIONS = ["Admin", "Read", "List", "Tagging", "Write"]
 
 
@@ -74,10 +77,11 @@ class SeaweedS3(ManagedProcess):
         self.config_path.chmod(0o600)
 
     def _socket_args(self):
-        """Unix sockets go into the working directory when its path is short enough."""
-        if len(str(self.workdir)) + 30 > SOCKET_PATH_MAX:
+        """Filer and S3 unix sockets go into the working directory when the path fits."""
+        sockets = {role: self.workdir / f"{role}.sock" for role in ("filer", "s3")}
+        if any(len(str(path)) > SOCKET_PATH_MAX for path in sockets.values()):
             return []
-        return [f"-{role}.localSocket={self.workdir / f'{role}.sock'}" for role in ("filer", "s3")]
+        return [f"-{role}.localSocket={path}" for role, path in sockets.items()]
 
     def command(self):
         return [
@@ -96,6 +100,14 @@ class SeaweedS3(ManagedProcess):
         gateway's metadata stream before it exits. Killing it loses nothing already
         acknowledged: volumes and the filer store are written through to the OS."""
         super().stop(timeout)
+        self._remove_stale_sockets()
+
+    def _remove_stale_sockets(self):
+        """weed names its gRPC unix sockets /tmp/seaweedfs-<role>-grpc-<port>.sock and leaves
+        them behind when killed; only sockets of this server's own ports are removed."""
+        for port in self.ports.values():
+            for path in Path(tempfile.gettempdir()).glob(f"seaweedfs-*-{port}.sock"):
+                path.unlink(missing_ok=True)
 
     def client(self, **config):
         """A boto3 S3 client for this server (path-style addressing, no proxy from env)."""
@@ -109,6 +121,11 @@ class SeaweedS3(ManagedProcess):
         )
 
     def ready(self):
+        """The S3 API answers and a volume server has joined (else the first PUT fails)."""
+        master = f"http://{LOOPBACK}:{self.ports['master.port']}/dir/status"
+        topology = requests.get(master, timeout=1, proxies=NO_PROXY).json()["Topology"]
+        if not topology.get("Free"):
+            return False
         self.client(retries={"max_attempts": 1}, connect_timeout=1, read_timeout=2).list_buckets()
         return True
 

@@ -7,7 +7,6 @@ from contextlib import contextmanager
 
 import botocore.exceptions
 import pytest
-from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE, AllStoragePresentationContexts, build_role, evt
 from pynetdicom.sop_class import (
@@ -25,10 +24,7 @@ PACS_FIXTURES = ["orthanc_pacs", "dcmqrscp_pacs"]
 
 
 def study_query(uid):
-    query = Dataset()
-    query.QueryRetrieveLevel = "STUDY"
-    query.StudyInstanceUID = uid
-    return query
+    return dicomnet.study_query(StudyInstanceUID=uid)
 
 
 def c_get_study(pacs, uid):
@@ -46,10 +42,14 @@ def c_get_study(pacs, uid):
         ae.add_requested_context(sop_class, [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
     roles = [build_role(sop_class, scp_role=True) for sop_class in sop_classes]
     handlers = [(evt.EVT_C_STORE, on_store)]
-    assoc = ae.associate(pacs.host, pacs.port, ae_title=pacs.aet, ext_neg=roles, evt_handlers=handlers)
+    assoc = ae.associate(
+        pacs.host, pacs.port, ae_title=pacs.aet, ext_neg=roles, evt_handlers=handlers
+    )
     assert assoc.is_established
     try:
-        responses = list(assoc.send_c_get(study_query(uid), StudyRootQueryRetrieveInformationModelGet))
+        responses = list(
+            assoc.send_c_get(study_query(uid), StudyRootQueryRetrieveInformationModelGet)
+        )
     finally:
         assoc.release()
     assert responses[-1][0].Status == 0x0000
@@ -104,21 +104,21 @@ def test_each_legacy_pacs_answers_c_echo(request, pacs_fixture):
 
 
 @pytest.mark.parametrize("pacs_fixture", PACS_FIXTURES)
-def test_each_legacy_pacs_returns_its_seeded_studies_to_a_study_level_c_find(
-    request, pacs_fixture
-):
+def test_each_legacy_pacs_returns_its_seeded_studies_to_a_study_level_c_find(request, pacs_fixture):
     pacs = request.getfixturevalue(pacs_fixture)
     found = dicomnet.find_study_uids(pacs.host, pacs.port, pacs.aet, pacs.calling_aet)
     assert sorted(found) == pacs.study_uids
     assert len(pacs.study_uids) == 3
 
 
-def test_orthanc_with_limit_find_results_5_returns_at_most_5_of_8_studies_then_cancels(orthanc_factory):
+def test_orthanc_with_limit_find_results_5_returns_at_most_5_of_8_studies_then_cancels(
+    orthanc_factory,
+):
     capped = orthanc_factory(aet="CAPPEDPACS", limit_find_results=5)
     studies = seed_studies(seed=103, studies=8, series=1, instances=1)
     seed_orthanc(capped, studies)
     assert capped.count_studies() == 8
-    with pytest.raises(dicomnet.FindTruncated) as truncated:
+    with pytest.raises(dicomnet.FindTruncatedError) as truncated:
         dicomnet.find_study_uids(LOOPBACK, capped.dicom_port, capped.aet, TEST_AET)
     found = {str(ds.StudyInstanceUID) for ds in truncated.value.matches}
     assert 0 < len(found) <= 5

@@ -1,0 +1,30 @@
+import json
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from commandcenter import demo
+
+
+class Command(BaseCommand):
+    help = "Create the demo administrator and one demo user per role (idempotent)."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--stack-file",
+            type=Path,
+            help="var/stack.json written by `make run` (demo PACS and S3)",
+        )
+
+    def handle(self, *args, stack_file=None, **options):
+        password = demo.demo_password(settings.VAR_DIR)
+        created = demo.ensure_demo_people(password)
+        if created:
+            self.stdout.write(f"created demo users: {', '.join(created)}")
+        self.stdout.write(
+            f"demo login: admin / {password}  (also staff, lead, pm, clinician, "
+            "engineer with the same password)"
+        )
+        if stack_file and stack_file.exists():
+            self.stdout.write(f"demo services: {', '.join(json.loads(stack_file.read_text()))}")
