@@ -52,6 +52,7 @@ TOPIC_RULES = {
     "health": "view_home",
     "home": "view_home",
     "board": "view_board",
+    "alerts": "view_board",
     "inventory": "view_inventory",
     "migration": "view_migration",
     "validation": "view_migration",
