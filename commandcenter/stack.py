@@ -67,23 +67,8 @@ class Stack:
         self.manage("collectstatic", "--noinput", "-v", "0")
         endpoints = self.start_demo_services() if self.demo else {}
         self.manage("seed_demo", "--stack-file", str(self.write_stack_file(endpoints)))
-        self.spawn(
-            "worker",
-            [
-                "-m",
-                "celery",
-                "-A",
-                "commandcenter",
-                "worker",
-                "-l",
-                "INFO",
-                "--concurrency",
-                "2",
-                "-n",
-                "local@%h",
-            ],
-        )
-        self.spawn("beat", ["-m", "celery", "-A", "commandcenter", "beat", "-l", "INFO"])
+        self.spawn("worker", celery_args("worker", "-n", "local@%h", "--concurrency", "2"))
+        self.spawn("beat", celery_args("beat"))
         self.spawn(
             "web",
             [
@@ -252,6 +237,11 @@ class Stack:
             service.stop()
         self.children.clear()
         self.services.clear()
+
+
+def celery_args(command, *extra):
+    """Arguments after the interpreter for `celery -A commandcenter COMMAND`."""
+    return ["-m", "celery", "-A", "commandcenter", command, "-l", "INFO", *extra]
 
 
 def _raise_keyboard_interrupt(signum, frame):

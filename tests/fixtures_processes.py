@@ -18,6 +18,7 @@ import uvicorn
 from django.db import connection
 
 from commandcenter.services.base import LOOPBACK, free_port
+from commandcenter.stack import celery_args
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -52,19 +53,15 @@ class CeleryWorker:
         env = dict(os.environ, DATABASE_URL=database_url(), PYTHONUNBUFFERED="1")
         cmd = [
             sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "commandcenter",
-            "worker",
-            "-l",
-            "INFO",
-            "--concurrency",
-            "2",
-            "-n",
-            self.name,
-            "--without-mingle",
-            "--without-gossip",
+            *celery_args(
+                "worker",
+                "--concurrency",
+                "2",
+                "-n",
+                self.name,
+                "--without-mingle",
+                "--without-gossip",
+            ),
         ]
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
