@@ -1,7 +1,6 @@
 """State changes of the command center, each followed by its live event."""
 
 from django.template.loader import render_to_string
-from django.utils.dateparse import parse_datetime
 
 from commandcenter import health
 from commandcenter.events import publish
@@ -11,7 +10,7 @@ from commandcenter.models import HealthSample
 def record_health():
     """Check every component, keep the samples, and push the result to every home page."""
     snap = health.snapshot()
-    checked_at = parse_datetime(snap["checked_at"])
+    checked_at = snap["checked_at"]
     HealthSample.objects.bulk_create(
         HealthSample(
             component=name,
