@@ -7,9 +7,11 @@ rendered once per event, never once per client. Screens subscribe to topics;
 they never poll.
 """
 
+import asyncio
 import json
 import logging
 import re
+import threading
 import time
 
 from asgiref.sync import async_to_sync
@@ -59,7 +61,26 @@ def _send(topic, group, text, message):
     layer = get_channel_layer()
     if layer is None:
         return
+    if _loop_running_here():
+        # async_to_sync refuses to run inside a running event loop (async callers, or a test
+        # driving Playwright); send from a short-lived thread instead.
+        sender = threading.Thread(target=_group_send, args=(layer, topic, group, text))
+        sender.start()
+        sender.join()
+    else:
+        _group_send(layer, topic, group, text)
+
+
+def _group_send(layer, topic, group, text):
     try:
         async_to_sync(layer.group_send)(group, {"type": "event.message", "text": text})
     except Exception as exc:  # the database change stands; the screen catches up on reload
         log.warning("could not publish event on %s: %s", topic, exc)
+
+
+def _loop_running_here():
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

@@ -2,9 +2,10 @@ from django.contrib.auth.middleware import LoginRequiredMiddleware as DjangoLogi
 
 
 class LoginRequiredMiddleware(DjangoLoginRequired):
-    """Every page needs login; the REST API answers 401/403 itself instead of redirecting."""
+    """Every page needs login; the REST APIs (`/api/…` and each app's `…/api/…`) answer
+    401/403 themselves instead of redirecting to the login page."""
 
     def process_view(self, request, view_func, view_args, view_kwargs):
-        if request.path.startswith("/api/"):
+        if "/api/" in request.path:
             return None
         return super().process_view(request, view_func, view_args, view_kwargs)
