@@ -10,7 +10,11 @@ from commandcenter.alerts import raise_alert
 @pytest.fixture
 def heard():
     received = []
-    listener = events.subscribe_local(lambda topic, message: received.append((topic, message)))
+    def hear(topic, message):
+        if topic.startswith("alerts."):
+            received.append((topic, message))
+
+    listener = events.subscribe_local(hear)
     yield received
     events._listeners.remove(listener)
 
