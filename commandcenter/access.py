@@ -45,6 +45,13 @@ RULES = {
     "give_feedback": EVERYONE,
     "view_phi": {STAFF, LEAD, ENGINEER, ADMIN},
     "view_audit": {LEAD, ADMIN},
+    "open_tickets": {STAFF, LEAD, ENGINEER, ADMIN},
+    "manage_roster": {LEAD, ADMIN},
+    "view_on_call": {STAFF, LEAD, PM, ENGINEER, ADMIN},
+    "view_monitoring": {STAFF, LEAD, ENGINEER, ADMIN},
+    "view_ticket_reports": {STAFF, LEAD, PM, ADMIN},
+    "preview_mapping": {ENGINEER, ADMIN},  # shows one real instance's tags (PHI)
+    "pause_migration": {ENGINEER, LEAD, ADMIN},  # the command center's global pause
 }
 
 # Websocket topics: the first dotted part names the rule a subscriber needs.
@@ -60,6 +67,8 @@ TOPIC_RULES = {
     "cutover": "view_roadmap",
     "training": "view_training",
     "feedback": "manage_training",
+    "oncall": "view_on_call",
+    "monitoring": "view_monitoring",
 }
 
 

@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class CommandCenterConfig(AppConfig):
     name = "commandcenter"
     verbose_name = "Command center"
+
+    def ready(self):
+        """Alerts and health checks become tickets; every worker counts its tasks."""
+        from commandcenter import events, intake, monitoring
+
+        events.subscribe_local(intake.on_event)
+        monitoring.connect_task_signals()

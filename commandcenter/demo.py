@@ -47,3 +47,26 @@ def ensure_demo_people(password):
             created.append(username)
         user.groups.add(Group.objects.get(name=role))
     return created
+
+
+def register_demo_sources(stack):
+    """Register the demo legacy PACS of var/stack.json as a PACS source (idempotent) and
+    queue its first inventory crawl; returns the source, or None without a demo PACS.
+
+    The PACS must let the calling AE title query it (Orthanc: a DicomModalities entry).
+    """
+    from inventory import actions
+
+    pacs = (stack or {}).get("pacs")
+    if not pacs:
+        return None
+    source, _created = actions.register_source(
+        "demo-pacs",
+        pacs["aet"],
+        pacs["host"],
+        int(pacs["port"]),
+        calling_ae_title=pacs.get("calling_aet", "MIGRATOR"),
+    )
+    if not source.crawls.exists():
+        actions.start_crawl(source)
+    return source

@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 TOPIC_RE = re.compile(r"^[a-z][a-z0-9_-]*(\.[A-Za-z0-9_-]+)*$")
 _listeners = []
+_dispatching = threading.local()
 
 
 def group_name(topic):
@@ -53,14 +54,38 @@ def subscribe_local(callback):
 
 
 def _send(topic, group, text, message):
+    """Deliver one event; events that listeners publish meanwhile are delivered after it,
+    in order (breadth-first), so every listener hears events in the order they happened."""
+    pending = getattr(_dispatching, "queue", None)
+    if pending is not None:
+        pending.append((topic, group, text, message))
+        return
+    _dispatching.queue = pending = [(topic, group, text, message)]
+    try:
+        while pending:
+            _deliver(*pending.pop(0))
+    finally:
+        _dispatching.queue = None
+
+
+def _deliver(topic, group, text, message):
+    """Browsers first (they wait on it), then the in-process listeners (some are slow)."""
+    if topic == "health":
+        import os as _o
+        import traceback as _t
+        with open("/tmp/cc6/health-trace.txt", "a") as _f:
+            _f.write(f"--- pid {_o.getpid()} {time.time()}\n" + "".join(_t.format_stack(limit=25)))
+    layer = get_channel_layer()
+    if layer is not None:
+        _to_browsers(layer, topic, group, text)
     for callback in list(_listeners):
         try:
             callback(topic, message)
         except Exception:
             log.exception("event listener failed for topic %s", topic)
-    layer = get_channel_layer()
-    if layer is None:
-        return
+
+
+def _to_browsers(layer, topic, group, text):
     if _loop_running_here():
         # async_to_sync refuses to run inside a running event loop (async callers, or a test
         # driving Playwright); send from a short-lived thread instead.

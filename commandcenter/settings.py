@@ -28,6 +28,9 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # test session, so that sessions running side by side don't share it.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-db-{os.getpid()}.sqlite3")}
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # Take the write lock when a transaction begins: concurrent writers (worker, web) then
+    # wait for each other instead of failing at once with "database is locked".
+    DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 
@@ -143,6 +146,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "commandcenter.tasks.publish_health",
         "schedule": env.float("HEALTH_INTERVAL_SECONDS", default=15.0),
     },
+    "cutover-probes": {
+        "task": "cutover.tasks.run_scheduled_probes",
+        "schedule": env.float("CUTOVER_PROBE_INTERVAL_SECONDS", default=300.0),
+    },
+    "cutover-live": {
+        "task": "cutover.tasks.refresh_live",
+        "schedule": env.float("CUTOVER_REFRESH_SECONDS", default=60.0),
+    },
 }
 
 REST_FRAMEWORK = {
@@ -173,6 +184,8 @@ AUDITLOG_EXCLUDE_TRACKING_MODELS = (
     "auditlog.logentry",
     "commandcenter.phiaccess",
     "commandcenter.healthsample",
+    "cutover.proberesult",
+    "cutover.baselinetask",
 )
 
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
@@ -186,3 +199,64 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"pynetdicom": {"level": "WARNING"}, "botocore": {"level": "WARNING"}},
 }
+
+# --- Migration engine (issue 4): tunables from the environment (see migration/engine.py) ---
+MIGRATION_QUEUE = env.str("MIGRATION_QUEUE", default="celery")  # Celery queue of engine tasks
+MIGRATION_REDIS_PREFIX = env.str("MIGRATION_REDIS_PREFIX", default="mig")
+MIGRATION_STORAGE_SCP_AET = env.str("MIGRATION_STORAGE_SCP_AET", default="CCMIGRATE")
+MIGRATION_STORAGE_SCP_PORT = env.int("MIGRATION_STORAGE_SCP_PORT", default=11113)
+MIGRATION_STORAGE_SCP_BIND = env.str("MIGRATION_STORAGE_SCP_BIND", default="127.0.0.1")
+MIGRATION_LEASE_SECONDS = env.float("MIGRATION_LEASE_SECONDS", default=120.0)
+MIGRATION_MAX_ATTEMPTS = env.int("MIGRATION_MAX_ATTEMPTS", default=5)
+MIGRATION_RETRY_BASE_SECONDS = env.float("MIGRATION_RETRY_BASE_SECONDS", default=30.0)
+MIGRATION_RETRY_MAX_SECONDS = env.float("MIGRATION_RETRY_MAX_SECONDS", default=3600.0)
+MIGRATION_UPLOAD_THREADS = env.int("MIGRATION_UPLOAD_THREADS", default=8)
+MIGRATION_QUEUE_MB = env.int("MIGRATION_QUEUE_MB", default=64)  # received, not yet uploaded
+MIGRATION_DIMSE_TIMEOUT = env.float("MIGRATION_DIMSE_TIMEOUT", default=60.0)
+MIGRATION_LATENCY_BOUND_MS = env.float("MIGRATION_LATENCY_BOUND_MS", default=1500.0)
+MIGRATION_TICK_SECONDS = env.float("MIGRATION_TICK_SECONDS", default=10.0)
+CELERY_BEAT_SCHEDULE["migration-tick"] = {
+    "task": "migration.tasks.tick",
+    "schedule": MIGRATION_TICK_SECONDS,
+    "options": {"queue": MIGRATION_QUEUE},
+}
+AUDITLOG_EXCLUDE_TRACKING_MODELS += (  # the engine's ledgers change per study; they are logs
+    "migration.wavestudy",
+    "migration.storedinstance",
+    "migration.quarantinedinstance",
+)
+
+# --- Inventory (issue 3): crawl tunables; the crawl's ledgers are logs of their own ---
+INVENTORY_CRAWL_LEASE_SECONDS = env.float("INVENTORY_CRAWL_LEASE_SECONDS", default=60.0)
+INVENTORY_DIMSE_TIMEOUT = env.float("INVENTORY_DIMSE_TIMEOUT", default=60.0)
+INVENTORY_ECHO_TIMEOUT = env.float("INVENTORY_ECHO_TIMEOUT", default=10.0)
+INVENTORY_SAMPLE_SERIES = env.int("INVENTORY_SAMPLE_SERIES", default=50)
+CELERY_BEAT_SCHEDULE["inventory-resume-crawls"] = {
+    "task": "inventory.tasks.resume_stalled_crawls",
+    "schedule": env.float("INVENTORY_RESUME_INTERVAL_SECONDS", default=60.0),
+}
+AUDITLOG_EXCLUDE_TRACKING_MODELS += (  # PHI and per-study churn; the crawl ledger is the record
+    "inventory.study",
+    "inventory.series",
+    "inventory.crawlrun",
+    "inventory.crawlrange",
+    "inventory.crawlproblem",
+    "inventory.growthsnapshot",
+)
+
+# --- The 24/7 command center (issue 6): escalations and monitoring run by beat ---
+CELERY_BEAT_SCHEDULE["command-center-escalations"] = {
+    "task": "commandcenter.tasks.run_escalations",
+    "schedule": env.float("ESCALATION_INTERVAL_SECONDS", default=60.0),
+}
+CELERY_BEAT_SCHEDULE["command-center-monitoring"] = {
+    "task": "commandcenter.tasks.sample_monitoring",
+    "schedule": env.float("MONITORING_INTERVAL_SECONDS", default=60.0),
+}
+AUDITLOG_EXCLUDE_TRACKING_MODELS += (  # logs of their own, or one row a minute
+    "commandcenter.ticket",  # every change is in its own history (TicketEvent: who, before → after)
+    "commandcenter.ticketevent",
+    "commandcenter.escalation",
+    "commandcenter.notification",
+    "commandcenter.metricsample",
+)

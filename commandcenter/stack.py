@@ -23,6 +23,7 @@ from commandcenter.services.base import LOOPBACK, ServiceError, terminate_group
 
 DEMO_BUCKET = "cc-demo"
 DEMO_PACS_AET = "LEGACYPACS"
+DEMO_CALLING_AET = "MIGRATOR"
 DEMO_MIX = (("CT", 10), ("MR", 6), ("CR", 5), ("US", 3))
 DEMO_STUDIES = sum(count for _, count in DEMO_MIX)
 
@@ -131,10 +132,22 @@ class Stack:
         if shutil.which("Orthanc") or Path("/usr/sbin/Orthanc").exists():
             from commandcenter.services.orthanc import Orthanc
 
-            return Orthanc(aet=DEMO_PACS_AET, workdir=self.var / "pacs-orthanc")
+            return Orthanc(
+                aet=DEMO_PACS_AET, workdir=self.var / "pacs-orthanc", modalities=self._demo_peers()
+            )
         from commandcenter.services.qrscp import PynetdicomQRSCP
 
-        return PynetdicomQRSCP(aet=DEMO_PACS_AET, workdir=self.var / "pacs-qrscp")
+        return PynetdicomQRSCP(
+            aet=DEMO_PACS_AET, workdir=self.var / "pacs-qrscp", move_destinations=self._demo_peers()
+        )
+
+    def _demo_peers(self):
+        """The AE titles the demo PACS must answer: our C-FIND/C-GET calling AE and the
+        worker's Storage SCP for C-MOVE."""
+        from django.conf import settings
+
+        scp = (LOOPBACK, settings.MIGRATION_STORAGE_SCP_PORT)
+        return {DEMO_CALLING_AET: scp, settings.MIGRATION_STORAGE_SCP_AET: scp}
 
     def _seed_pacs(self, pacs):
         marker = pacs.workdir / "seeded"

@@ -1,3 +1,5 @@
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
@@ -6,6 +8,21 @@ AE_TITLE = RegexValidator(r"^[ -~]{1,16}$", "An AE title is 1 to 16 printable AS
 
 class PacsSource(models.Model):
     """A legacy PACS we inventory and migrate from."""
+
+    # What an engineer sets (forms, API, `pacs add`); the rest is recorded by the product.
+    SETTINGS = (
+        "name",
+        "ae_title",
+        "host",
+        "port",
+        "calling_ae_title",
+        "retrieve_method",
+        "move_destination",
+        "max_associations",
+        "find_cap",
+        "tls",
+        "find_pause_ms",
+    )
 
     class Retrieve(models.TextChoices):
         GET = "get", "C-GET"
@@ -32,14 +49,29 @@ class PacsSource(models.Model):
         null=True, blank=True, help_text="known C-FIND result cap; detected when unset"
     )
     tls = models.BooleanField("DICOM TLS", default=False)
+    find_pause_ms = models.PositiveIntegerField(
+        "pause between C-FINDs (ms)",
+        default=0,
+        validators=[MaxValueValidator(60000)],
+        help_text="spares a busy clinical PACS during a crawl",
+    )
+    last_echo_at = models.DateTimeField(null=True, blank=True)
+    last_echo_ok = models.BooleanField(null=True, blank=True)
+    last_echo_ms = models.FloatField(null=True, blank=True)
+    last_echo_message = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name"]
+        verbose_name = "PACS source"
 
     def __str__(self):
         return self.name
+
+    def clean(self):
+        if self.retrieve_method == self.Retrieve.MOVE and not self.move_destination:
+            raise ValidationError({"move_destination": "C-MOVE needs the AE title to move to."})
 
 
 class Study(models.Model):
@@ -63,6 +95,15 @@ class Study(models.Model):
     last_seen = models.DateTimeField(auto_now=True)
     vanished = models.BooleanField(default=False, help_text="no longer reported by the PACS")
     problems = models.JSONField(default=list, blank=True, help_text="what was odd in C-FIND")
+    study_time = models.CharField(max_length=16, blank=True)
+    charset = models.CharField("specific character set", max_length=64, blank=True)
+    has_problems = models.BooleanField(default=False)
+    series_synced = models.BooleanField(
+        default=False, help_text="its series were queried since its counts last changed"
+    )
+    seen_run = models.ForeignKey(
+        "CrawlRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         constraints = [
@@ -73,8 +114,373 @@ class Study(models.Model):
             models.Index(fields=["source", "modalities"]),
             models.Index(fields=["accession_number"]),
             models.Index(fields=["patient_id"]),
+            models.Index(fields=["source", "-id"], name="study_source_recent"),
+            models.Index(fields=["source", "series_synced"], name="study_series_todo"),
+            models.Index(
+                fields=["-id"], condition=models.Q(has_problems=True), name="study_with_problems"
+            ),
+            models.Index(fields=["source", "-num_instances"], name="study_largest"),
         ]
         verbose_name_plural = "studies"
 
     def __str__(self):
         return f"study {self.pk} ({self.study_uid})"
+
+
+class Series(models.Model):
+    """One series of a study, from the series-level C-FIND and the instance sample."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="series")
+    series_uid = models.CharField("Series Instance UID", max_length=64)
+    modality = models.CharField(max_length=16, blank=True)
+    series_number = models.IntegerField(null=True, blank=True)
+    description = models.CharField(max_length=64, blank=True)
+    num_instances = models.PositiveIntegerField(null=True, blank=True)
+    sop_class = models.CharField("SOP Class UID", max_length=64, blank=True)
+    transfer_syntax = models.CharField(max_length=64, blank=True, help_text="of the sample")
+    charset = models.CharField(max_length=64, blank=True, help_text="of the sample")
+    sample_bytes = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="size of one sampled instance"
+    )
+    first_seen = models.DateTimeField(auto_now_add=True)
+    last_seen = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["study", "series_uid"], name="unique_series_per_study")
+        ]
+        verbose_name_plural = "series"
+
+    def __str__(self):
+        return f"series {self.pk} ({self.series_uid})"
+
+
+class CrawlRun(models.Model):
+    """One inventory crawl of a PACS source. Its ranges are the proof of completeness."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "queued"
+        RUNNING = "running", "running"
+        DONE = "done", "done"
+        FAILED = "failed", "failed"
+        CANCELLED = "cancelled", "cancelled"
+
+    class Phase(models.TextChoices):
+        STUDIES = "studies", "study-level C-FIND"
+        SERIES = "series", "series-level C-FIND"
+        SAMPLE = "sample", "instance sample"
+        FINISHED = "finished", "finished"
+
+    source = models.ForeignKey(PacsSource, on_delete=models.PROTECT, related_name="crawls")
+    status = models.CharField(max_length=10, choices=Status, default=Status.QUEUED)
+    phase = models.CharField(max_length=10, choices=Phase, default=Phase.STUDIES)
+    since = models.DateField(null=True, blank=True, help_text="only studies dated from then on")
+    with_series = models.BooleanField(default=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    queue = models.CharField(max_length=100, blank=True, help_text="Celery queue, blank: default")
+    task_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    phase_started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    lease_owner = models.CharField(max_length=200, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    detected_cap = models.PositiveIntegerField(null=True, blank=True)
+    queries = models.PositiveIntegerField(default=0)
+    responses = models.PositiveIntegerField(default=0)
+    studies_found = models.PositiveIntegerField(default=0)
+    studies_new = models.PositiveIntegerField(default=0)
+    studies_changed = models.PositiveIntegerField(default=0)
+    studies_vanished = models.PositiveIntegerField(default=0)
+    series_found = models.PositiveIntegerField(default=0)
+    instances_found = models.PositiveIntegerField(default=0)
+    series_todo = models.PositiveIntegerField(default=0)
+    series_done = models.PositiveIntegerField(default=0)
+    problems = models.PositiveIntegerField(default=0)
+    complete = models.BooleanField(null=True, blank=True)
+    proof = models.JSONField(default=dict, blank=True, help_text="studies by tree, at the end")
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["status"])]
+
+    def __str__(self):
+        return f"crawl {self.pk} of {self.source}"
+
+    @property
+    def is_active(self):
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+
+class CrawlRange(models.Model):
+    """A node of the crawl's query tree: a leaf holds its response count, a split node its
+    children. Pending nodes are what a resumed crawl still has to ask."""
+
+    class Kind(models.TextChoices):
+        ALL = "all", "every study"
+        DATED = "dated", "by StudyDate"
+        TIMED = "timed", "by StudyTime (finds studies without a usable StudyDate)"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "to do"
+        LEAF = "leaf", "leaf (under the cap)"
+        SPLIT = "split", "split"
+        UNRESOLVED = "unresolved", "still capped, cannot split further"
+        FAILED = "failed", "failed"
+
+    run = models.ForeignKey(CrawlRun, on_delete=models.CASCADE, related_name="ranges")
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children"
+    )
+    kind = models.CharField(max_length=6, choices=Kind)
+    level = models.CharField(max_length=10)
+    date_from = models.DateField(null=True, blank=True)
+    date_to = models.DateField(null=True, blank=True)
+    time_from = models.CharField(max_length=16, blank=True)
+    time_to = models.CharField(max_length=16, blank=True)
+    modality = models.CharField(max_length=16, blank=True)
+    status = models.CharField(max_length=10, choices=Status, default=Status.PENDING)
+    count = models.PositiveIntegerField(null=True, blank=True, help_text="C-FIND responses")
+    unique_count = models.PositiveIntegerField(null=True, blank=True)
+    capped = models.BooleanField(default=False)
+    note = models.CharField(max_length=300, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["run", "status", "id"])]
+
+    def __str__(self):
+        return f"{self.kind}/{self.level} {self.label}"
+
+    @property
+    def label(self):
+        from inventory.crawler import Range
+
+        return Range.from_model(self).label
+
+
+class CrawlProblem(models.Model):
+    """A C-FIND response the crawl could not take as it was (no PHI in `detail`)."""
+
+    run = models.ForeignKey(CrawlRun, on_delete=models.CASCADE, related_name="problem_set")
+    range = models.ForeignKey(CrawlRange, null=True, blank=True, on_delete=models.SET_NULL)
+    study = models.ForeignKey(Study, null=True, blank=True, on_delete=models.CASCADE)
+    code = models.CharField(max_length=40)
+    detail = models.CharField(max_length=300)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"{self.code}: {self.detail}"
+
+
+class GrowthSnapshot(models.Model):
+    """Totals of a source after each complete crawl: the archive's recorded growth."""
+
+    source = models.ForeignKey(PacsSource, on_delete=models.CASCADE, related_name="snapshots")
+    run = models.OneToOneField(CrawlRun, null=True, blank=True, on_delete=models.SET_NULL)
+    taken_at = models.DateTimeField()
+    studies = models.PositiveIntegerField()
+    series = models.PositiveIntegerField()
+    instances = models.PositiveBigIntegerField()
+    new_studies = models.PositiveIntegerField(default=0)
+    vanished_studies = models.PositiveIntegerField(default=0)
+    estimated_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["taken_at"]
+
+    def __str__(self):
+        return f"{self.source} at {self.taken_at:%Y-%m-%d}: {self.studies} studies"
+
+
+# -- the environment catalogue ---------------------------------------------------------
+
+
+class Integration(models.Model):
+    """A system the PACS exchanges data with (EMR, RIS, billing, batch/file interfaces)."""
+
+    class Kind(models.TextChoices):
+        EMR = "emr", "EMR"
+        RIS = "ris", "RIS"
+        BILLING = "billing", "Billing"
+        BATCH = "batch", "Batch / file interface"
+        OTHER = "other", "Other"
+
+    class Protocol(models.TextChoices):
+        HL7V2 = "hl7v2", "HL7 v2"
+        DICOM = "dicom", "DICOM"
+        FHIR = "fhir", "FHIR"
+        FILE = "file", "File"
+        OTHER = "other", "Other"
+
+    class Direction(models.TextChoices):
+        INBOUND = "inbound", "Inbound (to the PACS)"
+        OUTBOUND = "outbound", "Outbound (from the PACS)"
+        BOTH = "both", "Both ways"
+
+    class State(models.TextChoices):
+        ACTIVE = "active", "Active"
+        PLANNED = "planned", "Planned"
+        CUTTING_OVER = "cutting_over", "Cutting over"
+        CUT_OVER = "cut_over", "Cut over"
+        RETIRED = "retired", "Retired"
+
+    name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=10, choices=Kind)
+    protocol = models.CharField(max_length=10, choices=Protocol)
+    direction = models.CharField(max_length=10, choices=Direction)
+    owner = models.CharField(max_length=100, help_text="who answers for it")
+    endpoint = models.CharField(
+        max_length=255, blank=True, help_text="host:port, AE title, URL or path"
+    )
+    state = models.CharField(max_length=12, choices=State, default=State.ACTIVE)
+    source = models.ForeignKey(
+        PacsSource,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="integrations",
+        help_text="the PACS it talks to",
+    )
+    notes = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class SharingWorkflow(models.Model):
+    """An internal image-sharing workflow (e.g. tumour board, outside reads, CD import)."""
+
+    class Mechanism(models.TextChoices):
+        DICOM_PUSH = "dicom_push", "DICOM push (C-STORE)"
+        QUERY_RETRIEVE = "qr", "Query/retrieve"
+        PORTAL = "portal", "Web portal"
+        MEDIA = "media", "CD/DVD/USB media"
+        EMAIL = "email", "E-mail / secure messaging"
+        OTHER = "other", "Other"
+
+    name = models.CharField(max_length=100, unique=True)
+    mechanism = models.CharField(max_length=12, choices=Mechanism)
+    from_party = models.CharField("from", max_length=100)
+    to_party = models.CharField("to", max_length=100)
+    monthly_volume = models.PositiveIntegerField(null=True, blank=True, help_text="studies")
+    owner = models.CharField(max_length=100)
+    integrations = models.ManyToManyField(Integration, blank=True, related_name="workflows")
+    notes = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class ViewerCapability(models.Model):
+    """A diagnostic capability of a viewer: the standard checklist plus free entries."""
+
+    STANDARD = (
+        ("window_level", "Window/level"),
+        ("zoom_pan", "Zoom/pan"),
+        ("measurements", "Measurements"),
+        ("mpr", "MPR"),
+        ("hanging_protocols", "Hanging protocols"),
+        ("prior_comparison", "Prior comparison"),
+        ("key_images", "Key images"),
+        ("annotations", "Annotations"),
+        ("cine", "Cine"),
+        ("fusion", "Fusion"),
+    )
+
+    code = models.SlugField(max_length=60, unique=True)
+    name = models.CharField(max_length=100, unique=True)
+    standard = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-standard", "name"]
+        verbose_name_plural = "viewer capabilities"
+
+    def __str__(self):
+        return self.name
+
+
+class Viewer(models.Model):
+    """A viewer in use today, and the capabilities clinicians rely on."""
+
+    class Kind(models.TextChoices):
+        DIAGNOSTIC = "diagnostic", "Diagnostic workstation"
+        CLINICAL = "clinical", "Clinical / web viewer"
+        MOBILE = "mobile", "Mobile"
+        SPECIALTY = "specialty", "Specialty (e.g. cardiology, 3D)"
+
+    name = models.CharField(max_length=100, unique=True)
+    vendor = models.CharField(max_length=100, blank=True)
+    version = models.CharField(max_length=50, blank=True)
+    kind = models.CharField(max_length=12, choices=Kind)
+    users = models.PositiveIntegerField(null=True, blank=True, help_text="how many use it")
+    capabilities = models.ManyToManyField(ViewerCapability, blank=True, related_name="viewers")
+    notes = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class AccessRole(models.Model):
+    """A role of the legacy environment's access control, with how many users hold it."""
+
+    system = models.CharField(max_length=100, help_text="e.g. PACS, RIS, a viewer")
+    name = models.CharField("role", max_length=100)
+    user_count = models.PositiveIntegerField(default=0)
+    permissions = models.CharField(max_length=300, blank=True)
+    source = models.ForeignKey(
+        PacsSource, null=True, blank=True, on_delete=models.SET_NULL, related_name="access_roles"
+    )
+    viewer = models.ForeignKey(
+        Viewer, null=True, blank=True, on_delete=models.SET_NULL, related_name="access_roles"
+    )
+
+    class Meta:
+        ordering = ["system", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["system", "name"], name="unique_role_per_system")
+        ]
+
+    def __str__(self):
+        return f"{self.system}: {self.name}"
+
+
+class AuditLogLocation(models.Model):
+    """Where a legacy system keeps its audit log (needed to answer access requests later)."""
+
+    system = models.CharField(max_length=100, unique=True)
+    location = models.CharField(max_length=255, help_text="path, database, syslog host or URL")
+    log_format = models.CharField("format", max_length=100, blank=True)
+    retention_days = models.PositiveIntegerField(null=True, blank=True)
+    owner = models.CharField(max_length=100, blank=True)
+    source = models.ForeignKey(
+        PacsSource, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_logs"
+    )
+    integration = models.ForeignKey(
+        Integration, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_logs"
+    )
+    notes = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["system"]
+
+    def __str__(self):
+        return self.system

@@ -30,6 +30,12 @@ def make_user(username, role=None, **extra):
     return user
 
 
+def pytest_collection_modifyitems(config, items):
+    """Browser tests run last: Playwright's sync API keeps an event loop in the test thread
+    for the rest of the session, and async_to_sync cannot run in that thread any more."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _fast_password_hashing():
     """Tests create many users; PBKDF2's deliberate slowness only costs time here."""

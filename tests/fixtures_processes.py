@@ -44,13 +44,18 @@ def database_url():
 
 
 class CeleryWorker:
-    def __init__(self, name, log_path):
+    """`env` adds environment variables; `args` adds worker options (e.g. ["-Q", "q"])."""
+
+    def __init__(self, name, log_path, env=None, args=()):
         self.name = name
         self.log_path = log_path
+        self.extra_env = dict(env or {})
+        self.extra_args = list(args)
         self.proc = None
 
     def start(self):
         env = dict(os.environ, DATABASE_URL=database_url(), PYTHONUNBUFFERED="1")
+        env.update(self.extra_env)
         cmd = [
             sys.executable,
             *celery_args(
@@ -61,6 +66,7 @@ class CeleryWorker:
                 self.name,
                 "--without-mingle",
                 "--without-gossip",
+                *self.extra_args,
             ),
         ]
         with open(self.log_path, "wb") as log:

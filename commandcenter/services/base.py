@@ -31,6 +31,14 @@ def port_open(port, host=LOOPBACK, timeout=0.2):
         return False
 
 
+def dcmtk_env():
+    """Environment for DCMTK-based servers (Orthanc, dcmqrscp): TCP_NODELAY=1 turns Nagle's
+    algorithm off on the sockets they accept. Without it every DIMSE response waits for the
+    peer's delayed ACK (about 45 ms per message on Linux loopback: 17 instead of 115 small
+    instances/s by C-GET)."""
+    return {**os.environ, "TCP_NODELAY": "1"}
+
+
 def require_binary(name, hint):
     path = shutil.which(name)
     if path is None:

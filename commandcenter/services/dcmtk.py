@@ -15,6 +15,7 @@ from commandcenter.services.base import (
     LOOPBACK,
     ManagedProcess,
     ServiceError,
+    dcmtk_env,
     free_port,
     port_open,
     require_binary,
@@ -88,6 +89,9 @@ class DcmQrScp(ManagedProcess):
             *mode,
             *self.extra_args,
         ]
+
+    def env(self):
+        return dcmtk_env()
 
     def ready(self):
         return port_open(self.port) and dicomnet.echo(self.host, self.port, self.aet)

@@ -31,9 +31,9 @@ class FindTruncatedError(DicomNetError):
         self.matches = matches
 
 
-def _client(calling_aet):
+def _client(calling_aet, timeout=30):
     ae = AE(ae_title=calling_aet)
-    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 30
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout
     return ae
 
 
@@ -50,9 +50,10 @@ def _associate(ae, host, port, called_aet):
     raise DicomNetError(f"association with {called_aet}@{host}:{port} {how}")
 
 
-def echo(host, port, called_aet, calling_aet="CCECHO"):
+def echo(host, port, called_aet, calling_aet="CCECHO", timeout=30):
     """True when the SCP accepts an association and answers a C-ECHO with Success."""
-    ae = _client(calling_aet)
+    ae = _client(calling_aet, timeout)
+    ae.connection_timeout = timeout
     ae.add_requested_context(Verification)
     assoc = ae.associate(host, port, ae_title=called_aet)
     if not assoc.is_established:

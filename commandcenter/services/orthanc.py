@@ -14,7 +14,13 @@ from pathlib import Path
 
 import requests
 
-from commandcenter.services.base import LOOPBACK, ManagedProcess, ServiceError, free_port
+from commandcenter.services.base import (
+    LOOPBACK,
+    ManagedProcess,
+    ServiceError,
+    dcmtk_env,
+    free_port,
+)
 
 ORTHANC_BINARY = "/usr/sbin/Orthanc"
 DICOMWEB_PLUGIN = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
@@ -129,6 +135,9 @@ class Orthanc(ManagedProcess):
 
     def command(self):
         return [orthanc_binary(), str(self.config_path)]
+
+    def env(self):
+        return dcmtk_env()
 
     def ready(self):
         return self.session.get(f"{self.url}/system", timeout=1).status_code == 200

@@ -61,6 +61,11 @@ class PynetdicomQRSCP(ManagedProcess):
     def command(self):
         return [sys.executable, "-m", "pynetdicom", "qrscp", "--config", str(self.config_path)]
 
+    @property
+    def dicom_port(self):
+        """The same name as Orthanc's, so callers treat every demo PACS alike."""
+        return self.port
+
     def ready(self):
         return port_open(self.port) and dicomnet.echo(self.host, self.port, self.aet)
 

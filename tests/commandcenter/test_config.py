@@ -46,7 +46,11 @@ def test_production_without_a_secret_key_refuses_to_start():
 
 
 def test_an_unreachable_redis_is_one_clear_line_from_preflight():
-    result = manage("preflight", REDIS_URL="redis://127.0.0.1:1/0")
+    result = manage(
+        "preflight",
+        REDIS_URL="redis://127.0.0.1:1/0",
+        DATABASE_URL="sqlite:////tmp/cc-preflight-test.sqlite3",
+    )
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr

@@ -8,7 +8,7 @@ from commandcenter import demo
 
 
 class Command(BaseCommand):
-    help = "Create the demo administrator and one demo user per role (idempotent)."
+    help = "Create the demo people, training data and demo PACS source (idempotent)."
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -26,5 +26,10 @@ class Command(BaseCommand):
             f"demo login: admin / {password}  (also staff, lead, pm, clinician, "
             "engineer with the same password)"
         )
+        from training.demo import seed_training_demo
+
+        seed_training_demo()
         if stack_file and stack_file.exists():
-            self.stdout.write(f"demo services: {', '.join(json.loads(stack_file.read_text()))}")
+            source = demo.register_demo_sources(json.loads(stack_file.read_text()))
+            if source is not None:
+                self.stdout.write(f"demo PACS registered as source '{source.name}'")

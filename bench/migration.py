@@ -1,0 +1,411 @@
+"""Benchmark: the migration engine against the raw C-GET ceiling and a naive peer.
+
+    .venv/bin/python bench/migration.py [--studies 20] [--instances 50] [--size 512]
+                                        [--associations 2] [--threads 8] [--fresh]
+
+Seeds an Orthanc with STUDIES studies of INSTANCES 16-bit CT images of SIZE×SIZE pixels
+(512 KB each at 512), then measures in one run:
+  (a) the ceiling: pynetdicom C-GET of every study into memory, with the same number of
+      associations as the engine;
+  (b) the naive peer: dcmtk's `getscu` and pynetdicom's `getscu` app to disk (the faster
+      one counts), then boto3 uploads one by one to SeaweedFS;
+  (c) the engine end to end: a wave started here, run by a real Celery worker, retrieving
+      by C-GET and storing in SeaweedFS, every study verified; the bench then checks the
+      stored objects against the manifests itself.
+Prints instances/s and MB/s of each, the ratios c/a and c/b, the worker's peak RSS, and
+one JSON line last. The seeded Orthanc is kept in /tmp/bench-migration-orthanc and reused
+for the same shape unless --fresh.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+WORK = Path("/tmp/bench-migration")
+STORE = Path("/tmp/bench-migration-orthanc")
+CALLING_AET = "CCBENCH"
+PACS_AET = "BENCHPACS"
+BUCKET = "bench-migration"
+QUEUE = "bench-migration"
+
+
+def setup_django():
+    shutil.rmtree(WORK, ignore_errors=True)
+    (WORK / "var").mkdir(parents=True)
+    os.environ.update(
+        DATABASE_URL=f"sqlite:///{WORK / 'bench.sqlite3'}",
+        VAR_DIR=str(WORK / "var"),
+        DJANGO_SETTINGS_MODULE="commandcenter.settings",
+        MIGRATION_QUEUE=QUEUE,
+        LOG_LEVEL="WARNING",
+    )
+    from commandcenter.services.redis import EmbeddedRedis
+
+    redis = EmbeddedRedis().start()
+    os.environ["REDIS_URL"] = redis.url
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    return redis
+
+
+# --- the legacy PACS -------------------------------------------------------------------
+
+
+def start_pacs(shape, fresh):
+    """Orthanc with the studies; reused from STORE when it holds the same shape."""
+    from commandcenter.services.base import LOOPBACK
+    from commandcenter.services.orthanc import Orthanc
+
+    marker = STORE / "shape.json"
+    reuse = not fresh and marker.exists() and json.loads(marker.read_text()) == shape
+    if not reuse:
+        shutil.rmtree(STORE, ignore_errors=True)
+    aets = {aet: (LOOPBACK, 1) for aet in (CALLING_AET, "GETSCU", "DCMGETSCU")}
+    pacs = Orthanc(aet=PACS_AET, modalities=aets, workdir=STORE).start()
+    if not reuse:
+        seed(pacs, shape)
+        marker.write_text(json.dumps(shape))
+    return pacs
+
+
+def seed(pacs, shape):
+    from commandcenter import synthetic
+
+    started = time.perf_counter()
+    studies = synthetic.iter_studies(
+        studies=shape["studies"], instances=shape["instances"], rows=shape["size"],
+        cols=shape["size"], modality="CT", seed=4242,
+    )  # fmt: skip
+    with ThreadPoolExecutor(4) as pool:
+        for datasets in studies:
+            list(pool.map(pacs.upload, [synthetic.dataset_bytes(ds) for ds in datasets]))
+    say(f"seeded {pacs.count_instances()} instances in {time.perf_counter() - started:.0f} s")
+
+
+def study_uids(pacs):
+    from commandcenter.services import dicomnet
+
+    return sorted(dicomnet.find_study_uids("127.0.0.1", pacs.dicom_port, PACS_AET, CALLING_AET))
+
+
+# --- (a) the ceiling -------------------------------------------------------------------
+
+
+def ceiling(pacs, uids, associations):
+    """pynetdicom C-GET of every study into memory, `associations` at a time."""
+    from migration import dicom
+
+    target = dicom.Pacs("127.0.0.1", pacs.dicom_port, PACS_AET, CALLING_AET, timeout=120)
+    sop_classes = list(dicom.query_study(target, uids[0]).sop_classes)
+    counts = []
+
+    def get(uid):
+        received = []
+        dicom.c_get(target, uid, sop_classes, lambda data: received.append(len(data)))
+        counts.append((len(received), sum(received)))
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(associations) as pool:
+        list(pool.map(get, uids))
+    return measure("ceiling (C-GET into memory)", started, counts)
+
+
+# --- (b) the naive peer ----------------------------------------------------------------
+
+
+def getscu_commands(pacs, uid, outdir):
+    keys = ["-k", "QueryRetrieveLevel=STUDY", "-k", f"StudyInstanceUID={uid}"]
+    dcmtk = ["getscu", "-S", "-aet", "DCMGETSCU", "-aec", PACS_AET, "127.0.0.1",
+             str(pacs.dicom_port), "-k", "0008,0052=STUDY", "-k", f"0020,000D={uid}",
+             "-od", str(outdir)]  # fmt: skip
+    pynetdicom = [sys.executable, "-m", "pynetdicom", "getscu", "127.0.0.1", str(pacs.dicom_port),
+                  "-S", "-aet", "GETSCU", "-aec", PACS_AET, *keys, "-od", str(outdir)]  # fmt: skip
+    return {"dcmtk getscu": dcmtk, "pynetdicom getscu": pynetdicom}
+
+
+def naive_retrieve(pacs, uids, tool):
+    outdir = Path(tempfile.mkdtemp(prefix="bench-getscu-", dir=WORK))
+    started = time.perf_counter()
+    for uid in uids:
+        command = getscu_commands(pacs, uid, outdir)[tool]
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    elapsed = time.perf_counter() - started
+    files = [p for p in outdir.rglob("*") if p.is_file()]
+    say(f"  {tool}: {len(files)} files in {elapsed:.1f} s ({len(files) / elapsed:.1f}/s)")
+    return elapsed, files, outdir
+
+
+def naive(pacs, uids, s3, expected):
+    """The faster getscu to disk, then boto3 put_object one file at a time."""
+    runs = {tool: naive_retrieve(pacs, uids, tool) for tool in getscu_commands(pacs, "x", WORK)}
+    for tool, (_elapsed, files, _outdir) in runs.items():
+        if len(files) != expected:
+            raise SystemExit(f"{tool} retrieved {len(files)} of {expected} instances")
+    tool = min(runs, key=lambda name: runs[name][0])
+    retrieve_s, files, outdir = runs[tool]
+    size = sum(path.stat().st_size for path in files)
+    client = s3.client()
+    started = time.perf_counter()
+    for path in files:
+        client.put_object(Bucket=BUCKET, Key=f"naive/{path.name}", Body=path.read_bytes())
+    upload_s = time.perf_counter() - started
+    for _elapsed, _files, folder in runs.values():
+        shutil.rmtree(folder, ignore_errors=True)
+    say(f"  boto3 one by one: {len(files)} uploads in {upload_s:.1f} s")
+    return rate(f"naive peer ({tool} + boto3 one by one)", retrieve_s + upload_s, len(files), size)
+
+
+# --- (c) the engine --------------------------------------------------------------------
+
+
+class Worker:
+    """A Celery worker on the bench database, consuming the engine's queue; its process
+    tree's RSS is sampled while it runs."""
+
+    def __init__(self, s3, associations, threads):
+        env = dict(
+            os.environ,
+            MIGRATION_UPLOAD_THREADS=str(threads),
+            BENCH_S3_KEY=s3.access_key,
+            BENCH_S3_SECRET=s3.secret_key,
+            PYTHONUNBUFFERED="1",
+        )
+        self.log = open(WORK / "worker.log", "wb")  # noqa: SIM115 (closed by stop())
+        command = [sys.executable, "-m", "celery", "-A", "commandcenter", "worker", "-l",
+                   "INFO", "-Q", QUEUE, "--concurrency", str(associations), "-n",
+                   "bench@%h", "--without-mingle", "--without-gossip"]  # fmt: skip
+        self.proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=self.log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        self.peak_process_mb = self.peak_tree_mb = 0.0
+        self.sampling = threading.Event()
+
+    def wait_ready(self):
+        from commandcenter.celery import app
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if any("bench@" in name for reply in app.control.ping(timeout=0.5) for name in reply):
+                return
+        raise SystemExit("the Celery worker did not start; see /tmp/bench-migration/worker.log")
+
+    def sample(self):
+        import psutil
+
+        root = psutil.Process(self.proc.pid)
+        while not self.sampling.is_set():
+            try:
+                rss = [p.memory_info().rss for p in [root, *root.children(recursive=True)]]
+            except psutil.Error:
+                continue
+            self.peak_process_mb = max(self.peak_process_mb, max(rss) / 2**20)
+            self.peak_tree_mb = max(self.peak_tree_mb, sum(rss) / 2**20)
+            time.sleep(0.1)
+
+    def stop(self):
+        from commandcenter.services.base import terminate_group
+
+        terminate_group(self.proc, 15)
+        self.log.close()
+
+
+def engine(pacs, s3, uids, associations, threads, meter):
+    from inventory.models import PacsSource, Study
+    from migration import actions
+    from migration.models import Destination, StudyState, Wave, WaveState
+
+    source = PacsSource.objects.create(name="bench", ae_title=PACS_AET, host="127.0.0.1",
+                                       port=pacs.dicom_port, calling_ae_title=CALLING_AET,
+                                       max_associations=associations)  # fmt: skip
+    Study.objects.bulk_create(Study(source=source, study_uid=uid) for uid in uids)
+    destination = Destination.objects.create(
+        name="seaweed", kind="s3", bucket=BUCKET, prefix="engine", endpoint_url=s3.endpoint_url,
+        region=s3.region, access_key_env="BENCH_S3_KEY", secret_key_env="BENCH_S3_SECRET",
+    )  # fmt: skip
+    worker = Worker(s3, associations, threads)
+    try:
+        worker.wait_ready()
+        worker.cpu_at_start = CpuMeter(worker=worker.proc.pid).start["worker"]
+        sampler = threading.Thread(target=worker.sample, daemon=True)
+        sampler.start()
+        wave, _info = actions.create_wave(name="bench", source=source, destination=destination)
+        started = time.perf_counter()
+        actions.change_wave(wave, "start")
+        while Wave.objects.get(pk=wave.pk).state != WaveState.DONE:
+            time.sleep(0.1)
+        elapsed = time.perf_counter() - started
+        worker.sampling.set()
+        sampler.join()
+        meter.procs["worker"] = __import__("psutil").Process(worker.proc.pid)
+        meter.start.setdefault("worker", worker.cpu_at_start)
+        meter.report("the engine")
+    finally:
+        worker.stop()
+    rows = wave.ledger.all()
+    done = rows.filter(state=StudyState.DONE).count()
+    instances = sum(rows.values_list("instances_stored", flat=True))
+    size = sum(rows.values_list("bytes_stored", flat=True))
+    result = rate("engine (Celery, C-GET → SeaweedFS, verified)", elapsed, instances, size)
+    result.update(done=done, worker=worker)
+    return result
+
+
+def verify(s3, uids, expected):
+    """The bench's own check: every manifest object is stored, with its size, and
+    SeaweedFS's SHA-256 of each equals the manifest's (a HEAD per object)."""
+    from migration.models import StoredInstance
+    from migration.storage import _hex
+
+    client = s3.client()
+    listed = {}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix="engine/"):
+        listed.update({item["Key"]: item["Size"] for item in page.get("Contents", [])})
+    stored = list(StoredInstance.objects.values_list("key", "size", "sha256"))
+    same_sizes = all(listed.get(key) == size for key, size, _sha in stored)
+
+    def head(row):
+        answer = client.head_object(Bucket=BUCKET, Key=row[0], ChecksumMode="ENABLED")
+        return _hex(answer.get("ChecksumSHA256")) == row[2]
+
+    with ThreadPoolExecutor(8) as pool:
+        checksums = all(pool.map(head, stored))
+    objects = [key for key in listed if key.endswith(".dcm")]
+    return len(stored) == len(objects) == expected and same_sizes and checksums
+
+
+# --- reporting -------------------------------------------------------------------------
+
+
+def measure(label, started, counts):
+    elapsed = time.perf_counter() - started
+    return rate(label, elapsed, sum(n for n, _ in counts), sum(b for _, b in counts))
+
+
+def rate(label, seconds, instances, size):
+    result = {"label": label, "seconds": seconds, "instances": instances,
+              "inst_s": instances / seconds,
+              "mb_s": None if size is None else size / seconds / 1e6}  # fmt: skip
+    mb = "" if size is None else f", {result['mb_s']:.1f} MB/s"
+    per_second = f"{result['inst_s']:.1f} instances/s{mb}"
+    say(f"{label}: {instances} instances in {seconds:.1f} s = {per_second}")
+    return result
+
+
+class CpuMeter:
+    """CPU seconds used by the PACS, the S3 store and the worker while a phase runs: on a
+    2-core machine they compete with the engine, so the report shows where time went."""
+
+    def __init__(self, **pids):
+        import psutil
+
+        self.procs = {name: psutil.Process(pid) for name, pid in pids.items()}
+        self.start = self._read()
+
+    def _read(self):
+        import psutil
+
+        used = {}
+        for name, proc in self.procs.items():
+            try:
+                tree = [proc, *proc.children(recursive=True)]
+                used[name] = sum(p.cpu_times().user + p.cpu_times().system for p in tree)
+            except psutil.Error:
+                used[name] = 0.0
+        return used
+
+    def report(self, phase):
+        end = self._read()
+        spent = ", ".join(f"{name} {end[name] - self.start[name]:.1f} s" for name in end)
+        say(f"  CPU during {phase}: {spent}")
+
+
+def say(text):
+    print(text, flush=True)
+
+
+def parse():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--studies", type=int, default=20)
+    parser.add_argument("--instances", type=int, default=50, help="per study")
+    parser.add_argument("--size", type=int, default=512, help="rows and columns (16-bit)")
+    parser.add_argument("--associations", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=8, help="upload threads per study")
+    parser.add_argument("--fresh", action="store_true", help="re-seed the PACS")
+    parser.add_argument(
+        "--engine-only",
+        action="store_true",
+        help="skip the baselines, e.g. to watch memory with --studies 1 --instances 2000 (1 GB)",
+    )
+    return parser.parse_args()
+
+
+def main():
+    args = parse()
+    redis = setup_django()
+    from commandcenter.services.seaweedfs import SeaweedS3
+
+    shape = {"studies": args.studies, "instances": args.instances, "size": args.size}
+    pacs = start_pacs(shape, args.fresh)
+    s3 = SeaweedS3(volume_size_limit_mb=1024).start()
+    try:
+        s3.create_bucket(BUCKET)
+        uids = study_uids(pacs)
+        expected = args.studies * args.instances
+        say(f"{len(uids)} studies, {expected} instances of {args.size}x{args.size}; "
+            f"{args.associations} association(s), {args.threads} upload threads")  # fmt: skip
+        pids = {"pacs": pacs.proc.pid, "s3": s3.proc.pid}
+        a = b = None
+        if not args.engine_only:
+            meter = CpuMeter(**pids)
+            a = ceiling(pacs, uids, args.associations)
+            meter.report("the ceiling")
+            meter = CpuMeter(**pids)
+            b = naive(pacs, uids, s3, expected)
+            meter.report("the naive peer")
+        meter = CpuMeter(**pids)
+        c = engine(pacs, s3, uids, args.associations, args.threads, meter)
+        verified = c["done"] == len(uids) and verify(s3, uids, expected)
+    finally:
+        s3.stop()
+        pacs.stop()
+        redis.stop()
+    report(a, b, c, verified)
+
+
+def report(a, b, c, verified):
+    worker = c["worker"]
+    ratio_ceiling = c["inst_s"] / a["inst_s"] if a else None
+    ratio_naive = c["inst_s"] / b["inst_s"] if b else None
+    if a and b:
+        say(f"engine / ceiling = {ratio_ceiling:.2f} (target ≥ 0.6); "
+            f"engine / naive = {ratio_naive:.2f} (target ≥ 3)")  # fmt: skip
+    say(f"worker peak RSS: {worker.peak_process_mb:.0f} MB per process (target ≤ 250), "
+        f"{worker.peak_tree_mb:.0f} MB for the whole worker; verified: {verified}")  # fmt: skip
+    print(json.dumps({
+        "engine_inst_s": round(c["inst_s"], 1), "ceiling_inst_s": _round(a and a["inst_s"], 1),
+        "naive_inst_s": _round(b and b["inst_s"], 1), "ratio_ceiling": _round(ratio_ceiling, 2),
+        "ratio_naive": _round(ratio_naive, 2),
+        "worker_peak_rss_mb": round(worker.peak_process_mb, 1),
+        "worker_tree_rss_mb": round(worker.peak_tree_mb, 1), "verified": verified,
+    }))  # fmt: skip
+
+
+def _round(value, digits):
+    return None if value is None else round(value, digits)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,663 @@
+"""The inventory crawl as plain code: which C-FIND to ask, when an answer was capped, how to
+split a range, and what a response says about a study.
+
+PACS cap C-FIND results silently, so the crawl never trusts a big answer. It starts with
+one universal query; when that is capped it walks two trees whose leaves all answer under
+the cap:
+
+* **dated**: StudyDate decades → years → months → days → StudyTime hours → 10-minute
+  blocks → minutes → modality;
+* **timed**: StudyTime ranges with no StudyDate key, which find the studies a dated range
+  never matches (no StudyDate, an empty one or an odd one). This tree waits for the dated
+  one and is planned from it: the ledger then knows when in the day the studies are, so
+  the day is cut into ranges of about half the cap each (→ minutes → modality if still
+  capped).
+
+A re-crawl plans its dated tree the same way from the dates the ledger already holds.
+
+A study with a usable StudyDate or a usable StudyTime is in some leaf; only a study with
+neither could hide, and only while the universal query is capped. A capped answer is
+recognised three ways: the PACS ends with Cancel (Orthanc's LimitFindResults), the answer
+reaches a known or detected cap, or, with no cap known, the count is one of the round caps
+PACS ship with. Responses are deduplicated by StudyInstanceUID (some SCPs repeat a study
+once per instance). The tree lives in the database (see `inventory.actions`), so a crawl
+killed half-way resumes with the nodes still pending.
+"""
+
+import re
+import time
+import warnings
+from calendar import monthrange
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
+
+from pydicom.charset import convert_encodings, decode_bytes, python_encoding
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.dataset import Dataset
+from pydicom.tag import Tag
+from pydicom.valuerep import PN_DELIMS, TEXT_VR_DELIMS
+
+ROUND_CAPS = frozenset({100, 200, 250, 500, 1000, 2000, 2500, 5000, 10000})
+EARLIEST = date(1900, 1, 1)
+STUDY_KEYS = (
+    "StudyInstanceUID",
+    "PatientID",
+    "PatientName",
+    "AccessionNumber",
+    "StudyDate",
+    "StudyTime",
+    "StudyDescription",
+    "ModalitiesInStudy",
+    "NumberOfStudyRelatedSeries",
+    "NumberOfStudyRelatedInstances",
+)
+_TAGS = {
+    keyword: (Tag(tag_for_keyword(keyword)), dictionary_VR(tag_for_keyword(keyword)))
+    for keyword in (*STUDY_KEYS, "SeriesInstanceUID", "Modality", "SeriesNumber",
+                    "SeriesDescription", "NumberOfSeriesRelatedInstances", "SOPInstanceUID",
+                    "SOPClassUID")
+}  # fmt: skip
+_TEXT_VRS = {"PN", "LO", "SH", "ST", "LT", "UT", "UC"}
+LIMITS = {"patient_id": 64, "patient_name": 324, "accession_number": 16, "description": 64}
+UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+
+
+@dataclass(frozen=True)
+class Range:
+    """One node of the query tree: the keys that narrow a study-level C-FIND."""
+
+    kind: str  # "all", "dated" or "timed"
+    level: str  # all, span, days, decade, year, month, day, hour, tenmin, plan, times,
+    # minute, modality
+    date_from: date | None = None
+    date_to: date | None = None
+    time_from: str = ""
+    time_to: str = ""
+    modality: str = ""
+
+    @classmethod
+    def from_model(cls, node):
+        return cls(
+            node.kind,
+            node.level,
+            node.date_from,
+            node.date_to,
+            node.time_from,
+            node.time_to,
+            node.modality,
+        )
+
+    def fields(self):
+        return {
+            "kind": self.kind,
+            "level": self.level,
+            "date_from": self.date_from,
+            "date_to": self.date_to,
+            "time_from": self.time_from,
+            "time_to": self.time_to,
+            "modality": self.modality,
+        }
+
+    @property
+    def study_date(self):
+        if self.date_from is None:
+            return ""
+        if self.date_from == self.date_to:
+            return f"{self.date_from:%Y%m%d}"
+        return f"{self.date_from:%Y%m%d}-{self.date_to:%Y%m%d}"
+
+    @property
+    def study_time(self):
+        return f"{self.time_from}-{self.time_to}" if self.time_from else ""
+
+    @property
+    def label(self):
+        parts = []
+        if self.kind == "all":
+            parts.append("every study")
+        if self.date_from is not None:
+            parts.append(_date_label(self))
+        elif self.kind == "timed":
+            parts.append("any date")
+        if self.time_from:
+            parts.append(f"{_hhmm(self.time_from)}–{_hhmm(self.time_to)}")
+        if self.modality:
+            parts.append(self.modality)
+        return " · ".join(parts)
+
+
+def _date_label(rng):
+    whole = (rng.date_from.month, rng.date_from.day, rng.date_to.month, rng.date_to.day)
+    if rng.level == "decade" and whole == (1, 1, 12, 31):
+        return f"{rng.date_from:%Y}–{rng.date_to:%Y}"
+    if rng.level == "year" and whole == (1, 1, 12, 31):
+        return f"{rng.date_from:%Y}"
+    if rng.level == "month" and rng.date_from.day == 1 and (rng.date_to + timedelta(1)).day == 1:
+        return f"{rng.date_from:%Y-%m}"
+    if rng.date_from == rng.date_to:
+        return f"{rng.date_from:%Y-%m-%d}"
+    return f"{rng.date_from:%Y-%m-%d} – {rng.date_to:%Y-%m-%d}"
+
+
+def _hhmm(value):
+    digits = value.split(".")[0].ljust(4, "0")
+    return f"{digits[:2]}:{digits[2:4]}"
+
+
+def roots(since=None, today=None):
+    """The first nodes of a crawl: one universal query, or a dated span from `since`."""
+    today = today or date.today()
+    if since is not None:
+        return [Range("dated", "span", since, date(today.year + 1, 12, 31))]
+    return [Range("all", "all")]
+
+
+def split(rng, modalities=(), today=None, known_days=None, target=50):
+    """The children of a capped node, or [] when it cannot be split any further.
+
+    `known_days` ({date: studies} the ledger knew before this crawl) lets a re-crawl split
+    the dated span straight into ranges of about `target` known studies each.
+    """
+    today = today or date.today()
+    if rng.level == "all":
+        return [Range("dated", "span", EARLIEST, date(today.year + 1, 12, 31)), PLAN]
+    if rng.level == "span":
+        if known_days:
+            return plan_dates(known_days, target, rng)
+        return [_clip(rng, date(y, 1, 1), date(y + 9, 12, 31), "decade") for y in _decades(rng)]
+    if rng.level == "days":
+        return _calendar(rng)
+    if rng.level == "decade":
+        return [_clip(rng, date(y, 1, 1), date(y, 12, 31), "year") for y in _years(rng)]
+    if rng.level == "year":
+        return [_month(rng, m) for m in range(1, 13) if _month(rng, m) is not None]
+    if rng.level == "month":
+        return [_day(rng, d) for d in _days(rng)]
+    if rng.level == "day":
+        return _hours(rng)
+    if rng.level == "hour":
+        return _ten_minutes(rng)
+    if rng.level == "tenmin":
+        return _minutes(rng)
+    if rng.level == "times":
+        return _split_times(rng)
+    if rng.level == "minute":
+        return [replace(rng, level="modality", modality=m) for m in sorted(set(modalities))]
+    return []
+
+
+# The StudyTime tree is planned, not asked: once the dated tree is done, the ledger knows
+# when in the day the studies are, and `plan_times` cuts the day into ranges of about
+# `target` known studies; studies with no usable date land in them too.
+PLAN = Range("timed", "plan")
+
+
+def plan_times(minutes, target):
+    """Contiguous whole-minute StudyTime ranges covering the whole day, each holding at most
+    `target` of the known studies ({minute of the day: studies}); a busier minute gets a
+    range of its own."""
+    ranges, start, load = [], 0, 0
+    for minute in range(1440):
+        n = minutes.get(minute, 0)
+        if minute > start and load + n > target:
+            ranges.append((start, minute - 1))
+            start, load = minute, 0
+        load += n
+    ranges.append((start, 1439))
+    return [_times(first, last) for first, last in ranges]
+
+
+def _times(first, last, level="times"):
+    """Minutes `first`..`last` of the day; the lower bound in its shortest TM form ("07" for
+    07:00, "0715" for 07:15) so that values written "07" or "0715" still match on PACS that
+    compare times as text (Orthanc)."""
+    low = f"{first // 60:02d}" if first % 60 == 0 else f"{first // 60:02d}{first % 60:02d}"
+    return Range("timed", level, time_from=low, time_to=f"{last // 60:02d}{last % 60:02d}59.999999")
+
+
+def _minute_span(rng):
+    low = rng.time_from.ljust(4, "0")
+    high = rng.time_to[:4]
+    return int(low[:2]) * 60 + int(low[2:4]), int(high[:2]) * 60 + int(high[2:4])
+
+
+def _split_times(rng):
+    first, last = _minute_span(rng)
+    if last - first < 60:
+        return [replace(_times(m, m, "minute"), kind=rng.kind) for m in range(first, last + 1)]
+    edges = [first, *range((first // 60 + 1) * 60, last + 1, 60)]
+    return [_times(a, min(b - 1, last)) for a, b in zip(edges, [*edges[1:], last + 1], strict=True)]
+
+
+def plan_dates(days, target, rng):
+    """Contiguous day ranges covering `rng`, each holding at most `target` of the known
+    studies ({date: studies}); a busier day gets a range of its own."""
+    ranges, start, load = [], rng.date_from, 0
+    for day in sorted(d for d in days if rng.date_from <= d <= rng.date_to):
+        if day > start and load + days[day] > target:
+            ranges.append((start, day - timedelta(days=1)))
+            start, load = day, 0
+        load += days[day]
+    ranges.append((start, rng.date_to))
+    return [replace(rng, level="days", date_from=a, date_to=b) for a, b in ranges]
+
+
+def _calendar(rng):
+    """A planned day range, split along the calendar: years, months, then days."""
+    if rng.date_from.year != rng.date_to.year:
+        return [_clip(rng, date(y, 1, 1), date(y, 12, 31), "year") for y in _years(rng)]
+    if rng.date_from.month != rng.date_to.month:
+        months = range(rng.date_from.month, rng.date_to.month + 1)
+        return [_month(replace(rng, level="year"), m) for m in months]
+    if rng.date_from != rng.date_to:
+        return [_day(rng, d) for d in _days(rng)]
+    return _hours(rng)
+
+
+def _decades(rng):
+    return range(rng.date_from.year // 10 * 10, rng.date_to.year + 1, 10)
+
+
+def _years(rng):
+    return range(rng.date_from.year, rng.date_to.year + 1)
+
+
+def _clip(rng, start, end, level):
+    return replace(
+        rng, level=level, date_from=max(start, rng.date_from), date_to=min(end, rng.date_to)
+    )
+
+
+def _month(rng, month):
+    year = rng.date_from.year
+    start, end = date(year, month, 1), date(year, month, monthrange(year, month)[1])
+    if end < rng.date_from or start > rng.date_to:
+        return None
+    return _clip(rng, start, end, "month")
+
+
+def _days(rng):
+    span = (rng.date_to - rng.date_from).days
+    return [rng.date_from + timedelta(days=n) for n in range(span + 1)]
+
+
+def _day(rng, day):
+    return replace(rng, level="day", date_from=day, date_to=day)
+
+
+def _hours(rng):
+    """StudyTime hour ranges. Lower bounds use the shortest TM form ("07") so that values
+    written "0759" still match on PACS that compare times as strings (Orthanc)."""
+    kind = "timed" if rng.kind == "all" else rng.kind
+    return [
+        replace(rng, kind=kind, level="hour", time_from=f"{h:02d}", time_to=f"{h:02d}5959.999999")
+        for h in range(24)
+    ]
+
+
+def _ten_minutes(rng):
+    hour = rng.time_from[:2]
+    return [
+        replace(
+            rng, level="tenmin", time_from=f"{hour}{m:02d}", time_to=f"{hour}{m + 9:02d}59.999999"
+        )
+        for m in range(0, 60, 10)
+    ]
+
+
+def _minutes(rng):
+    start = rng.time_from[:4]
+    hour, first = start[:2], int(start[2:4])
+    return [
+        replace(rng, level="minute", time_from=f"{hour}{m:02d}", time_to=f"{hour}{m:02d}59.999999")
+        for m in range(first, first + 10)
+    ]
+
+
+def study_query(rng, keys=STUDY_KEYS):
+    """The study-level C-FIND identifier for a node; every returned key is asked for."""
+    query = Dataset()
+    query.QueryRetrieveLevel = "STUDY"
+    query.SpecificCharacterSet = "ISO_IR 192"
+    for keyword in keys:
+        setattr(query, keyword, "")
+    query.StudyDate = rng.study_date
+    query.StudyTime = rng.study_time
+    query.ModalitiesInStudy = rng.modality
+    return query
+
+
+def is_capped(count, truncated, cap=None):
+    """Did the PACS stop early? `cap`: the known or detected limit (None: unknown)."""
+    if truncated:
+        return True
+    if cap:
+        return count >= cap
+    return count in ROUND_CAPS
+
+
+# -- what a response says --------------------------------------------------------------
+
+
+@dataclass
+class Parsed:
+    """The studies of one answer, deduplicated, and what was wrong with the rest."""
+
+    studies: dict = field(default_factory=dict)  # StudyInstanceUID -> record
+    problems: list = field(default_factory=list)  # (code, detail) without a study
+    duplicates: int = 0
+    modalities: set = field(default_factory=set)
+    ignores_modality: bool = False
+
+
+def parse_answer(matches, rng=None):
+    parsed = Parsed()
+    for identifier in matches:
+        record, problems = parse_study(identifier)
+        if record is None:
+            parsed.problems.extend(problems)
+            continue
+        uid = record["study_uid"]
+        if uid in parsed.studies:
+            parsed.duplicates += 1
+            continue
+        parsed.studies[uid] = record
+        found = {m for m in record["modalities"].split("\\") if 0 < len(m) <= 16}
+        parsed.modalities |= found
+        if rng is not None and rng.modality and rng.modality not in found:
+            parsed.ignores_modality = True
+    return parsed
+
+
+def parse_study(ds):
+    """(record, problems) for one study-level response; record is None without a usable UID.
+
+    Problems are (code, detail) pairs; details never quote names, IDs or accession numbers.
+    """
+    problems = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        charset = _charset(ds)
+        values = _values(ds, STUDY_KEYS, charset)
+    uid = values["StudyInstanceUID"].strip()
+    when = f"StudyDate {values['StudyDate'] or 'empty'}, StudyTime {values['StudyTime'] or 'empty'}"
+    if not uid:
+        return None, [("missing_uid", f"a response without StudyInstanceUID ({when})")]
+    if len(uid) > 64 or not UID_RE.match(uid):
+        if len(uid) > 64:
+            return None, [("invalid_uid", f"StudyInstanceUID longer than 64 characters ({when})")]
+        problems.append(("invalid_uid", "StudyInstanceUID is not a valid UID"))
+    problems += _charset_problems(charset, values, caught)
+    study_date, date_problem = _date(values["StudyDate"])
+    problems += date_problem
+    record = {
+        "study_uid": uid,
+        "patient_id": values["PatientID"],
+        "patient_name": values["PatientName"],
+        "accession_number": values["AccessionNumber"],
+        "study_date": study_date,
+        "study_time": values["StudyTime"][:16],
+        "description": values["StudyDescription"],
+        "modalities": values["ModalitiesInStudy"][:64],
+        "num_series": None,
+        "num_instances": None,
+        "charset": charset[:64],
+    }
+    for key, keyword in (
+        ("num_series", "NumberOfStudyRelatedSeries"),
+        ("num_instances", "NumberOfStudyRelatedInstances"),
+    ):
+        record[key], problem = _count(values[keyword], keyword)
+        problems += problem
+    if record["num_instances"] == 0:
+        problems.append(("zero_instances", "the PACS reports 0 instances for this study"))
+    if not record["patient_id"]:
+        problems.append(("missing_patient_id", "no PatientID"))
+    problems += _truncate(record)
+    record["problems"] = [{"code": code, "detail": detail} for code, detail in problems]
+    return record, problems
+
+
+def _values(ds, keywords, charset):
+    """{keyword: text} read straight from the raw elements of a received identifier.
+
+    pydicom's attribute access converts each element through several layers; a crawl reads
+    millions of them, so raw bytes are decoded here (text VRs with the response's
+    character set, the rest as ASCII). Elements already converted take the normal path.
+    """
+    encodings = None
+    values = {}
+    for keyword in keywords:
+        tag, vr = _TAGS[keyword]
+        element = ds._dict.get(tag)
+        raw = getattr(element, "is_raw", False) and isinstance(element.value, bytes)
+        if not raw:
+            values[keyword] = _text(ds, keyword)
+        elif vr in _TEXT_VRS:
+            if encodings is None:
+                encodings = convert_encodings(charset.split("\\") if charset else None)
+            delimiters = PN_DELIMS if vr == "PN" else TEXT_VR_DELIMS
+            values[keyword] = _clean(decode_bytes(element.value, encodings, delimiters))
+        else:
+            values[keyword] = _clean(element.value.decode("ascii", "replace"))
+    return values
+
+
+def _clean(text):
+    return text.strip().replace("\x00", "")
+
+
+def _text(ds, keyword):
+    try:
+        value = ds.get(keyword)
+    except (ValueError, TypeError, OverflowError):  # pydicom cannot convert, e.g. IS "lots"
+        raw = ds.get_item(tag_for_keyword(keyword))
+        value = bytes(raw.value or b"") if raw is not None else None
+    if value is None:
+        return ""
+    if isinstance(value, str | bytes):
+        text = value.decode("latin-1") if isinstance(value, bytes) else value
+    elif hasattr(value, "__iter__"):
+        text = "\\".join(str(v) for v in value)
+    else:
+        text = str(value)
+    return text.strip().replace("\x00", "")
+
+
+def _charset(ds):
+    value = ds.get("SpecificCharacterSet", "")
+    if isinstance(value, str):
+        return value.strip()
+    return "\\".join(str(v).strip() for v in value)
+
+
+def _charset_problems(charset, values, caught):
+    """An unknown SpecificCharacterSet, or text that does not decode with the declared one
+    (pydicom then substitutes U+FFFD)."""
+    problems = []
+    unknown = [t for t in charset.split("\\") if t.strip() and t.strip() not in python_encoding]
+    if unknown:
+        problems.append(("charset", f"unknown SpecificCharacterSet {unknown[0][:30]!r}"))
+    garbled = any("\ufffd" in value for value in values.values())
+    if garbled or any("Failed to decode" in str(w.message) for w in caught):
+        problems.append(("charset", f"text that is not valid {charset or 'default repertoire'}"))
+    return problems
+
+
+def _date(value):
+    if not value:
+        return None, []
+    digits = value.strip()
+    if len(digits) == 8 and digits.isdigit():
+        try:
+            return date(int(digits[:4]), int(digits[4:6]), int(digits[6:])), []
+        except ValueError:
+            pass
+    return None, [("odd_date", f"StudyDate {digits[:20]!r} is not a valid date")]
+
+
+def _count(value, keyword):
+    if value == "":
+        return None, []
+    try:
+        number = int(float(value))
+    except ValueError:
+        return None, [("odd_number", f"{keyword} {value[:20]!r} is not a number")]
+    return (number, []) if number >= 0 else (None, [("odd_number", f"{keyword} is negative")])
+
+
+def _truncate(record):
+    problems = []
+    for key, limit in LIMITS.items():
+        if len(record[key]) > limit:
+            record[key] = record[key][:limit]
+            problems.append(("too_long", f"{key.replace('_', ' ')} longer than {limit} characters"))
+    return problems
+
+
+# -- series and instances --------------------------------------------------------------
+
+
+def series_query(study_uid):
+    query = Dataset()
+    query.QueryRetrieveLevel = "SERIES"
+    query.StudyInstanceUID = study_uid
+    for keyword in (
+        "SeriesInstanceUID",
+        "Modality",
+        "SeriesNumber",
+        "SeriesDescription",
+        "NumberOfSeriesRelatedInstances",
+    ):
+        setattr(query, keyword, "")
+    return query
+
+
+def instance_query(study_uid, series_uid):
+    query = Dataset()
+    query.QueryRetrieveLevel = "IMAGE"
+    query.StudyInstanceUID = study_uid
+    query.SeriesInstanceUID = series_uid
+    query.SOPInstanceUID = ""
+    query.SOPClassUID = ""
+    return query
+
+
+def parse_series(matches):
+    """{SeriesInstanceUID: record} from series-level responses (duplicates dropped)."""
+    found = {}
+    for ds in matches:
+        uid = _text(ds, "SeriesInstanceUID")
+        if not uid or len(uid) > 64 or uid in found:
+            continue
+        number, _ = _count(_text(ds, "SeriesNumber"), "SeriesNumber")
+        count, _ = _count(_text(ds, "NumberOfSeriesRelatedInstances"), "instances")
+        found[uid] = {
+            "series_uid": uid,
+            "modality": _text(ds, "Modality")[:16],
+            "series_number": number,
+            "description": _text(ds, "SeriesDescription")[:64],
+            "num_instances": count,
+        }
+    return found
+
+
+def parse_instances(matches):
+    """(instance count, first SOP Instance UID, SOP Class UID if the PACS gives it)."""
+    uids, sop_class = set(), ""
+    first = ""
+    for ds in matches:
+        uid = _text(ds, "SOPInstanceUID")
+        if uid and uid not in uids:
+            uids.add(uid)
+            first = first or uid
+            sop_class = sop_class or _text(ds, "SOPClassUID")
+    return len(uids), first, sop_class[:64]
+
+
+def crawl_series(session, study_uid):
+    """Series of one study with instance counts; asks at instance level only where the PACS
+    gives no NumberOfSeriesRelatedInstances (dcmqrscp)."""
+    matches, _ = session.find(series_query(study_uid))
+    found = parse_series(matches)
+    for uid, record in found.items():
+        record["first_instance"] = ""
+        record["sop_class"] = ""
+        if record["num_instances"] is None:
+            instances, _ = session.find(instance_query(study_uid, uid))
+            count, first, sop_class = parse_instances(instances)
+            record.update(num_instances=count, first_instance=first, sop_class=sop_class)
+    return found
+
+
+# -- the walk --------------------------------------------------------------------------
+
+
+def walk(session, ledger, cap=None, today=None, batch_seconds=0.5):
+    """Answer every pending node of `ledger` until none is left (True) or it says stop.
+
+    `ledger` persists the tree (see `inventory.actions.CrawlLedger`): `stopping()`,
+    `pending()` (a few nodes, in order), `detected_cap`, `modalities`, `learn(answer)`
+    and `answered([(node, answer), ...])`, which stores a batch in one transaction: the
+    answers of about `batch_seconds` share one commit, and a crash loses only those.
+    """
+    while not ledger.stopping():
+        nodes = ledger.pending()
+        if not nodes:
+            return True
+        batch, start = [], time.monotonic()
+        for node in nodes:
+            reply = answer(session, node.range, ledger, cap, today)
+            ledger.learn(reply)
+            batch.append((node, reply))
+            if time.monotonic() - start >= batch_seconds:
+                break
+        ledger.answered(batch)
+    return False
+
+
+@dataclass
+class Answer:
+    """What one node's C-FIND said, and what the crawl makes of it (count None: a planned
+    node, split without a query)."""
+
+    count: int | None
+    parsed: Parsed
+    status: str  # "leaf", "split" or "unresolved"
+    children: list = field(default_factory=list)
+    detected_cap: int | None = None
+    note: str = ""
+
+
+def answer(session, rng, ledger, cap=None, today=None):
+    if rng.level == "plan":
+        return _planned(ledger, cap)
+    matches, truncated = session.find(study_query(rng))
+    parsed = parse_answer(matches, rng)
+    detected = len(matches) if truncated and not cap and not ledger.detected_cap else None
+    limit = cap or ledger.detected_cap or detected
+    if not is_capped(len(matches), truncated, limit):
+        return Answer(len(matches), parsed, "leaf", detected_cap=detected)
+    note = "the PACS stopped early (Cancel)" if truncated else f"{len(matches)} answers: capped"
+    known = ledger.known_days() if rng.level == "span" else None
+    children = split(
+        rng, ledger.modalities | parsed.modalities, today, known, _target(limit or len(matches))
+    )
+    if rng.level == "modality" and parsed.ignores_modality:
+        note += "; the PACS ignores ModalitiesInStudy"
+    if not children:
+        return Answer(len(matches), parsed, "unresolved", [], detected, f"{note}; cannot split")
+    return Answer(len(matches), parsed, "split", children, detected, note)
+
+
+def _target(cap):
+    """Aim planned ranges at half the cap: room for what the ledger does not know yet."""
+    return max(1, cap // 2)
+
+
+def _planned(ledger, cap):
+    minutes = ledger.known_minutes()
+    target = _target(cap or ledger.detected_cap or 100)
+    children = plan_times(minutes, target)
+    note = f"planned from {sum(minutes.values())} known StudyTimes, about {target} a range"
+    return Answer(None, Parsed(), "split", children, note=note)

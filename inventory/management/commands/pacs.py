@@ -1,0 +1,82 @@
+"""`manage.py pacs add|echo|list`: register legacy PACS sources and test them."""
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from inventory import actions
+from inventory.models import PacsSource
+
+
+class Command(BaseCommand):
+    help = "Register a legacy PACS (add), test it with C-ECHO (echo), or list the sources."
+
+    def add_arguments(self, parser):
+        sub = parser.add_subparsers(dest="action", required=True)
+        add = sub.add_parser("add", help="register or update a PACS source")
+        add.add_argument("name")
+        add.add_argument("--ae-title", required=True, help="the PACS's (called) AE title")
+        add.add_argument("--host", required=True)
+        add.add_argument("--port", required=True, type=int)
+        add.add_argument("--calling-ae", help="our AE title (default MIGRATOR)")
+        add.add_argument("--retrieve", choices=["get", "move"], help="C-GET or C-MOVE")
+        add.add_argument("--move-destination", help="AE title C-MOVEs are sent to")
+        add.add_argument("--max-associations", type=int)
+        add.add_argument("--find-cap", type=int, help="known C-FIND result cap")
+        add.add_argument("--tls", action="store_true", help="DICOM TLS")
+        echo = sub.add_parser("echo", help="C-ECHO a source and show the round trip")
+        echo.add_argument("name")
+        sub.add_parser("list", help="list the registered sources")
+
+    def handle(self, *args, action, **options):
+        return getattr(self, f"handle_{action}")(**options)
+
+    def handle_add(self, name, ae_title, host, port, **options):
+        chosen = {
+            "calling_ae_title": options["calling_ae"],
+            "retrieve_method": options["retrieve"],
+            "move_destination": options["move_destination"],
+            "max_associations": options["max_associations"],
+            "find_cap": options["find_cap"],
+            "tls": options["tls"] or None,
+        }
+        extra = {key: value for key, value in chosen.items() if value is not None}
+        try:
+            source, created = actions.register_source(name, ae_title, host, port, **extra)
+        except ValidationError as exc:
+            raise CommandError(_messages(exc)) from None
+        verb = "added" if created else "updated"
+        self.stdout.write(
+            f"{verb} {source.name}: {source.ae_title}@{source.host}:{source.port} "
+            f"(calling AE {source.calling_ae_title}, {source.get_retrieve_method_display()})"
+        )
+
+    def handle_echo(self, name, **options):
+        source = _source(name)
+        result = actions.echo_source(source)
+        if not result.ok:
+            raise CommandError(f"C-ECHO failed: {result.message}")
+        self.stdout.write(f"{source.name}: C-ECHO ok in {result.ms:g} ms")
+
+    def handle_list(self, **options):
+        for source in PacsSource.objects.all():
+            echo = "never tested"
+            if source.last_echo_at:
+                echo = "ok" if source.last_echo_ok else "FAILED"
+            self.stdout.write(
+                f"{source.name}\t{source.ae_title}@{source.host}:{source.port}\t"
+                f"{source.get_retrieve_method_display()}\tcap {source.find_cap or '-'}\t{echo}"
+            )
+
+
+def _source(name):
+    try:
+        return PacsSource.objects.get(name=name)
+    except PacsSource.DoesNotExist:
+        known = ", ".join(PacsSource.objects.values_list("name", flat=True)) or "none yet"
+        raise CommandError(f"no PACS source named {name!r} (known: {known})") from None
+
+
+def _messages(exc):
+    if hasattr(exc, "message_dict"):
+        return "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items())
+    return " ".join(exc.messages)

@@ -1,0 +1,472 @@
+"""DIMSE retrieval for the engine: ask the PACS what a study holds (C-FIND), then fetch it
+with C-GET, or with C-MOVE to this worker's own Storage SCP.
+
+Each received instance is handed, still encoded, to `on_instance(data: bytes)`, which
+may block (that is the back-pressure that keeps a worker's memory flat: the PACS waits
+while the uploaders are busy). Failures raise `RetrieveError` with an error class from
+`migration.models.ERROR_CLASSES` and a message without PHI.
+"""
+
+import fcntl
+import functools
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from pydicom.dataset import Dataset
+from pydicom.uid import (
+    JPEG2000,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    JPEG2000Lossless,
+    JPEGBaseline8Bit,
+    JPEGExtended12Bit,
+    JPEGLossless,
+    JPEGLosslessSV1,
+    JPEGLSLossless,
+    JPEGLSNearLossless,
+    RLELossless,
+)
+from pynetdicom import AE, build_role, evt
+from pynetdicom.presentation import AllStoragePresentationContexts, StoragePresentationContexts
+from pynetdicom.sop_class import (
+    StudyRootQueryRetrieveInformationModelFind,
+    StudyRootQueryRetrieveInformationModelGet,
+    StudyRootQueryRetrieveInformationModelMove,
+)
+from pynetdicom.status import code_to_category
+from pynetdicom.transport import ThreadedAssociationServer
+
+TRANSFER_SYNTAXES = [
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    DeflatedExplicitVRLittleEndian,
+    JPEGBaseline8Bit,
+    JPEGExtended12Bit,
+    JPEGLossless,
+    JPEGLosslessSV1,
+    JPEGLSLossless,
+    JPEGLSNearLossless,
+    JPEG2000Lossless,
+    JPEG2000,
+    RLELossless,
+]
+MAX_CONTEXTS = 128
+OUT_OF_RESOURCES = 0xA700
+SUCCESS = 0x0000
+# A-ASSOCIATE-RJ from the service provider (ACSE source 3), reason 2: local limit exceeded.
+LIMIT_REASONS = {(3, 2), (2, 2)}
+
+
+class RetrieveError(RuntimeError):
+    def __init__(self, error_class, message):
+        super().__init__(message)
+        self.error_class = error_class
+
+
+@dataclass
+class Expected:
+    """What the PACS says the study holds: a count and the SOP classes (study level), and
+    instance by instance when it was asked (IMAGE level)."""
+
+    instances: dict = field(default_factory=dict)  # SOP UID -> (series UID, SOP class)
+    duplicates: int = 0  # extra matches for a SOP UID listed more than once
+    latency_ms: float = 0.0
+    reported: int | None = None  # NumberOfStudyRelatedInstances, summed
+    classes: set = field(default_factory=set)  # SOPClassesInStudy
+
+    @property
+    def listed(self):
+        return bool(self.instances)
+
+    @property
+    def count(self):
+        if self.listed:
+            return len(self.instances) + self.duplicates
+        return self.reported or 0
+
+    @property
+    def sop_classes(self):
+        listed = {sop_class for _series, sop_class in self.instances.values() if sop_class}
+        return sorted(listed | self.classes)
+
+
+@dataclass
+class Retrieved:
+    completed: int = 0
+    failed: int = 0
+    warning: int = 0
+    first_byte_ms: float | None = None
+
+
+@dataclass
+class Pacs:
+    """Where and how to reach one legacy PACS (built from inventory.PacsSource)."""
+
+    host: str
+    port: int
+    called_aet: str
+    calling_aet: str
+    method: str = "get"
+    move_destination: str = ""
+    timeout: float = 60.0
+
+    @classmethod
+    def from_source(cls, source):
+        return cls(
+            host=source.host,
+            port=source.port,
+            called_aet=source.ae_title,
+            calling_aet=source.calling_ae_title,
+            method=source.retrieve_method,
+            move_destination=source.move_destination or settings.MIGRATION_STORAGE_SCP_AET,
+            timeout=float(settings.MIGRATION_DIMSE_TIMEOUT),
+        )
+
+
+def _ae(pacs):
+    ae = AE(ae_title=pacs.calling_aet)
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = pacs.timeout
+    ae.connection_timeout = min(10.0, pacs.timeout)
+    ae.maximum_pdu_size = 0  # no limit: large instances in few PDUs
+    return ae
+
+
+def associate(ae, pacs, **kwargs):
+    """An established association or RetrieveError naming why not (no PHI)."""
+    assoc = ae.associate(pacs.host, pacs.port, ae_title=pacs.called_aet, **kwargs)
+    if assoc.is_established:
+        return assoc
+    where = f"{pacs.called_aet}@{pacs.host}:{pacs.port}"
+    if assoc.is_rejected:
+        rj = assoc.acceptor.primitive
+        reason = (rj.result_source, rj.diagnostic) if rj is not None else None
+        if reason in LIMIT_REASONS:
+            raise RetrieveError("association_limit", f"{where} refused: too many associations")
+        raise RetrieveError("pacs_refused", f"{where} rejected the association {reason or ''}")
+    if assoc.is_aborted:
+        raise RetrieveError("pacs_refused", f"{where} aborted the association request")
+    raise RetrieveError("pacs_connection", f"cannot connect to {where}")
+
+
+@contextmanager
+def association(ae, pacs, **kwargs):
+    assoc = associate(ae, pacs, **kwargs)
+    try:
+        yield assoc
+    finally:
+        if assoc.is_established:
+            assoc.release()
+
+
+# --- what the PACS holds --------------------------------------------------------------
+
+
+def _image_query(study_uid, series_uid=""):
+    query = Dataset()
+    query.QueryRetrieveLevel = "IMAGE"
+    query.StudyInstanceUID = study_uid
+    query.SeriesInstanceUID = series_uid
+    query.SOPInstanceUID = ""
+    query.SOPClassUID = ""
+    return query
+
+
+def _series_query(study_uid):
+    query = Dataset()
+    query.QueryRetrieveLevel = "SERIES"
+    query.StudyInstanceUID = study_uid
+    query.SeriesInstanceUID = ""
+    return query
+
+
+def _find(assoc, query):
+    """Matches of one C-FIND; None when the SCP answers with a failure (e.g. it does not
+    take relational queries)."""
+    matches = []
+    model = StudyRootQueryRetrieveInformationModelFind
+    for status, identifier in assoc.send_c_find(query, model):
+        category = code_to_category(status.Status) if "Status" in status else "aborted"
+        if category == "Pending" and identifier is not None:
+            matches.append(identifier)
+        elif category == "aborted":
+            raise RetrieveError("pacs_connection", "the PACS dropped the association in C-FIND")
+        elif category not in ("Pending", "Success"):
+            return None
+    return matches
+
+
+def _study_count_query(study_uid):
+    query = Dataset()
+    query.QueryRetrieveLevel = "STUDY"
+    query.StudyInstanceUID = study_uid
+    query.NumberOfStudyRelatedInstances = ""
+    query.SOPClassesInStudy = ""
+    return query
+
+
+def query_study(pacs, study_uid, listed=False):
+    """What the PACS holds for the study. A study-level C-FIND gives the instance count and
+    SOP classes (cheap for the PACS); when it does not answer them, or `listed` is asked,
+    an IMAGE-level C-FIND lists every instance (hierarchically, series by series, when the
+    PACS refuses the relational query). Raises RetrieveError."""
+    ae = _ae(pacs)
+    ae.add_requested_context(StudyRootQueryRetrieveInformationModelFind)
+    started = time.perf_counter()
+    expected = Expected()
+    with association(ae, pacs) as assoc:
+        if not listed:
+            _count(expected, _find(assoc, _study_count_query(study_uid)) or [])
+        if expected.reported is None:
+            _list(expected, _instance_matches(assoc, study_uid))
+    expected.latency_ms = (time.perf_counter() - started) * 1000
+    if not expected.count:
+        raise RetrieveError("not_found", f"the PACS lists no instance for study {study_uid}")
+    return expected
+
+
+def _count(expected, matches):
+    """Sum NumberOfStudyRelatedInstances over the matches (a PACS may file one Study UID
+    under two patients); leave `reported` None when any match lacks it."""
+    counts = [str(m.get("NumberOfStudyRelatedInstances", "") or "").strip() for m in matches]
+    if matches and all(count.isdigit() for count in counts):
+        expected.reported = sum(int(count) for count in counts)
+        for match in matches:
+            expected.classes |= set(_values(match.get("SOPClassesInStudy")))
+
+
+def _values(value):
+    """A DICOM value as a list of strings (one value is a str, several a MultiValue)."""
+    if value is None or value == "":
+        return []
+    return [str(value)] if isinstance(value, str) else [str(v) for v in value]
+
+
+def _instance_matches(assoc, study_uid):
+    matches = _find(assoc, _image_query(study_uid))
+    if matches is None:
+        matches = []
+        for series in _find(assoc, _series_query(study_uid)) or []:
+            matches += _find(assoc, _image_query(study_uid, series.SeriesInstanceUID)) or []
+    return matches
+
+
+def _list(expected, matches):
+    for match in matches:
+        sop = str(match.get("SOPInstanceUID", "") or "")
+        if sop in expected.instances:
+            expected.duplicates += 1
+        elif sop:
+            expected.instances[sop] = (
+                str(match.get("SeriesInstanceUID", "")),
+                str(match.get("SOPClassUID", "") or ""),
+            )
+
+
+# --- retrieval ------------------------------------------------------------------------
+
+
+def storage_contexts(sop_classes, budget=MAX_CONTEXTS - 1):
+    """(SOP class, [transfer syntaxes]) pairs to propose for C-GET: one context per
+    (class, syntax) when they fit, so the PACS can send each instance as stored."""
+    classes = list(sop_classes) or [cx.abstract_syntax for cx in StoragePresentationContexts]
+    if len(classes) * len(TRANSFER_SYNTAXES) <= budget:
+        return [(uid, [ts]) for uid in classes for ts in TRANSFER_SYNTAXES]
+    return [(uid, TRANSFER_SYNTAXES) for uid in classes[:budget]]
+
+
+def _study_identifier(study_uid):
+    identifier = Dataset()
+    identifier.QueryRetrieveLevel = "STUDY"
+    identifier.StudyInstanceUID = study_uid
+    return identifier
+
+
+class _Receiver:
+    """The C-STORE handler: hands bytes on and times the first one."""
+
+    def __init__(self, on_instance):
+        self.on_instance = on_instance
+        self.started = time.perf_counter()
+        self.first_byte_ms = None
+        self.last_activity = time.monotonic()
+        self.error = None
+
+    def __call__(self, event):
+        self.last_activity = time.monotonic()
+        if self.first_byte_ms is None:
+            self.first_byte_ms = (time.perf_counter() - self.started) * 1000
+        if self.error is not None:
+            return OUT_OF_RESOURCES
+        try:
+            self.on_instance(event.encoded_dataset())
+        except Exception as exc:  # the pipeline stopped: refuse the rest
+            self.error = exc
+            return OUT_OF_RESOURCES
+        self.last_activity = time.monotonic()
+        return SUCCESS
+
+
+def _drain(responses, receiver, pacs, verb):
+    """Follow C-GET/C-MOVE responses to the final one; Retrieved with its counts."""
+    result = Retrieved()
+    final = None
+    for status, _identifier in responses:
+        receiver.last_activity = time.monotonic()
+        if "Status" not in status:
+            break
+        final = status
+        if code_to_category(status.Status) != "Pending":
+            break
+    if receiver.error is not None:
+        raise receiver.error
+    if final is None or code_to_category(final.Status) == "Pending":
+        idle = time.monotonic() - receiver.last_activity
+        if idle >= pacs.timeout * 0.9:
+            raise RetrieveError("timeout", f"{verb}: the PACS did not answer for {idle:.0f}s")
+        raise RetrieveError("pacs_connection", f"{verb}: the PACS dropped the association")
+    category = code_to_category(final.Status)
+    result.completed = int(final.get("NumberOfCompletedSuboperations", 0) or 0)
+    result.failed = int(final.get("NumberOfFailedSuboperations", 0) or 0)
+    result.warning = int(final.get("NumberOfWarningSuboperations", 0) or 0)
+    result.first_byte_ms = receiver.first_byte_ms
+    if category not in ("Success", "Warning"):
+        error_class = "pacs_refused" if result.completed == 0 else "pacs_connection"
+        raise RetrieveError(
+            error_class, f"{verb} ended with status 0x{final.Status:04X} ({category})"
+        )
+    return result
+
+
+def c_get(pacs, study_uid, sop_classes, on_instance, identifier=None):
+    """Retrieve a study (or what `identifier` names) by C-GET on one association;
+    instances go to `on_instance`."""
+    ae = _ae(pacs)
+    ae.add_requested_context(StudyRootQueryRetrieveInformationModelGet)
+    roles = []
+    for sop_class, syntaxes in storage_contexts(sop_classes):
+        ae.add_requested_context(sop_class, syntaxes)
+        if sop_class not in {role.sop_class_uid for role in roles}:
+            roles.append(build_role(sop_class, scp_role=True))
+    receiver = _Receiver(on_instance)
+    handlers = [(evt.EVT_C_STORE, receiver)]
+    with association(ae, pacs, ext_neg=roles, evt_handlers=handlers) as assoc:
+        responses = assoc.send_c_get(
+            identifier or _study_identifier(study_uid), StudyRootQueryRetrieveInformationModelGet
+        )
+        return _drain(responses, receiver, pacs, "C-GET")
+
+
+# --- C-MOVE to our own Storage SCP ----------------------------------------------------
+
+
+@contextmanager
+def storage_scp(on_instance, *, aet=None, port=None, bind=None, lock_timeout=None):
+    """Run this worker's Storage SCP for the duration of one C-MOVE.
+
+    The SCP's port is one per machine, so a file lock serialises C-MOVEs between the
+    worker processes of a machine. Yields the receiver.
+    """
+    aet = aet or settings.MIGRATION_STORAGE_SCP_AET
+    port = int(port or settings.MIGRATION_STORAGE_SCP_PORT)
+    bind = bind or settings.MIGRATION_STORAGE_SCP_BIND
+    with _port_lock(port, lock_timeout or float(settings.MIGRATION_DIMSE_TIMEOUT) * 4):
+        ae = _scp_ae(aet, float(settings.MIGRATION_DIMSE_TIMEOUT))
+        receiver = _Receiver(on_instance)
+        server = _serve(ae, (bind, port), [(evt.EVT_C_STORE, receiver)])
+        try:
+            yield receiver
+        finally:
+            server.shutdown()
+
+
+@functools.cache
+def _scp_ae(aet, timeout):
+    """The Storage SCP's AE (every storage SOP class, the common transfer syntaxes), built
+    once per process: building ~1,800 presentation contexts takes a while."""
+    ae = AE(ae_title=aet)
+    ae.maximum_pdu_size = 0
+    ae.network_timeout = ae.dimse_timeout = timeout
+    for context in AllStoragePresentationContexts:
+        ae.add_supported_context(context.abstract_syntax, TRANSFER_SYNTAXES)
+    return ae
+
+
+def _serve(ae, address, handlers, poll_interval=0.05):
+    """AE.start_server(block=False), but polling for shutdown every 50 ms instead of
+    500 ms: the SCP runs for one study at a time, so its stop is on the critical path."""
+    try:
+        server = ae.make_server(
+            address, evt_handlers=handlers, server_class=ThreadedAssociationServer
+        )
+    except OSError as exc:
+        raise RetrieveError(
+            "configuration", f"cannot listen for C-MOVE on {address[0]}:{address[1]}: {exc}"
+        ) from exc
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": poll_interval}, daemon=True
+    )
+    thread.start()
+    ae._servers.append(server)  # AssociationServer.shutdown() removes it again
+    return server
+
+
+@contextmanager
+def _port_lock(port, timeout):
+    path = Path(settings.VAR_DIR) / f"migration-scp-{port}.lock"
+    with open(path, "a") as handle:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise RetrieveError(
+                        "timeout", f"the Storage SCP on port {port} stayed busy"
+                    ) from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def c_move(pacs, study_uid, on_instance):
+    """Retrieve a study by C-MOVE to our Storage SCP (AE `pacs.move_destination`)."""
+    with storage_scp(on_instance) as receiver:
+        ae = _ae(pacs)
+        ae.add_requested_context(StudyRootQueryRetrieveInformationModelMove)
+        receiver.started = time.perf_counter()
+        with association(ae, pacs) as assoc:
+            responses = assoc.send_c_move(
+                _study_identifier(study_uid),
+                pacs.move_destination,
+                StudyRootQueryRetrieveInformationModelMove,
+            )
+            return _drain(responses, receiver, pacs, "C-MOVE")
+
+
+def retrieve(pacs, study_uid, sop_classes, on_instance):
+    if pacs.method == "move":
+        return c_move(pacs, study_uid, on_instance)
+    return c_get(pacs, study_uid, sop_classes, on_instance)
+
+
+def fetch_one(pacs, study_uid):
+    """The first instance the PACS lists for a study, as bytes (for the mapping preview)."""
+    expected = query_study(pacs, study_uid, listed=True)
+    sop, (series, sop_class) = sorted(expected.instances.items())[0]
+    identifier = _study_identifier(study_uid)
+    identifier.QueryRetrieveLevel = "IMAGE"
+    identifier.SeriesInstanceUID = series
+    identifier.SOPInstanceUID = sop
+    received = []
+    c_get(pacs, study_uid, [sop_class] if sop_class else [], received.append, identifier)
+    if not received:
+        raise RetrieveError("not_found", f"the PACS sent nothing for instance {sop}")
+    return received[0]

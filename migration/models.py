@@ -1,0 +1,374 @@
+"""The cloud target and the engine's ledger: destinations, mapping profiles, waves, one
+ledger row per (wave, study), the per-study manifest, conflicts and quarantined instances.
+
+State names, allowed transitions and error classes are data (`STUDY_TRANSITIONS`,
+`WAVE_TRANSITIONS`, `ERROR_CLASSES`); `migration/ledger.py` is the one place that moves a
+ledger row from one state to another.
+"""
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+
+from inventory.models import PacsSource, Study
+
+
+class StudyState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RETRIEVING = "retrieving", "Retrieving"
+    UPLOADING = "uploading", "Uploading"
+    VERIFYING = "verifying", "Verifying"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed (will retry)"
+    QUARANTINED = "quarantined", "Quarantined"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+# to-state: the states a row may come from. Claiming (→ retrieving) from an active state is
+# a reclaim, allowed only once that state's lease has expired (see ledger.claim_next).
+STUDY_TRANSITIONS = {
+    StudyState.RETRIEVING: {
+        StudyState.QUEUED,
+        StudyState.FAILED,
+        StudyState.RETRIEVING,
+        StudyState.UPLOADING,
+        StudyState.VERIFYING,
+    },
+    StudyState.UPLOADING: {StudyState.RETRIEVING},
+    StudyState.VERIFYING: {StudyState.UPLOADING},
+    StudyState.DONE: {StudyState.VERIFYING},
+    StudyState.FAILED: {StudyState.RETRIEVING, StudyState.UPLOADING, StudyState.VERIFYING},
+    StudyState.QUARANTINED: {
+        StudyState.RETRIEVING,
+        StudyState.UPLOADING,
+        StudyState.VERIFYING,
+        StudyState.FAILED,
+    },
+    StudyState.QUEUED: {StudyState.QUARANTINED, StudyState.CANCELLED, StudyState.FAILED},
+    StudyState.CANCELLED: {StudyState.QUEUED, StudyState.FAILED},
+}
+ACTIVE_STATES = (StudyState.RETRIEVING, StudyState.UPLOADING, StudyState.VERIFYING)
+TERMINAL_STATES = (StudyState.DONE, StudyState.QUARANTINED, StudyState.CANCELLED)
+
+# Error classes: label for people, whether another attempt may help, ticket category.
+ERROR_CLASSES = {
+    "pacs_refused": ("PACS refused", True, "performance"),
+    "association_limit": ("Association limit", True, "performance"),
+    "timeout": ("Timeout", True, "performance"),
+    "pacs_connection": ("PACS connection lost", True, "performance"),
+    "not_found": ("Not found on PACS", True, "missing/incorrect images"),
+    "destination_error": ("Destination error", True, "performance"),
+    "verification_mismatch": ("Verification mismatch", True, "missing/incorrect images"),
+    "bad_data": ("Bad data", False, "missing/incorrect images"),
+    "worker_lost": ("Worker lost", True, "performance"),
+    "configuration": ("Configuration", False, "performance"),
+    "internal": ("Internal error", True, "performance"),
+}
+ERROR_CHOICES = [(code, label) for code, (label, _retry, _category) in ERROR_CLASSES.items()]
+
+
+class WaveState(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    RUNNING = "running", "Running"
+    PAUSED = "paused", "Paused"
+    DONE = "done", "Done"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+WAVE_TRANSITIONS = {
+    "start": ({WaveState.DRAFT, WaveState.DONE}, WaveState.RUNNING),
+    "pause": ({WaveState.RUNNING}, WaveState.PAUSED),
+    "resume": ({WaveState.PAUSED}, WaveState.RUNNING),
+    "cancel": ({WaveState.DRAFT, WaveState.RUNNING, WaveState.PAUSED}, WaveState.CANCELLED),
+    "finish": ({WaveState.RUNNING}, WaveState.DONE),
+}
+
+
+class Destination(models.Model):
+    """Where studies go. Credentials are never stored: S3 names environment variables (or
+    uses boto3's default chain), DICOMweb names the variable holding its auth header."""
+
+    class Kind(models.TextChoices):
+        S3 = "s3", "S3"
+        DICOMWEB = "dicomweb", "DICOMweb (STOW-RS)"
+        FILESYSTEM = "filesystem", "Filesystem folder"
+
+    class Encryption(models.TextChoices):
+        NONE = "", "None"
+        AES256 = "AES256", "SSE-S3 (AES256)"
+        KMS = "aws:kms", "SSE-KMS"
+
+    name = models.SlugField(max_length=60, unique=True)
+    kind = models.CharField(max_length=10, choices=Kind)
+    bucket = models.CharField(max_length=63, blank=True)
+    prefix = models.CharField(max_length=200, blank=True, help_text="key prefix, no leading /")
+    region = models.CharField(max_length=40, blank=True)
+    endpoint_url = models.URLField(blank=True, help_text="for S3-compatible stores")
+    sse = models.CharField("server-side encryption", max_length=8, choices=Encryption, blank=True)
+    kms_key_id = models.CharField(max_length=200, blank=True)
+    storage_class = models.CharField(max_length=40, blank=True)
+    access_key_env = models.CharField(
+        max_length=100, blank=True, help_text="name of the variable holding the access key id"
+    )
+    secret_key_env = models.CharField(
+        max_length=100, blank=True, help_text="name of the variable holding the secret key"
+    )
+    url = models.URLField("DICOMweb base URL", blank=True)
+    auth_header_env = models.CharField(
+        max_length=100, blank=True, help_text="variable holding the Authorization header value"
+    )
+    path = models.CharField("folder", max_length=500, blank=True)
+    max_object_mb = models.PositiveIntegerField(
+        null=True, blank=True, help_text="largest instance the destination takes (lint)"
+    )
+    coerce = models.JSONField(
+        default=list, blank=True, help_text="lint coercion rules to apply (see migration/lint.py)"
+    )
+    last_check_ok = models.BooleanField(null=True, blank=True)
+    last_check_at = models.DateTimeField(null=True, blank=True)
+    last_check_detail = models.CharField(max_length=300, blank=True)
+    last_check_ms = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    REQUIRED = {"s3": ("bucket",), "dicomweb": ("url",), "filesystem": ("path",)}
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        missing = {
+            name: f"required for a {self.get_kind_display()} destination"
+            for name in self.REQUIRED.get(self.kind, ())
+            if not getattr(self, name)
+        }
+        if self.kind == "filesystem" and self.path and not self.path.startswith("/"):
+            missing["path"] = "must be an absolute path"
+        if self.sse == "aws:kms" and self.kind != "s3":
+            missing["sse"] = "only S3 destinations encrypt server-side"
+        if missing:
+            raise ValidationError(missing)
+
+    @property
+    def summary(self):
+        """Where it points, without secrets."""
+        if self.kind == "s3":
+            where = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
+            return f"{where} ({self.endpoint_url})" if self.endpoint_url else where
+        return self.url if self.kind == "dicomweb" else self.path
+
+
+class LookupTable(models.Model):
+    """A two-column mapping, e.g. legacy PatientID → enterprise MRN (holds PHI)."""
+
+    name = models.SlugField(max_length=60, unique=True)
+    description = models.CharField(max_length=200, blank=True)
+    entries = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class MappingProfile(models.Model):
+    """Ordered tag rules turning legacy objects into the cloud schema (migration/mapping.py)."""
+
+    name = models.SlugField(max_length=60, unique=True)
+    description = models.CharField(max_length=200, blank=True)
+    rules = models.JSONField(default=list, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Wave(models.Model):
+    """A named selection of inventory studies moved to one destination on a schedule."""
+
+    name = models.SlugField(max_length=60, unique=True)
+    source = models.ForeignKey(PacsSource, on_delete=models.PROTECT, related_name="waves")
+    destination = models.ForeignKey(Destination, on_delete=models.PROTECT, related_name="waves")
+    profile = models.ForeignKey(
+        MappingProfile, null=True, blank=True, on_delete=models.PROTECT, related_name="waves"
+    )
+    priority = models.IntegerField(default=0, help_text="higher runs first")
+    state = models.CharField(max_length=10, choices=WaveState, default=WaveState.DRAFT)
+    date_from = models.DateField(null=True, blank=True)
+    date_to = models.DateField(null=True, blank=True)
+    modalities = models.JSONField(default=list, blank=True)
+    accession_numbers = models.JSONField(default=list, blank=True)
+    patient_ids = models.JSONField(default=list, blank=True)
+    schedule = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="7×24 max associations (Monday first); null = PACS limit",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-priority", "name"]
+
+    def __str__(self):
+        return self.name
+
+
+class WaveStudy(models.Model):
+    """The migration ledger: one row per (wave, study), a guarded state machine."""
+
+    wave = models.ForeignKey(Wave, on_delete=models.CASCADE, related_name="ledger")
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="migrations")
+    state = models.CharField(max_length=12, choices=StudyState, default=StudyState.QUEUED)
+    attempts = models.PositiveIntegerField(default=0)
+    not_before = models.DateTimeField(null=True, blank=True, help_text="next retry")
+    lease_owner = models.CharField(max_length=120, blank=True)
+    lease_expires = models.DateTimeField(null=True, blank=True)
+    error_class = models.CharField(max_length=24, choices=ERROR_CHOICES, blank=True)
+    last_error = models.TextField(blank=True)
+    instances_reported = models.PositiveIntegerField(null=True, blank=True)
+    instances_received = models.PositiveIntegerField(default=0)
+    instances_stored = models.PositiveIntegerField(default=0)
+    instances_quarantined = models.PositiveIntegerField(default=0)
+    conflicts = models.PositiveIntegerField(default=0)
+    bytes_stored = models.BigIntegerField(default=0)
+    pacs_latency_ms = models.FloatField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_s = models.FloatField(null=True, blank=True)
+    manifest_key = models.CharField(max_length=400, blank=True)
+    manifest_sha256 = models.CharField(max_length=64, blank=True)
+    updated_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["wave", "study"], name="one_ledger_row_per_wave_study")
+        ]
+        indexes = [
+            models.Index(fields=["wave", "state"]),
+            models.Index(fields=["state", "not_before"]),
+        ]
+        verbose_name = "ledger row"
+
+    def __str__(self):
+        return f"ledger {self.pk} ({self.state})"
+
+    @property
+    def error_label(self):
+        return ERROR_CLASSES.get(self.error_class, (self.error_class,))[0]
+
+
+class StoredInstance(models.Model):
+    """The manifest in the database: one row per object the study put in the destination.
+
+    Validation reads these: `key` locates the object, `sha256` is of the stored bytes.
+    """
+
+    class Role(models.TextChoices):
+        STORED = "stored", "Stored"
+        CONFLICT = "conflict", "Conflicting copy"
+
+    ledger = models.ForeignKey(WaveStudy, on_delete=models.CASCADE, related_name="instances")
+    sop_uid = models.CharField(max_length=64, db_index=True)
+    series_uid = models.CharField(max_length=64)
+    sop_class = models.CharField(max_length=64)
+    transfer_syntax = models.CharField(max_length=64)
+    size = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    key = models.CharField(max_length=500)
+    role = models.CharField(max_length=8, choices=Role, default=Role.STORED)
+
+    class Meta:
+        indexes = [models.Index(fields=["ledger", "sop_uid"])]
+
+    def __str__(self):
+        return f"{self.role} {self.sop_uid}"
+
+
+class QuarantinedInstance(models.Model):
+    """An instance the engine would not store as is, with the reason; its bytes are kept
+    aside (`key`), never dropped."""
+
+    ledger = models.ForeignKey(WaveStudy, on_delete=models.CASCADE, related_name="quarantined")
+    sop_uid = models.CharField(max_length=64, blank=True)
+    reason = models.CharField(max_length=500)
+    key = models.CharField(max_length=500, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    size = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"quarantined {self.sop_uid or self.sha256[:12]}"
+
+
+class Conflict(models.Model):
+    """One SOP Instance UID seen with two different contents. The first copy stays where
+    it is; the other is kept under a conflict key until a person decides."""
+
+    class Decision(models.TextChoices):
+        OPEN = "", "Open"
+        KEEP_FIRST = "keep_first", "Keep the first copy"
+        KEEP_BOTH = "keep_both", "Keep both"
+        USE_SECOND = "use_second", "Use the second copy"
+
+    ledger = models.ForeignKey(WaveStudy, on_delete=models.CASCADE, related_name="conflict_set")
+    sop_uid = models.CharField(max_length=64)
+    series_uid = models.CharField(max_length=64)
+    kept_key = models.CharField(max_length=500)
+    kept_sha256 = models.CharField(max_length=64)
+    other_key = models.CharField(max_length=500)
+    other_sha256 = models.CharField(max_length=64)
+    other_size = models.BigIntegerField(default=0)
+    detected_at = models.DateTimeField(auto_now_add=True)
+    decision = models.CharField(max_length=12, choices=Decision, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    note = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-detected_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["ledger", "sop_uid", "other_sha256"], name="one_conflict_per_copy"
+            )
+        ]
+
+    def __str__(self):
+        return f"conflict on {self.sop_uid}"
+
+
+class EngineControl(models.Model):
+    """The engine's global switches (one row): the command center's pause button and the
+    PACS latency bound of the closed-loop throttle."""
+
+    paused = models.BooleanField(default=False)
+    reason = models.CharField(max_length=200, blank=True)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    changed_at = models.DateTimeField(null=True, blank=True)
+    latency_bound_ms = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(1)], help_text="empty: the setting"
+    )
+
+    def __str__(self):
+        return "engine paused" if self.paused else "engine running"
+
+    @classmethod
+    def get(cls):
+        return cls.objects.get_or_create(pk=1)[0]

@@ -1,0 +1,44 @@
+"""Celery tasks of the engine: thin adapters over migration/dispatch.py.
+
+They run on the MIGRATION_QUEUE queue and are acknowledged on receipt: a study's
+recovery after a worker dies comes from the ledger's lease, not from redelivery.
+"""
+
+import contextlib
+
+from celery import shared_task
+from celery.signals import worker_ready
+from django.conf import settings
+
+from inventory.models import PacsSource
+from migration import dispatch
+
+
+def enqueue_migrate_next(source_id, ticket):
+    migrate_next.apply_async((source_id, ticket), queue=settings.MIGRATION_QUEUE)
+
+
+def enqueue_tick(countdown=None):
+    tick.apply_async(queue=settings.MIGRATION_QUEUE, countdown=countdown)
+
+
+@shared_task(ignore_result=True, acks_late=False)
+def migrate_next(source_id, ticket=None):
+    """Run the next study of this PACS's running waves, then queue the next step."""
+    source = PacsSource.objects.filter(pk=source_id).first()
+    if source is not None:
+        return dispatch.migrate_next(source, ticket)
+    return None
+
+
+@shared_task(ignore_result=True, acks_late=False, soft_time_limit=60, time_limit=90)
+def tick():
+    """Beat, worker start and `wave start --wait` run this: top up, recover, close."""
+    return dispatch.tick()
+
+
+@worker_ready.connect
+def _resume_after_start(sender=None, **kwargs):
+    """A worker that starts (e.g. after a crash) picks the running waves up again."""
+    with contextlib.suppress(Exception):  # no broker yet: beat's tick will do it
+        enqueue_tick()

@@ -1,0 +1,105 @@
+"""The triage board page: columns by status, limited and paged, filters, counts, and one
+live event per change carrying the rendered card."""
+
+import pytest
+from django.utils import timezone
+
+from commandcenter import events, tickets, triage
+from commandcenter.models import Ticket
+from tests.commandcenter.ticketing import open_ticket
+
+
+def _fresh(title, **fields):
+    return tickets.create_ticket(title=title, **{"impact": "low", "urgency": "low", **fields})
+
+
+def test_the_board_has_a_column_per_status_with_its_cards(cast, client_for):
+    new = _fresh("Viewer slow")
+    doing = _fresh("Worklist empty", impact="high", urgency="high")
+    tickets.transition(doing, "in_progress", cast.staff)
+    page = client_for(cast.staff).get("/command-center/").content.decode()
+    for label in ("New", "Acknowledged", "In progress", "Waiting", "Resolved", "Closed"):
+        assert f">{label} <span" in page
+    new_column = page[page.index('ol class="cards" data-status="new"') :]
+    assert f'id="ticket-{new.pk}"' in new_column.split("</ol>")[0]
+    progress = page[page.index('ol class="cards" data-status="in_progress"') :]
+    assert f'id="ticket-{doing.pk}"' in progress.split("</ol>")[0]
+    assert 'data-count-priority="P1">1<' in page
+
+
+def test_a_long_column_shows_a_page_of_cards_and_loads_more_on_demand(cast, client_for):
+    for i in range(triage.COLUMN_LIMIT + 5):
+        _fresh(f"Ticket {i:02d}")
+    client = client_for(cast.staff)
+    page = client.get("/command-center/").content.decode()
+    column = page[page.index('ol class="cards" data-status="new"') :].split("</ol>")[0]
+    assert column.count('class="ticket-card') == triage.COLUMN_LIMIT
+    assert f"Show more ({triage.COLUMN_LIMIT} of {triage.COLUMN_LIMIT + 5} shown)" in page
+    more = client.get(f"/command-center/board/columns/new/?offset={triage.COLUMN_LIMIT}")
+    fragment = more.content.decode()
+    assert fragment.count('class="ticket-card') == 5
+    assert 'hx-swap-oob="true"' in fragment and "Show more" not in fragment
+
+
+def test_filters_narrow_every_column(cast, client_for):
+    _fresh("Urgent", impact="high", urgency="high", category="viewer", assignee=cast.staff)
+    _fresh("Later", category="training")
+    client = client_for(cast.staff)
+    assert "Later" not in client.get("/command-center/?priority=P1").content.decode()
+    assert "Urgent" not in client.get("/command-center/?category=training").content.decode()
+    page = client.get("/command-center/?mine=1").content.decode()
+    assert "Urgent" in page and "Later" not in page
+    page = client.get("/command-center/?priority=P9&assignee=x").content.decode()
+    assert "Urgent" in page and "Later" in page  # nonsense filters are ignored
+
+
+def test_done_tickets_leave_the_board_after_a_day(cast, client_for):
+    old = open_ticket("Fixed last week")  # opened at T0, long ago
+    tickets.transition(old, "resolved", cast.staff, now=old.opened_at)
+    recent = _fresh("Fixed just now")
+    tickets.transition(recent, "resolved", cast.staff)
+    page = client_for(cast.staff).get("/command-center/").content.decode()
+    assert "Fixed just now" in page and "Fixed last week" not in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_change_is_published_once_with_the_rendered_card(cast):
+    heard = []
+    listener = events.subscribe_local(lambda topic, message: heard.append((topic, message)))
+    try:
+        ticket = _fresh("Viewer slow")
+        tickets.transition(ticket, "acknowledged", cast.staff)
+    finally:
+        events._listeners.remove(listener)
+    board = [m for topic, m in heard if topic == "board"]
+    assert [m["data"]["status"] for m in board] == ["new", "acknowledged"]
+    assert all(f'id="ticket-{ticket.pk}"' in m["html"] for m in board)
+    assert board[-1]["data"]["counts"]["by_status"]["acknowledged"] == 1
+
+
+def test_the_card_carries_what_the_browser_needs_to_tick_and_filter(cast):
+    ticket = _fresh("Priors missing", impact="high", urgency="high", category="missing_images")
+    html = triage.render_card(ticket, timezone.now())
+    for attribute in (
+        'data-priority="P1"',
+        'data-category="missing_images"',
+        'data-status="new"',
+        "data-due=",
+        'data-kind="acknowledge"',
+        "data-since=",
+        'draggable="true"',
+        'tabindex="0"',
+    ):
+        assert attribute in html
+    tickets.transition(ticket, "acknowledged", cast.staff)
+    tickets.transition(ticket, "waiting", cast.staff)
+    paused = triage.render_card(Ticket.objects.get(pk=ticket.pk))
+    assert 'data-paused="1"' in paused and "data-due=" not in paused
+
+
+def test_the_overview_shows_counts_breaches_and_on_call(cast, client_for):
+    open_ticket("Old P1", impact="high", urgency="high", category="integration")
+    page = client_for(cast.lead).get("/command-center/overview/").content.decode()
+    assert 'data-count-priority="P1">1<' in page
+    assert "Breaches by team" in page and "Old P1" in page
+    assert 'data-live-topic="oncall"' in page and 'data-live-topic="health"' in page

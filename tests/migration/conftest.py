@@ -1,0 +1,127 @@
+"""Fixtures of the migration tests: engine settings for this session, a restartable S3
+server of our own, a PACS seeded with 50 mixed studies, and Celery workers that consume
+this session's migration queue (so no other worker takes our tasks)."""
+
+import os
+import re
+import shutil
+import tempfile
+
+import pytest
+import redis
+from django.conf import settings
+
+from commandcenter.services.seaweedfs import SeaweedS3
+from tests.fixtures_processes import CeleryWorker
+from tests.fixtures_services import TEST_AET, start_service
+from tests.migration import support
+
+ENGINE_SETTINGS = {
+    "MIGRATION_QUEUE": f"migtest-{os.getpid()}",
+    "MIGRATION_REDIS_PREFIX": f"migtest{os.getpid()}",
+    "MIGRATION_LEASE_SECONDS": 6.0,
+    "MIGRATION_RETRY_BASE_SECONDS": 0.5,
+    "MIGRATION_RETRY_MAX_SECONDS": 3.0,
+    "MIGRATION_MAX_ATTEMPTS": 12,
+    "MIGRATION_UPLOAD_THREADS": 4,
+    "MIGRATION_DIMSE_TIMEOUT": 15.0,
+    "MIGRATION_STORAGE_SCP_AET": TEST_AET,
+}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def engine_settings(storage_scp_port):
+    """Short leases and retries for tests, in this process and (as env) in our workers."""
+    values = {**ENGINE_SETTINGS, "MIGRATION_STORAGE_SCP_PORT": storage_scp_port}
+    saved = {name: getattr(settings, name) for name in values}
+    for name, value in values.items():
+        setattr(settings, name, value)
+    yield {name: str(value) for name, value in values.items()}
+    for name, value in saved.items():
+        setattr(settings, name, value)
+
+
+@pytest.fixture(autouse=True)
+def _clean_engine_redis(engine_settings):
+    """Each test starts with no leftover slots, latency state or scheduled ticks."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    keys = list(client.scan_iter(f"{settings.MIGRATION_REDIS_PREFIX}:*"))
+    if keys:
+        client.delete(*keys)
+    yield
+
+
+@pytest.fixture(scope="session")
+def migration_s3():
+    """Our own SeaweedFS in a persistent folder, so a test can stop and restart it."""
+    workdir = tempfile.mkdtemp(prefix="cc-migs3-")
+    server = SeaweedS3(workdir=workdir)
+    start_service(server)
+    os.environ[support.S3_KEY_ENV] = server.access_key
+    os.environ[support.S3_SECRET_ENV] = server.secret_key
+    yield server
+    server.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def bucket(migration_s3, request):
+    slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:40].strip("-")
+    name = f"mig-{slug}-{os.urandom(3).hex()}"
+    migration_s3.create_bucket(name)
+    return name
+
+
+@pytest.fixture(scope="session")
+def mixed_pacs(orthanc_factory):
+    """An Orthanc legacy PACS holding 50 small studies of six modalities, four transfer
+    syntaxes and two character sets: (orthanc, {StudyInstanceUID: [datasets]})."""
+    orthanc = orthanc_factory(aet="MIGPACS")
+    studies = support.mixed_studies()
+    support.upload(orthanc, studies)
+    return orthanc, studies
+
+
+def worker_env(engine_settings, migration_s3, **extra):
+    return {
+        **engine_settings,
+        support.S3_KEY_ENV: migration_s3.access_key,
+        support.S3_SECRET_ENV: migration_s3.secret_key,
+        **extra,
+    }
+
+
+@pytest.fixture
+def start_worker(engine_settings, migration_s3, django_db_blocker, tmp_path):
+    """start_worker(name, **env) -> a running CeleryWorker on this session's migration
+    queue (or MIGRATION_QUEUE from env); stopped after the test."""
+    started = []
+
+    def start(name, concurrency=2, **env):
+        env = worker_env(engine_settings, migration_s3, **env)
+        queue = env["MIGRATION_QUEUE"]
+        worker = CeleryWorker(
+            f"{name}-{os.getpid()}@localhost", tmp_path / f"{name}.log", env=env,
+            args=["-Q", queue, "--concurrency", str(concurrency)],
+        )  # fmt: skip
+        started.append(worker)
+        return worker.start()
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+@pytest.fixture(scope="session")
+def migration_worker(engine_settings, migration_s3, django_db_setup, tmp_path_factory):
+    """One worker for the session's wave tests (4 processes: studies wait on the PACS and
+    the stores more than on the CPU)."""
+    log = tmp_path_factory.mktemp("migworker") / "worker.log"
+    env = worker_env(engine_settings, migration_s3)
+    worker = CeleryWorker(
+        f"migration-{os.getpid()}@localhost", log, env=env,
+        args=["-Q", env["MIGRATION_QUEUE"], "--concurrency", "4"],
+    )  # fmt: skip
+    worker.start()
+    yield worker
+    worker.stop()
