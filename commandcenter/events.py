@@ -70,11 +70,6 @@ def _send(topic, group, text, message):
 
 def _deliver(topic, group, text, message):
     """Browsers first (they wait on it), then the in-process listeners (some are slow)."""
-    if topic == "health":
-        import os as _o
-        import traceback as _t
-        with open("/tmp/cc6/health-trace.txt", "a") as _f:
-            _f.write(f"--- pid {_o.getpid()} {time.time()}\n" + "".join(_t.format_stack(limit=25)))
     layer = get_channel_layer()
     if layer is not None:
         _to_browsers(layer, topic, group, text)

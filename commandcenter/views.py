@@ -36,7 +36,7 @@ from commandcenter.models import (
     Rotation,
     Ticket,
 )
-from commandcenter.tasks import publish_health, sample_monitoring
+from commandcenter.tasks import publish_health
 
 log = logging.getLogger(__name__)
 
@@ -60,14 +60,10 @@ def healthz(request):
 
 
 def _request_health_check():
-    _queue(publish_health)
-
-
-def _queue(task):
     try:
-        task.apply_async(retry=False)
+        publish_health.apply_async(retry=False)
     except Exception as exc:  # the broker is down: the card says so until it is back
-        log.warning("could not queue %s: %s", task.name, exc)
+        log.warning("could not queue a health check: %s", exc)
 
 
 def _snapshot_from_samples(checked_at):
@@ -130,10 +126,6 @@ def overview(request):
     """The go-live overview: tickets, breaches, on call, migration, system health."""
     latest_health = HealthSample.objects.order_by("-checked_at").first()
     latest = MetricSample.objects.order_by("-at").first()
-    if latest_health is None:
-        _request_health_check()
-    if latest is None:
-        _queue(sample_monitoring)
     health_now = latest_health and _snapshot_from_samples(latest_health.checked_at)
     context = {
         "counts": triage.board_counts(),

@@ -19,10 +19,9 @@ def _https_urls(field, **kwargs):
 
 
 class DestinationForm(forms.ModelForm):
-    formfield_callback = _https_urls
-
     class Meta:
         model = Destination
+        formfield_callback = _https_urls
         fields = [
             "name", "kind", "bucket", "prefix", "region", "endpoint_url", "sse", "kms_key_id",
             "storage_class", "access_key_env", "secret_key_env", "url", "auth_header_env",
