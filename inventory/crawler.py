@@ -533,7 +533,8 @@ def series_query(study_uid):
     return query
 
 
-def instance_query(study_uid, series_uid):
+def instance_query(study_uid, series_uid=""):
+    """Image-level C-FIND for SOP Instance and Class UIDs (the whole study when no series)."""
     query = Dataset()
     query.QueryRetrieveLevel = "IMAGE"
     query.StudyInstanceUID = study_uid

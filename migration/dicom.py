@@ -41,6 +41,8 @@ from pynetdicom.sop_class import (
 from pynetdicom.status import code_to_category
 from pynetdicom.transport import ThreadedAssociationServer
 
+from inventory.crawler import instance_query
+
 TRANSFER_SYNTAXES = [
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
@@ -166,16 +168,6 @@ def association(ae, pacs, **kwargs):
 # --- what the PACS holds --------------------------------------------------------------
 
 
-def _image_query(study_uid, series_uid=""):
-    query = Dataset()
-    query.QueryRetrieveLevel = "IMAGE"
-    query.StudyInstanceUID = study_uid
-    query.SeriesInstanceUID = series_uid
-    query.SOPInstanceUID = ""
-    query.SOPClassUID = ""
-    return query
-
-
 def _series_query(study_uid):
     query = Dataset()
     query.QueryRetrieveLevel = "SERIES"
@@ -247,11 +239,11 @@ def _values(value):
 
 
 def _instance_matches(assoc, study_uid):
-    matches = _find(assoc, _image_query(study_uid))
+    matches = _find(assoc, instance_query(study_uid))
     if matches is None:
         matches = []
         for series in _find(assoc, _series_query(study_uid)) or []:
-            matches += _find(assoc, _image_query(study_uid, series.SeriesInstanceUID)) or []
+            matches += _find(assoc, instance_query(study_uid, series.SeriesInstanceUID)) or []
     return matches
 
 
