@@ -13,9 +13,11 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from io import BytesIO
 from pathlib import Path
 
 from django.conf import settings
+from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.uid import (
     JPEG2000,
@@ -278,6 +280,21 @@ def _study_identifier(study_uid):
     return identifier
 
 
+def image_identifier(study_uid, series_uid, sop_uid):
+    """The C-GET identifier of one instance."""
+    identifier = _study_identifier(study_uid)
+    identifier.QueryRetrieveLevel = "IMAGE"
+    identifier.SeriesInstanceUID = series_uid
+    identifier.SOPInstanceUID = sop_uid
+    return identifier
+
+
+def sop_instance_uid(data):
+    """The SOP Instance UID of a received instance's bytes (header only is parsed)."""
+    ds = dcmread(BytesIO(data), stop_before_pixels=True, specific_tags=["SOPInstanceUID"])
+    return str(ds.get("SOPInstanceUID", "") or "")
+
+
 class _Receiver:
     """The C-STORE handler: hands bytes on and times the first one."""
 
@@ -453,10 +470,7 @@ def fetch_one(pacs, study_uid):
     """The first instance the PACS lists for a study, as bytes (for the mapping preview)."""
     expected = query_study(pacs, study_uid, listed=True)
     sop, (series, sop_class) = sorted(expected.instances.items())[0]
-    identifier = _study_identifier(study_uid)
-    identifier.QueryRetrieveLevel = "IMAGE"
-    identifier.SeriesInstanceUID = series
-    identifier.SOPInstanceUID = sop
+    identifier = image_identifier(study_uid, series, sop)
     received = []
     c_get(pacs, study_uid, [sop_class] if sop_class else [], received.append, identifier)
     if not received:

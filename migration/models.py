@@ -372,3 +372,132 @@ class EngineControl(models.Model):
     @classmethod
     def get(cls):
         return cls.objects.get_or_create(pk=1)[0]
+
+
+class ValidationRun(models.Model):
+    """One reconciliation, spot-check or availability check, run as a Celery task; its
+    progress is published live and its result (the `validate … --json` object without the
+    discrepancy list) is kept in `totals`."""
+
+    class Kind(models.TextChoices):
+        RECONCILE = "reconcile", "Reconciliation"
+        SPOTCHECK = "spotcheck", "Spot-check"
+        AVAILABILITY = "availability", "Availability check"
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    wave = models.ForeignKey(
+        Wave, null=True, blank=True, on_delete=models.CASCADE, related_name="validation_runs"
+    )
+    kind = models.CharField(max_length=12, choices=Kind)
+    state = models.CharField(max_length=8, choices=State, default=State.QUEUED)
+    sample_size = models.PositiveIntegerField(null=True, blank=True)
+    seed = models.BigIntegerField(null=True, blank=True)
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    totals = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["wave", "kind", "state"])]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.pk} ({self.state})"
+
+
+class Discrepancy(models.Model):
+    """One difference between the source and the cloud copy, found by validation. A wave
+    is validated only when its reconciliation is complete and none of these is open.
+
+    `detail` names tags, frames and counts, never PHI values."""
+
+    class Kind(models.TextChoices):
+        MISSING = "missing", "Missing instance"
+        EXTRA = "extra", "Extra instance"
+        TAG = "tag", "Tag difference"
+        PIXEL = "pixel", "Pixel difference"
+        CHECKSUM = "checksum", "Checksum mismatch"
+        RENDER = "render", "Render problem"
+        CONFLICT = "conflict", "Conflict"
+        QUARANTINED = "quarantined", "Quarantined"
+        UNAVAILABLE = "unavailable", "Unavailable"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        REMIGRATING = "remigrating", "Re-migrating"
+        FIXED = "fixed", "Fixed"
+        ACCEPTED = "accepted", "Accepted"
+
+    wave = models.ForeignKey(Wave, on_delete=models.CASCADE, related_name="discrepancies")
+    ledger = models.ForeignKey(
+        WaveStudy, null=True, blank=True, on_delete=models.CASCADE, related_name="discrepancies"
+    )
+    run = models.ForeignKey(
+        ValidationRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="found"
+    )
+    study_uid = models.CharField(max_length=64)
+    series_uid = models.CharField(max_length=64, blank=True)
+    sop_uid = models.CharField(max_length=64, blank=True)
+    kind = models.CharField(max_length=12, choices=Kind)
+    detail = models.CharField(max_length=1000)
+    status = models.CharField(max_length=12, choices=Status, default=Status.OPEN)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="owned_discrepancies",
+    )
+    reason = models.CharField(max_length=500, blank=True, help_text="why it was accepted")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="resolved_discrepancies",
+    )
+
+    OPEN_STATES = (Status.OPEN, Status.REMIGRATING)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["wave", "status"])]
+        verbose_name_plural = "discrepancies"
+
+    def __str__(self):
+        return f"{self.kind} discrepancy {self.pk} ({self.status})"
+
+
+class RenderReview(models.Model):
+    """A reviewer's signed verdict on the side-by-side thumbnails of one instance."""
+
+    class Verdict(models.TextChoices):
+        OK = "ok", "Renders correctly"
+        PROBLEM = "problem", "Problem"
+
+    ledger = models.ForeignKey(WaveStudy, on_delete=models.CASCADE, related_name="reviews")
+    sop_uid = models.CharField(max_length=64)
+    verdict = models.CharField(max_length=8, choices=Verdict)
+    note = models.CharField(max_length=500, blank=True)
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    signed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-signed_at"]
+
+    def __str__(self):
+        return f"{self.get_verdict_display()} by {self.reviewer} on {self.sop_uid}"
