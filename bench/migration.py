@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/migration.py [--studies 20] [--instances 50] [--size 512]
                                         [--associations 2] [--threads 8] [--fresh]
+    .venv/bin/python bench/migration.py --big-study-mb 1024   # memory with one big study
 
 Seeds an Orthanc with STUDIES studies of INSTANCES 16-bit CT images of SIZE×SIZE pixels
 (512 KB each at 512), then measures in one run:
@@ -15,6 +16,10 @@ Seeds an Orthanc with STUDIES studies of INSTANCES 16-bit CT images of SIZE×SIZ
 Prints instances/s and MB/s of each, the ratios c/a and c/b, the worker's peak RSS, and
 one JSON line last. The seeded Orthanc is kept in /tmp/bench-migration-orthanc and reused
 for the same shape unless --fresh.
+
+--big-study-mb N seeds one study of N MB (in its own Orthanc folder) and runs only the
+engine: the JSON line then also gives the worker's peak RSS in each quarter of the run,
+so a memory that grows with the study shows as a rising series.
 """
 
 import argparse
@@ -65,17 +70,18 @@ def setup_django():
 # --- the legacy PACS -------------------------------------------------------------------
 
 
-def start_pacs(shape, fresh):
-    """Orthanc with the studies; reused from STORE when it holds the same shape."""
+def start_pacs(shape, fresh, store=None):
+    """Orthanc with the studies; reused from `store` (STORE) when it holds the shape."""
     from commandcenter.services.base import LOOPBACK
     from commandcenter.services.orthanc import Orthanc
 
-    marker = STORE / "shape.json"
+    store = store or STORE
+    marker = store / "shape.json"
     reuse = not fresh and marker.exists() and json.loads(marker.read_text()) == shape
     if not reuse:
-        shutil.rmtree(STORE, ignore_errors=True)
+        shutil.rmtree(store, ignore_errors=True)
     aets = {aet: (LOOPBACK, 1) for aet in (CALLING_AET, "GETSCU", "DCMGETSCU")}
-    pacs = Orthanc(aet=PACS_AET, modalities=aets, workdir=STORE).start()
+    pacs = Orthanc(aet=PACS_AET, modalities=aets, workdir=store).start()
     if not reuse:
         seed(pacs, shape)
         marker.write_text(json.dumps(shape))
@@ -191,6 +197,7 @@ class Worker:
         self.proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=self.log,
                                      stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
         self.peak_process_mb = self.peak_tree_mb = 0.0
+        self.samples = []  # (seconds since sampling began, largest process RSS in MB)
         self.sampling = threading.Event()
 
     def wait_ready(self):
@@ -206,14 +213,27 @@ class Worker:
         import psutil
 
         root = psutil.Process(self.proc.pid)
+        started = time.perf_counter()
         while not self.sampling.is_set():
             try:
                 rss = [p.memory_info().rss for p in [root, *root.children(recursive=True)]]
             except psutil.Error:
                 continue
+            self.samples.append((time.perf_counter() - started, max(rss) / 2**20))
             self.peak_process_mb = max(self.peak_process_mb, max(rss) / 2**20)
             self.peak_tree_mb = max(self.peak_tree_mb, sum(rss) / 2**20)
             time.sleep(0.1)
+
+    def quarters(self):
+        """The largest process's peak RSS (MB) in each quarter of the sampled time."""
+        if not self.samples:
+            return []
+        end = self.samples[-1][0] or 1.0
+        peaks = [0.0] * 4
+        for at, mb in self.samples:
+            quarter = min(3, int(4 * at / end))
+            peaks[quarter] = max(peaks[quarter], mb)
+        return [round(mb, 1) for mb in peaks]
 
     def stop(self):
         from commandcenter.services.base import terminate_group
@@ -349,7 +369,18 @@ def parse():
         action="store_true",
         help="skip the baselines, e.g. to watch memory with --studies 1 --instances 2000 (1 GB)",
     )
-    return parser.parse_args()
+    parser.add_argument(
+        "--big-study-mb",
+        type=int,
+        metavar="N",
+        help="one study of N MB in its own Orthanc folder, engine only: peak RSS per quarter",
+    )
+    args = parser.parse_args()
+    if args.big_study_mb:
+        instance_mb = args.size * args.size * 2 / 2**20
+        args.studies, args.engine_only = 1, True
+        args.instances = max(1, round(args.big_study_mb / instance_mb))
+    return args
 
 
 def main():
@@ -358,7 +389,8 @@ def main():
     from commandcenter.services.seaweedfs import SeaweedS3
 
     shape = {"studies": args.studies, "instances": args.instances, "size": args.size}
-    pacs = start_pacs(shape, args.fresh)
+    store = STORE.with_name(STORE.name + "-big") if args.big_study_mb else STORE
+    pacs = start_pacs(shape, args.fresh, store)
     s3 = SeaweedS3(volume_size_limit_mb=1024).start()
     try:
         s3.create_bucket(BUCKET)
@@ -394,12 +426,14 @@ def report(a, b, c, verified):
             f"engine / naive = {ratio_naive:.2f} (target ≥ 3)")  # fmt: skip
     say(f"worker peak RSS: {worker.peak_process_mb:.0f} MB per process (target ≤ 250), "
         f"{worker.peak_tree_mb:.0f} MB for the whole worker; verified: {verified}")  # fmt: skip
+    say(f"largest worker process's peak RSS per quarter of the run: {worker.quarters()} MB")
     print(json.dumps({
         "engine_inst_s": round(c["inst_s"], 1), "ceiling_inst_s": _round(a and a["inst_s"], 1),
         "naive_inst_s": _round(b and b["inst_s"], 1), "ratio_ceiling": _round(ratio_ceiling, 2),
         "ratio_naive": _round(ratio_naive, 2),
         "worker_peak_rss_mb": round(worker.peak_process_mb, 1),
         "worker_tree_rss_mb": round(worker.peak_tree_mb, 1), "verified": verified,
+        "worker_rss_quarters_mb": worker.quarters(),
     }))  # fmt: skip
 
 

@@ -9,7 +9,7 @@ from functools import wraps
 
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
-from rest_framework.permissions import BasePermission
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 STAFF = "command_center_staff"
 LEAD = "command_center_lead"
@@ -52,6 +52,8 @@ RULES = {
     "view_ticket_reports": {STAFF, LEAD, PM, ADMIN},
     "preview_mapping": {ENGINEER, ADMIN},  # shows one real instance's tags (PHI)
     "pause_migration": {ENGINEER, LEAD, ADMIN},  # the command center's global pause
+    "validate_migration": {ENGINEER, ADMIN},  # run validations, accept, re-migrate
+    "review_renders": {ENGINEER, PM, LEAD, ADMIN},  # sign side-by-side thumbnails
 }
 
 # Websocket topics: the first dotted part names the rule a subscriber needs.
@@ -119,6 +121,19 @@ def RulePermission(rule):  # noqa: N802 (reads as a class in permission_classes)
         (BasePermission,),
         {
             "has_permission": lambda self, request, view: has_rule(request.user, rule),
+        },
+    )
+
+
+def ReadWrite(read_rule, write_rule):  # noqa: N802 (reads as a class in permission_classes)
+    """DRF permission class: one rule to read (GET, HEAD, OPTIONS), another to change."""
+    return type(
+        f"Rules_{read_rule}_{write_rule}",
+        (BasePermission,),
+        {
+            "has_permission": lambda self, request, view: has_rule(
+                request.user, read_rule if request.method in SAFE_METHODS else write_rule
+            )
         },
     )
 

@@ -43,3 +43,13 @@ def raise_alert(
     }
     publish(f"alerts.{source}", payload)
     return payload
+
+
+def clear_alert(source, cause, detail=""):
+    """Report that the problem of `cause` is over; its open automatic ticket, if any, is
+    resolved. Call it when a check goes from failing to passing (each call is an event)."""
+    if source not in SOURCES:
+        raise ValueError(f"unknown alert source {source!r}")
+    payload = {"source": source, "cause": cause[:200], "recovered": True, "detail": detail[:4000]}
+    publish(f"alerts.{source}", payload)
+    return payload

@@ -12,7 +12,6 @@ from drf_spectacular.utils import (
 from rest_framework import generics, serializers, status
 from rest_framework.decorators import api_view, parser_classes, permission_classes
 from rest_framework.parsers import MultiPartParser
-from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.response import Response
 
 from commandcenter import (
@@ -28,7 +27,7 @@ from commandcenter import (
     triage,
     workflow,
 )
-from commandcenter.access import ROLES, RulePermission, has_rule, roles_of
+from commandcenter.access import ROLES, ReadWrite, RulePermission, has_rule, roles_of
 from commandcenter.forms import assignable_users
 from commandcenter.models import (
     Attachment,
@@ -94,19 +93,6 @@ def me_view(request):
 
 
 # --- The 24/7 command center ----------------------------------------------------------------
-
-
-def ReadWrite(read_rule, write_rule):  # noqa: N802 (reads as a class in permission_classes)
-    """One rule to read (GET, HEAD, OPTIONS), another to change."""
-    return type(
-        f"Rules_{read_rule}_{write_rule}",
-        (BasePermission,),
-        {
-            "has_permission": lambda self, request, view: has_rule(
-                request.user, read_rule if request.method in SAFE_METHODS else write_rule
-            )
-        },
-    )
 
 
 class UserField(serializers.PrimaryKeyRelatedField):

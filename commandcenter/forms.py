@@ -26,7 +26,13 @@ class AssigneeField(forms.ModelChoiceField):
 
 
 class TicketEditForm(forms.ModelForm):
-    """What triage changes on a ticket (status moves go through the workflow instead)."""
+    """What triage changes on a ticket (status moves go through the workflow instead).
+
+    Each field also posts the value it was shown with, so `changed_data` names only what
+    this person changed: a save from a page that others changed since (it updates live)
+    does not put their values back."""
+
+    track_changes = True
 
     class Meta:
         model = Ticket
@@ -36,6 +42,8 @@ class TicketEditForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["assignee"] = AssigneeField(assignable_users(), required=False)
+        for field in self.fields.values():
+            field.show_hidden_initial = self.track_changes
 
 
 class TicketForm(TicketEditForm):
@@ -46,6 +54,8 @@ class TicketForm(TicketEditForm):
     integration = forms.CharField(label="Integration", required=False, max_length=100)
     training_session = forms.IntegerField(label="Training session id", required=False, min_value=1)
     screenshot = forms.ImageField(required=False, help_text="PNG, JPEG, GIF or WebP, up to 5 MB")
+
+    track_changes = False
 
     class Meta(TicketEditForm.Meta):
         fields = [f for f in TicketEditForm.Meta.fields if f != "team"]

@@ -3,14 +3,15 @@ other parts of the product call to report a problem.
 
 `on_event` is registered in `CommandCenterConfig.ready()` with `events.subscribe_local`.
 It runs after the publisher's commit, in the publishing process (a Celery worker, the
-web server): `alerts.<source>` events become tickets (one open ticket per cause), and a
-health snapshot with a component down raises a monitoring alert.
+web server): `alerts.<source>` events become tickets (one open ticket per cause), or
+resolve it when they say the problem is over; a health snapshot with a component down
+raises a monitoring alert, and one with that component up again clears it.
 """
 
 import logging
 
 from commandcenter import tickets
-from commandcenter.alerts import raise_alert
+from commandcenter.alerts import clear_alert, raise_alert
 
 log = logging.getLogger(__name__)
 
@@ -19,15 +20,24 @@ COMPONENT_LABELS = {"database": "Database", "redis": "Redis", "workers": "Celery
 
 def on_event(topic, message):
     if topic.startswith("alerts."):
-        tickets.ingest_alert(message["data"])
+        data = message["data"]
+        if data.get("recovered"):
+            tickets.recover(data)
+        else:
+            tickets.ingest_alert(data)
     elif topic == "health":
         health_alerts(message["data"])
 
 
 def health_alerts(snapshot):
-    """One monitoring alert per component down (the same component updates one ticket)."""
+    """One monitoring alert per component down (the same component updates one ticket);
+    a component up again clears the alert of its open ticket."""
+    components = snapshot.get("components", {})
+    up = {f"health.{name}.down": part for name, part in components.items() if part.get("ok")}
+    for cause in tickets.open_causes(up):
+        clear_alert("monitoring", cause, detail=f"health check passes ({up[cause]['detail']})")
     raised = []
-    for name, part in snapshot.get("components", {}).items():
+    for name, part in components.items():
         if part.get("ok"):
             continue
         label = COMPONENT_LABELS.get(name, name)
@@ -45,15 +55,19 @@ def health_alerts(snapshot):
     return raised
 
 
+def _pacs_cause(source, operation, wave_id):
+    scope = f".wave-{wave_id}" if wave_id is not None else ""
+    return f"migration.pacs_failed.{source.pk}.{operation}{scope}"
+
+
 def pacs_unreachable(source, operation, error, wave_id=None):
     """What the migration engine raises when a legacy PACS fails an operation (C-FIND,
     C-GET, C-MOVE): one ticket per PACS and operation (per wave, when given), however
     many studies fail the same way. Carries no PHI: the PACS name and the error only."""
-    scope = f".wave-{wave_id}" if wave_id is not None else ""
     links = {"wave": wave_id} if wave_id is not None else {}
     return raise_alert(
         "migration",
-        f"migration.pacs_failed.{source.pk}.{operation}{scope}",
+        _pacs_cause(source, operation, wave_id),
         f"{operation} against legacy PACS {source.name} fails",
         category="missing/incorrect images",
         impact="high",
@@ -63,11 +77,19 @@ def pacs_unreachable(source, operation, error, wave_id=None):
     )
 
 
+def pacs_reachable(source, operation, wave_id=None):
+    """The operation works again: the open ticket of its failure, if any, is resolved."""
+    cause = _pacs_cause(source, operation, wave_id)
+    if tickets.open_causes([cause]):
+        clear_alert("migration", cause, detail=f"{operation} against {source.name} succeeds")
+
+
 def check_migration_source(source, wave_id=None):
     """Before (and while) migrating from `source`: a study-level C-FIND must succeed.
 
     A failure (PACS down, association rejected, failure status) raises the migration
-    alert above, so repeated failures count on one ticket. Returns True when reachable.
+    alert above, so repeated failures count on one ticket; a success resolves that
+    ticket. Returns True when reachable.
     """
     from commandcenter.services import dicomnet
 
@@ -80,9 +102,10 @@ def check_migration_source(source, wave_id=None):
             calling_aet=source.calling_ae_title,
         )
     except dicomnet.FindTruncatedError:
-        return True  # a capped PACS still answers
+        pass  # a capped PACS still answers
     except (dicomnet.DicomNetError, OSError) as exc:
         log.warning("legacy PACS %s failed C-FIND: %s", source.pk, exc)
         pacs_unreachable(source, "C-FIND", exc, wave_id)
         return False
+    pacs_reachable(source, "C-FIND", wave_id)
     return True

@@ -405,7 +405,12 @@ class Monitor(models.Model):
         FAILURES_PER_MINUTE = "failures_per_minute", "task failures per minute"
         PACS_RESPONSE_MS = "pacs_response_ms", "PACS C-ECHO response time, ms (per PACS)"
         PACS_DOWN = "pacs_down", "PACS not answering C-ECHO (per PACS, 1 = down)"
+        PACS_ASSOCIATIONS = "pacs_associations", "PACS associations in use (per PACS)"
         DESTINATION_ERRORS = "destination_errors", "destination errors (per destination)"
+        DESTINATION_LATENCY_MS = (
+            "destination_latency_ms",
+            "destination latency, ms (per destination)",
+        )
 
     class Comparison(models.TextChoices):
         ABOVE = "above", "above"

@@ -18,8 +18,8 @@ from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from commandcenter import events
-from commandcenter.alerts import raise_alert
+from commandcenter import events, tickets
+from commandcenter.alerts import clear_alert, raise_alert
 from commandcenter.models import HealthSample, MetricSample, Monitor
 from commandcenter.services import dicomnet
 
@@ -154,11 +154,15 @@ def pacs_status():
     from inventory.models import PacsSource
 
     in_use = optional_measure("associations_in_use") or {}
+    engine = optional_measure("pacs_throttle") or {}
     rows = []
     for source in PacsSource.objects.all():
         row = check_pacs(source)
+        seen = engine.get(source.name) or {}
         row["associations"] = in_use.get(source.name, in_use.get(source.pk))
         row["max_associations"] = source.max_associations
+        row["limit"] = seen.get("limit")  # the cap as the engine's latency throttle lowered it
+        row["engine_ms"] = seen.get("latency_ms")  # response time as the engine sees it
         rows.append(row)
     return rows
 
@@ -171,7 +175,19 @@ def _safe(function, default):
         return default
 
 
+def _transfer():
+    """The engine's running totals and current rates (its per-minute history stays in
+    Redis: the samples keep the board's own history)."""
+    totals = optional_measure("transfer_totals")
+    if not totals:
+        return None
+    return {k: totals[k] for k in ("instances", "bytes", "now", "hour") if k in totals}
+
+
 def _rates(transfer, previous, now):
+    """Instances/s and MB/s since the previous sample, else the engine's current rate."""
+    if transfer and (previous is None or not previous.transfer) and transfer.get("now"):
+        return transfer["now"].get("instances_s"), transfer["now"].get("mb_s")
     if not transfer or previous is None or not previous.transfer:
         return None, None
     seconds = (now - previous.at).total_seconds()
@@ -186,7 +202,7 @@ def sample(now=None):
     """Take and keep one sample (see the module docstring)."""
     now = now or timezone.now()
     previous = MetricSample.objects.filter(at__lt=now).order_by("-at").first()
-    transfer = optional_measure("transfer_totals")
+    transfer = _transfer()
     instances_per_s, mb_per_s = _rates(transfer, previous, now)
     row = MetricSample.objects.create(
         at=now,
@@ -215,8 +231,12 @@ def metric_values(row):
         "queue_depth": dict(row.queues),
         "pacs_down": {p["name"]: 0 if p["ok"] else 1 for p in row.pacs},
         "pacs_response_ms": {p["name"]: p["ms"] for p in row.pacs if p["ms"] is not None},
+        "pacs_associations": {p["name"]: p.get("associations") for p in row.pacs},
         "destination_errors": {
-            d["name"]: d.get("errors", 0) for d in (row.destinations or []) if "name" in d
+            d["name"]: d.get("errors", 0) for d in _destination_rows(row) if "name" in d
+        },
+        "destination_latency_ms": {
+            d["name"]: d.get("latency_ms") for d in _destination_rows(row) if "name" in d
         },
     }
     if row.tasks_per_minute is not None:
@@ -233,22 +253,37 @@ def crossed(monitor, value):
 
 
 def evaluate(row, monitors=None):
-    """Raise one alert per crossed threshold (and key); returns the alerts raised."""
+    """Raise one alert per crossed threshold (and key), and clear the open alert of each
+    threshold no longer crossed; returns the alerts raised."""
     monitors = Monitor.objects.filter(enabled=True) if monitors is None else monitors
     values = metric_values(row)
-    raised = []
+    raised, calm = [], {}
     for monitor in monitors:
         for key, value in values.get(monitor.metric, {}).items():
-            if value is not None and crossed(monitor, value):
+            if value is None:
+                continue
+            if crossed(monitor, value):
                 raised.append(_alert(monitor, key, value))
+            else:
+                calm[_cause(monitor, key)] = f"{_where(monitor, key)}: back to {value:g}"
+    for cause in tickets.open_causes(calm):
+        clear_alert("monitoring", cause, detail=calm[cause])
     return raised
+
+
+def _cause(monitor, key):
+    return f"monitor.{monitor.pk}.{key}" if key else f"monitor.{monitor.pk}"
+
+
+def _where(monitor, key):
+    return f"{monitor.name} on {key}" if key else monitor.name
 
 
 def _alert(monitor, key, value):
     where = f" on {key}" if key else ""
     return raise_alert(
         "monitoring",
-        f"monitor.{monitor.pk}.{key}" if key else f"monitor.{monitor.pk}",
+        _cause(monitor, key),
         f"{monitor.name}{where}: {monitor.get_metric_display()} is {value:g} "
         f"({monitor.comparison} {monitor.threshold:g})",
         category="performance",
@@ -278,46 +313,75 @@ def health_history(hours=6, now=None):
     return strips
 
 
+def _series(samples, name, getter):
+    return {"name": name, "points": [(s.at, getter(s)) for s in samples]}
+
+
+def _pacs_rows(row):
+    return row.pacs
+
+
+def _destination_rows(row):
+    return row.destinations or []
+
+
+def _per_name(samples, rows_of, field, title, unit=""):
+    """One line per PACS or destination (`rows_of` a sample) of its `field`."""
+    from commandcenter import charts
+
+    names = sorted({r["name"] for s in samples for r in rows_of(s) if "name" in r})
+
+    def value(sample, name):
+        return next((r.get(field) for r in rows_of(sample) if r.get("name") == name), None)
+
+    return charts.line_chart(
+        [_series(samples, n, lambda s, n=n: value(s, n)) for n in names], title=title, unit=unit
+    )
+
+
 def board_context(hours=6, now=None):
     from commandcenter import charts
 
     samples = history(hours, now)
-    latest = samples[-1] if samples else None
-
-    def series(name, getter):
-        return {"name": name, "points": [(s.at, getter(s)) for s in samples]}
-
     queues = sorted({q for s in samples for q in s.queues})
-    pacs = sorted({p["name"] for s in samples for p in s.pacs})
     return {
-        "latest": latest,
+        "latest": samples[-1] if samples else None,
         "hours": hours,
         "charts": {
             "tasks": charts.line_chart(
                 [
-                    series("tasks", lambda s: s.tasks_per_minute),
-                    series("failures", lambda s: s.failures_per_minute),
+                    _series(samples, "tasks", lambda s: s.tasks_per_minute),
+                    _series(samples, "failures", lambda s: s.failures_per_minute),
                 ],
                 title="Tasks and failures per minute",
             ),
             "queues": charts.line_chart(
-                [series(q, lambda s, q=q: s.queues.get(q)) for q in queues],
+                [_series(samples, q, lambda s, q=q: s.queues.get(q)) for q in queues],
                 title="Queue depth",
             ),
             "workers": charts.line_chart(
-                [series("workers", lambda s: len(s.workers))], title="Workers online"
+                [_series(samples, "workers", lambda s: len(s.workers))], title="Workers online"
             ),
-            "pacs": charts.line_chart(
-                [series(n, lambda s, n=n: _pacs_ms(s, n)) for n in pacs],
-                title="PACS C-ECHO response time",
-                unit=" ms",
+            "pacs": _per_name(samples, _pacs_rows, "ms", "PACS C-ECHO response time", " ms"),
+            "engine_latency": _per_name(
+                samples, _pacs_rows, "engine_ms", "PACS response time seen by the engine", " ms"
             ),
-            "throughput": charts.line_chart(
-                [
-                    series("instances/s", lambda s: s.instances_per_s),
-                    series("MB/s", lambda s: s.mb_per_s),
-                ],
-                title="Migration throughput",
+            "associations": _per_name(
+                samples, _pacs_rows, "associations", "PACS associations in use"
+            ),
+            "destination_latency": _per_name(
+                samples, _destination_rows, "latency_ms", "Destination latency", " ms"
+            ),
+            "destination_errors": _per_name(
+                samples, _destination_rows, "errors", "Destination errors"
+            ),
+            "instances": charts.line_chart(
+                [_series(samples, "instances/s", lambda s: s.instances_per_s)],
+                title="Migration throughput, instances per second",
+            ),
+            "megabytes": charts.line_chart(
+                [_series(samples, "MB/s", lambda s: s.mb_per_s)],
+                title="Migration throughput, MB per second",
             ),
         },
         "health": [
@@ -325,10 +389,6 @@ def board_context(hours=6, now=None):
             for name, rows in health_history(hours, now).items()
         ],
     }
-
-
-def _pacs_ms(row, name):
-    return next((p["ms"] for p in row.pacs if p["name"] == name), None)
 
 
 def publish(row):

@@ -226,6 +226,18 @@ AUDITLOG_EXCLUDE_TRACKING_MODELS += (  # the engine's ledgers change per study; 
     "migration.quarantinedinstance",
 )
 
+# --- Validation (issue 5): spot-check sampling, comparison threads, availability checks ---
+VALIDATION_SAMPLE_STUDIES = env.int("VALIDATION_SAMPLE_STUDIES", default=500)
+VALIDATION_THREADS = env.int("VALIDATION_THREADS", default=4)  # studies at once (≤ PACS limit)
+VALIDATION_COMPARE_THREADS = env.int("VALIDATION_COMPARE_THREADS", default=4)  # per study
+VALIDATION_AVAILABILITY_SAMPLE = env.int("VALIDATION_AVAILABILITY_SAMPLE", default=20)
+VALIDATION_AVAILABILITY_SLOW_MS = env.float("VALIDATION_AVAILABILITY_SLOW_MS", default=2000.0)
+CELERY_BEAT_SCHEDULE["validation-availability"] = {
+    "task": "migration.tasks.availability_check",
+    "schedule": env.float("VALIDATION_AVAILABILITY_INTERVAL_SECONDS", default=900.0),
+    "options": {"queue": MIGRATION_QUEUE},
+}
+
 # --- Inventory (issue 3): crawl tunables; the crawl's ledgers are logs of their own ---
 INVENTORY_CRAWL_LEASE_SECONDS = env.float("INVENTORY_CRAWL_LEASE_SECONDS", default=60.0)
 INVENTORY_DIMSE_TIMEOUT = env.float("INVENTORY_DIMSE_TIMEOUT", default=60.0)

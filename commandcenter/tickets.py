@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from commandcenter import catalog, events, sla, triage, workflow
+from commandcenter import catalog, events, sla, ticket_page, triage, workflow
 from commandcenter.models import Comment, Ticket, TicketEvent
 from commandcenter.priority import priority_for
 
@@ -53,7 +53,8 @@ def record(ticket, actor, kind, now, field="", before=None, after=None, note="")
 
 
 def publish(ticket, now=None):
-    """Send the ticket's card to every board, once, after the commit."""
+    """Send the ticket's card to every board, once, after the commit; then its page parts
+    to whoever has the ticket open (rendered after the card has gone)."""
     now = now or timezone.now()
     ticket = Ticket.objects.select_related("assignee").get(pk=ticket.pk)
     payload = {
@@ -64,6 +65,7 @@ def publish(ticket, now=None):
         "counts": triage.open_counts(),
     }
     events.publish("board", payload, html=triage.render_card(ticket, now))
+    ticket_page.publish(ticket.pk)
 
 
 def publish_counts(now=None):
@@ -288,6 +290,30 @@ def _seen_again(ticket, now):
             record(ticket, None, "occurrence", now, note=note)
         publish(ticket, now)
     return ticket
+
+
+def open_causes(causes):
+    """Which of these causes have an open automatic ticket."""
+    rows = Ticket.objects.filter(cause__in=list(causes), status__in=workflow.OPEN_STATUSES)
+    return set(rows.exclude(cause="").values_list("cause", flat=True))
+
+
+def recover(alert, now=None):
+    """The problem behind an automatic ticket is over: the system says so in a comment and
+    moves the open ticket of that cause to Resolved. Returns the ticket, or None."""
+    now = now or timezone.now()
+    ticket = Ticket.objects.filter(cause=alert["cause"], status__in=workflow.OPEN_STATUSES)
+    ticket = ticket.exclude(cause="").first()
+    if ticket is None:
+        return None
+    detail = scrub(alert.get("detail") or "the check passes again", ticket.links)
+    with transaction.atomic():
+        add_comment(ticket, None, f"Recovered: {detail}", now)
+        try:
+            return transition(ticket, "resolved", None, now, note="recovered")
+        except workflow.TransitionRefused as exc:  # the workflow table forbids it: say so only
+            log.warning("recovered ticket %s stays open: %s", ticket.pk, exc)
+            return ticket
 
 
 # --- Screenshots ----------------------------------------------------------------------------

@@ -6,7 +6,8 @@ the last day. Each column holds at most COLUMN_LIMIT cards; more load on demand.
 
 from datetime import timedelta
 
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, Q, Window
+from django.db.models.functions import RowNumber
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -20,6 +21,24 @@ DONE_LIMIT = 10  # resolved and closed columns show the latest few; "show more" 
 DONE_WINDOW = timedelta(hours=24)
 DONE_STATUSES = ("resolved", "closed")
 FILTERS = ("priority", "category", "assignee", "mine", "breached")
+# What a card shows: big text (description, links) stays in the database.
+CARD_FIELDS = (
+    "title",
+    "category",
+    "priority",
+    "status",
+    "occurrences",
+    "escalations",
+    "opened_at",
+    "acknowledged_at",
+    "resolved_at",
+    "ack_due",
+    "resolve_due",
+    "paused_since",
+    "assignee__username",
+    "assignee__first_name",
+    "assignee__last_name",
+)
 
 
 def parse_filters(params):
@@ -76,18 +95,14 @@ def apply_filters(queryset, filters, user, now):
     return queryset
 
 
-def column(status, filters, user, now, offset=0, limit=None, total=None):
-    """One column: its cards (a page of them) and whether more follow."""
-    if limit is None:
-        limit = DONE_LIMIT if status in DONE_STATUSES else COLUMN_LIMIT
-    queryset = apply_filters(visible(now).filter(status=status), filters, user, now)
-    if total is None:
-        total = queryset.count()
-    tickets = list(
-        queryset.select_related("assignee").order_by("priority", "opened_at", "pk")[
-            offset : offset + limit
-        ]
-    )
+CARD_ORDER = ("priority", "opened_at", "pk")
+
+
+def limit_of(status):
+    return DONE_LIMIT if status in DONE_STATUSES else COLUMN_LIMIT
+
+
+def _column(status, tickets, total, now, offset=0):
     return {
         "status": status,
         "label": workflow.STATUSES[status],
@@ -98,12 +113,40 @@ def column(status, filters, user, now, offset=0, limit=None, total=None):
     }
 
 
-def columns(filters, user, now=None):
+def card_rows(queryset):
+    """Tickets as cards need them: the assignee joined, big text left in the database."""
+    return queryset.select_related("assignee").only(*CARD_FIELDS)
+
+
+def column(status, filters, user, now, offset=0):
+    """One page of one column ("show more"): its cards and whether more follow."""
+    queryset = apply_filters(visible(now).filter(status=status), filters, user, now)
+    limit = limit_of(status)
+    page = card_rows(queryset).order_by(*CARD_ORDER)[offset : offset + limit]
+    return _column(status, list(page), queryset.count(), now, offset)
+
+
+def first_cards(queryset):
+    """{status: tickets} of every column's first page, in one query (a row number per
+    status picks the cards), so the board's cost does not grow with its columns."""
+    rank = Window(RowNumber(), partition_by=F("status"), order_by=[F(f) for f in CARD_ORDER])
+    first = queryset.annotate(rank=rank).filter(rank__lte=COLUMN_LIMIT).values("pk")
+    by_status = {}
+    for ticket in card_rows(Ticket.objects.filter(pk__in=first)).order_by(*CARD_ORDER):
+        by_status.setdefault(ticket.status, []).append(ticket)
+    return {status: tickets[: limit_of(status)] for status, tickets in by_status.items()}
+
+
+def columns(filters, user, now=None, totals=None):
+    """Every column's first page. `totals` ({status: n}, e.g. from `board_summary`) saves
+    a query when the caller already counted the same tickets."""
     now = now or timezone.now()
     queryset = apply_filters(visible(now), filters, user, now)
-    totals = dict(queryset.values_list("status").annotate(n=Count("pk")).order_by())
+    if totals is None:
+        totals = dict(queryset.values_list("status").annotate(n=Count("pk")).order_by())
+    cards = first_cards(queryset)
     return [
-        column(status, filters, user, now, total=totals.get(status, 0))
+        _column(status, cards.get(status, []), totals.get(status, 0), now)
         for status in workflow.STATUSES
     ]
 
@@ -125,6 +168,26 @@ def board_counts(now=None):
     now = now or timezone.now()
     breached = Ticket.objects.filter(status__in=workflow.OPEN_STATUSES).filter(breached_q(now))
     return {**open_counts(), "breached": breached.count()}
+
+
+def board_summary(now=None):
+    """(`board_counts`, {status: tickets on the unfiltered board}) in one query."""
+    now = now or timezone.now()
+    rows = visible(now).values_list("status", "priority").order_by()
+    rows = rows.annotate(n=Count("pk"), late=Count("pk", filter=breached_q(now)))
+    counts = {
+        "by_status": dict.fromkeys(workflow.OPEN_STATUSES, 0),
+        "by_priority": dict.fromkeys(PRIORITIES, 0),
+        "breached": 0,
+    }
+    totals = {}
+    for status, priority, n, late in rows:
+        totals[status] = totals.get(status, 0) + n
+        if status in workflow.OPEN_STATUSES:
+            counts["by_status"][status] += n
+            counts["by_priority"][priority] += n
+            counts["breached"] += late
+    return counts, totals
 
 
 def breached_by_team(now=None, limit=20):

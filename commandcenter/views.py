@@ -4,7 +4,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
@@ -20,6 +19,7 @@ from commandcenter import (
     reports,
     roster,
     sla,
+    ticket_page,
     tickets,
     triage,
     workflow,
@@ -93,12 +93,14 @@ def cc_render(request, template, context=None, status=200):
 def board(request):
     """The triage board: a column per status, cards live over the `board` topic."""
     filters = triage.parse_filters(request.GET)
+    now = timezone.now()
+    counts, totals = triage.board_summary(now)
     context = {
-        "columns": triage.columns(filters, request.user),
+        "columns": triage.columns(filters, request.user, now, None if filters else totals),
         "filters": filters,
         "filter_form": forms.BoardFilterForm(request.GET or None),
         "query": request.GET.urlencode(),
-        "counts": triage.board_counts(),
+        "counts": counts,
         "transitions": sorted(workflow.transitions()),
     }
     return cc_render(request, "commandcenter/board.html", context)
@@ -164,37 +166,16 @@ def _create_from_form(request, form, screenshot):
 
 @require("view_board")
 def ticket_detail(request, pk):
+    """The ticket page; its parts update live (see `commandcenter.ticket_page`)."""
     ticket = get_object_or_404(Ticket.objects.select_related("assignee", "reporter"), pk=pk)
     context = {
-        "t": ticket,
-        "sla": sla.display(ticket),
+        **ticket_page.live_context(ticket, viewer=request.user),
         "edit_form": forms.TicketEditForm(instance=ticket),
         "comment_form": forms.CommentForm(),
         "screenshot_form": forms.ScreenshotForm(),
-        "targets": workflow.allowed_targets(ticket.status, request.user),
-        "links": _links(ticket),
-        "history": ticket.history.select_related("actor"),
-        "comments": ticket.comments.select_related("author"),
-        "attachments": ticket.attachments.all(),
-        "escalation_log": ticket.escalation_log.all(),
-        "statuses": workflow.STATUSES,
+        "viewer_rules": ticket_page.viewer_rules(request.user),
     }
     return cc_render(request, "commandcenter/ticket.html", context)
-
-
-def _links(ticket):
-    """The ticket's links, with a URL where the owning app has a page for them."""
-    shown = []
-    for kind, value in (ticket.links or {}).items():
-        url = None
-        for name in (f"{kind.split('_')[0]}:{kind}", f"migration:{kind}", f"inventory:{kind}"):
-            try:
-                url = reverse(name, args=[value])
-                break
-            except NoReverseMatch:
-                continue
-        shown.append({"kind": catalog.LINK_KINDS.get(kind, kind), "value": value, "url": url})
-    return shown
 
 
 @require("triage_tickets")
@@ -203,7 +184,7 @@ def ticket_edit(request, pk):
     ticket = get_object_or_404(Ticket, pk=pk)
     form = forms.TicketEditForm(request.POST, instance=Ticket.objects.get(pk=pk))
     if form.is_valid():
-        changes = {f: form.cleaned_data[f] for f in form.Meta.fields}
+        changes = {f: form.cleaned_data[f] for f in form.changed_data}
         tickets.update_ticket(ticket, request.user, **changes)
         messages.success(request, "Saved.")
     else:

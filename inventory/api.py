@@ -11,23 +11,16 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serial
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action, api_view, permission_classes
 from rest_framework.pagination import CursorPagination
-from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.response import Response
 
-from commandcenter.access import RulePermission, has_rule
+from commandcenter.access import ReadWrite, RulePermission, has_rule
 from commandcenter.audit import record_phi_access
 from inventory import actions, reports
 from inventory.catalogue import KINDS
 from inventory.forms import StudyFilterForm
 from inventory.models import CrawlRange, CrawlRun, PacsSource, Study, ViewerCapability
 
-
-class ReadOrOperate(BasePermission):
-    """GET/HEAD/OPTIONS need view_inventory; anything else operate_inventory."""
-
-    def has_permission(self, request, view):
-        rule = "view_inventory" if request.method in SAFE_METHODS else "operate_inventory"
-        return has_rule(request.user, rule)
+ReadOrOperate = ReadWrite("view_inventory", "operate_inventory")
 
 
 # -- sources -------------------------------------------------------------------------------

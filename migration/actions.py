@@ -19,7 +19,7 @@ from django.utils import timezone
 from commandcenter.alerts import raise_alert
 from commandcenter.events import publish
 from inventory.models import Study
-from migration import ledger, mapping, measures
+from migration import conflicts, ledger, mapping, measures
 from migration.models import (
     ERROR_CLASSES,
     TERMINAL_STATES,
@@ -228,6 +228,9 @@ def study_finished(ledger_id, state):
         )
     close_finished_waves(row.wave.source_id)
     publish_progress(row.wave_id)
+    from migration import discrepancies
+
+    discrepancies.study_finished(row)
 
 
 def _alert(row):
@@ -243,7 +246,7 @@ def _alert(row):
         urgency="medium" if final else "low",
         detail=f"ledger {row.pk}, study {row.study_id}, attempt {row.attempts}: "
         f"{row.last_error[:1000]}",
-        links={"wave": row.wave_id, "study": row.pk},
+        links={"wave": row.wave_id, "study": row.study_id},
     )
 
 
@@ -347,8 +350,16 @@ def import_lookup_table(*, name, entries=None, text=None, description=""):
 
 
 def decide_conflict(conflict, decision, user, note=""):
+    """Record a person's decision; "use the second copy" is applied first (objects,
+    manifest and record swapped, audited), so a decision that failed is not recorded."""
     if decision not in Conflict.Decision.values or not decision:
         raise ActionError(f"unknown decision {decision!r}")
+    if decision == Conflict.Decision.USE_SECOND and conflict.decision != decision:
+        try:
+            changes = conflicts.use_second(conflict)
+        except conflicts.ConflictError as exc:
+            raise ActionError(f"cannot use the second copy of {conflict.sop_uid}: {exc}") from exc
+        _audit(conflict, changes, user)
     conflict.decision, conflict.decided_by, conflict.note = decision, user, note[:500]
     conflict.decided_at = timezone.now()
     conflict.save(update_fields=["decision", "decided_by", "decided_at", "note"])

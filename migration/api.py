@@ -7,11 +7,10 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action, api_view, permission_classes
-from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
-from commandcenter.access import RulePermission, has_rule
+from commandcenter.access import ReadWrite, RulePermission, has_rule
 from inventory.models import PacsSource
 from migration import actions, mapping, measures, throttle
 from migration.models import (
@@ -24,16 +23,10 @@ from migration.models import (
     WaveStudy,
 )
 
-
-class MigrationAccess(BasePermission):
-    """Read with view_migration, change with operate_migration."""
-
-    def has_permission(self, request, view):
-        rule = "view_migration" if request.method in SAFE_METHODS else "operate_migration"
-        return has_rule(request.user, rule)
+MigrationAccess = ReadWrite("view_migration", "operate_migration")
 
 
-def _bad_request(exc):
+def bad_request(exc):
     return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
 
 
@@ -190,7 +183,7 @@ class WaveViewSet(
         try:
             wave, info = actions.create_wave(user=request.user, **data)
         except actions.ActionError as exc:
-            return _bad_request(exc)
+            return bad_request(exc)
         body = {**self.get_serializer(wave).data, "unmatched": info["unmatched"]}
         return Response(body, status=status.HTTP_201_CREATED)
 
@@ -198,7 +191,7 @@ class WaveViewSet(
         try:
             wave = actions.change_wave(self.get_object(), verb, self.request.user)
         except actions.ActionError as exc:
-            return _bad_request(exc)
+            return bad_request(exc)
         return Response(self.get_serializer(wave).data)
 
     @extend_schema(request=None)
@@ -279,10 +272,13 @@ class ConflictViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     def decide(self, request, pk=None):
         form = DecisionSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        conflict = actions.decide_conflict(
-            self.get_object(), form.validated_data["decision"], request.user,
-            form.validated_data.get("note", ""),
-        )  # fmt: skip
+        try:
+            conflict = actions.decide_conflict(
+                self.get_object(), form.validated_data["decision"], request.user,
+                form.validated_data.get("note", ""),
+            )  # fmt: skip
+        except actions.ActionError as exc:
+            return bad_request(exc)
         return Response(ConflictSerializer(conflict).data)
 
 

@@ -9,6 +9,7 @@ while the uploaders are busy). Failures raise `RetrieveError` with an error clas
 
 import fcntl
 import functools
+import socket
 import threading
 import time
 from contextlib import contextmanager
@@ -33,7 +34,7 @@ from pydicom.uid import (
     JPEGLSNearLossless,
     RLELossless,
 )
-from pynetdicom import AE, build_role, evt
+from pynetdicom import AE, _config, build_role, evt
 from pynetdicom.presentation import AllStoragePresentationContexts, StoragePresentationContexts
 from pynetdicom.sop_class import (
     StudyRootQueryRetrieveInformationModelFind,
@@ -64,6 +65,11 @@ OUT_OF_RESOURCES = 0xA700
 SUCCESS = 0x0000
 # A-ASSOCIATE-RJ from the service provider (ACSE source 3), reason 2: local limit exceeded.
 LIMIT_REASONS = {(3, 2), (2, 2)}
+
+# pynetdicom binds logging handlers to every PDU and DIMSE message by default: a handful
+# of handler calls per 16 KB PDU, ~0.2 ms of CPU per received instance, and they would log
+# C-FIND identifiers (PHI) at DEBUG. The engine logs what it needs itself.
+_config.LOG_HANDLER_LEVEL = "none"
 
 
 class RetrieveError(RuntimeError):
@@ -132,8 +138,22 @@ class Pacs:
         )
 
 
+class NoDelayAE(AE):
+    """An AE whose association sockets send at once (TCP_NODELAY).
+
+    pynetdicom writes a request's command and its identifier as two PDUs; with Nagle's
+    algorithm the second waits for the PACS to acknowledge the first, which it delays by
+    up to 40 ms, so every C-FIND and C-GET took 40 ms longer than the PACS needed (a
+    study-level C-FIND on Orthanc: 46 ms, 4 ms with TCP_NODELAY)."""
+
+    def _create_socket(self, assoc, address, tls_args):
+        sock = super()._create_socket(assoc, address, tls_args)
+        sock.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+
 def _ae(pacs):
-    ae = AE(ae_title=pacs.calling_aet)
+    ae = NoDelayAE(ae_title=pacs.calling_aet)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = pacs.timeout
     ae.connection_timeout = min(10.0, pacs.timeout)
     ae.maximum_pdu_size = 0  # no limit: large instances in few PDUs

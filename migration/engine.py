@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
-from migration import dicom, ledger, lint, mapping, throttle
+from migration import dicom, ledger, lint, mapping, rates, throttle
 from migration.dicom import RetrieveError
 from migration.models import (
     Conflict,
@@ -30,7 +30,6 @@ from migration.models import (
     StoredInstance,
     StudyState,
 )
-from migration.rates import Meter
 from migration.storage import CONFLICT, DestinationError, open_store, sha256_hex
 
 log = logging.getLogger(__name__)
@@ -226,7 +225,7 @@ class StudyRun:
         self.sop_locks = {}
         self.seen = {}  # SOP UID -> SHA-256 stored at its canonical key this run
         self.keys = set()
-        self.meter = Meter(self.wave.pk)
+        self.meter = rates.Meter(self.wave.pk, destination_id=self.destination.pk)
         self.heartbeat = None
         self.started = self.lap_started = time.perf_counter()
         self.laps = []
@@ -246,6 +245,7 @@ class StudyRun:
         except RetrieveError as exc:
             return self._fail(exc.error_class, str(exc))
         except DestinationError as exc:
+            rates.record_destination_error(self.destination.pk)
             if exc.retry:
                 return self._fail("destination_error", str(exc))
             return self._fail("configuration", str(exc))
@@ -296,7 +296,7 @@ class StudyRun:
         pipeline = Pipeline(self._handle, threads, int(settings.MIGRATION_QUEUE_MB) * 1024 * 1024)
         try:
             retrieved = dicom.retrieve(
-                self.pacs, self.study_uid, expected.sop_classes, pipeline.submit
+                self.pacs, self.study_uid, expected.sop_classes, self._receiver(pipeline)
             )
         except BaseException:
             error = pipeline.error
@@ -316,6 +316,18 @@ class StudyRun:
             self._latency(retrieved.first_byte_ms)
         return retrieved
 
+    def _receiver(self, pipeline):
+        """What the DIMSE thread calls with each instance as it arrives: the pipeline, seen
+        first by `observer` when one is given (tests use it to break things mid-study)."""
+        if self.observer is None:
+            return pipeline.submit
+
+        def receive(data):
+            self.observer(self, data)
+            pipeline.submit(data)
+
+        return receive
+
     def _latency(self, sample_ms):
         source = self.wave.source
         throttle.record_latency(source.pk, sample_ms, source.max_associations)
@@ -325,8 +337,6 @@ class StudyRun:
     def _handle(self, data):
         if self.heartbeat.lost:
             raise ledger.LeaseLostError(f"ledger {self.row.pk}: lease lost mid-study")
-        if self.observer is not None:
-            self.observer(self, data)
         try:
             ds, data = self._prepare(data)
         except QuarantineError as q:
@@ -336,9 +346,10 @@ class StudyRun:
             return
         sop, series = str(ds.SOPInstanceUID), str(ds.SeriesInstanceUID)
         sha = sha256_hex(data)
+        started = time.perf_counter()
         with self._sop_lock(sop):
             self._store(ds, sop, series, data, sha)
-        self.meter.add(1, len(data))
+        self.meter.add(1, len(data), (time.perf_counter() - started) * 1000)
 
     def _prepare(self, data):
         """Lint and map one instance: (dataset, bytes to store); (None, _) for a stray of
@@ -571,6 +582,17 @@ class StudyRun:
 
 def _order(entry):
     return (entry["series_instance_uid"], entry["sop_instance_uid"], entry["role"])
+
+
+def manifest_instances(rows):
+    """The manifest's "instances" from StoredInstance rows (the database's copy)."""
+    entries = (
+        Entry(
+            r.sop_uid, r.series_uid, r.sop_class, r.transfer_syntax, r.size, r.sha256, r.key, r.role
+        )
+        for r in rows
+    )
+    return sorted((e.as_manifest() for e in entries), key=_order)
 
 
 def _uids(uids, limit=3):

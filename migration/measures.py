@@ -1,10 +1,13 @@
 """Read-only measures of the migration, as plain dicts (other apps import these)."""
 
+import time
+
 from django.db.models import Count, Sum
 from django.utils import timezone
 
+from inventory.models import PacsSource
 from migration import rates, throttle
-from migration.models import ACTIVE_STATES, StudyState, WaveStudy
+from migration.models import ACTIVE_STATES, Destination, StudyState, WaveStudy
 
 
 def _counts(rows):
@@ -29,8 +32,19 @@ def wave_progress(wave_ids=None):
 
 
 def validation_summary():
-    """Spot-check validation (issue 5) is not built yet: zeros."""
-    return {"waves": 0, "validated_waves": 0, "open_discrepancies": 0}
+    """{"waves", "validated_waves", "open_discrepancies"} over the waves that are neither
+    draft nor cancelled (see migration/discrepancies.py for what validated means)."""
+    from migration.discrepancies import wave_validation
+    from migration.models import Discrepancy, Wave, WaveState
+
+    waves = list(Wave.objects.exclude(state__in=[WaveState.DRAFT, WaveState.CANCELLED]))
+    return {
+        "waves": len(waves),
+        "validated_waves": sum(wave_validation(wave)["validated"] for wave in waves),
+        "open_discrepancies": Discrepancy.objects.filter(
+            wave__in=waves, status__in=Discrepancy.OPEN_STATES
+        ).count(),
+    }
 
 
 def wave_status(wave):
@@ -104,3 +118,65 @@ def active_studies(wave):
     return list(
         wave.ledger.filter(state__in=ACTIVE_STATES, lease_expires__gt=now).select_related("study")
     )
+
+
+# --- for the command center's monitoring board (commandcenter/monitoring.py) -------------
+# Each reads the engine's Redis counters (migration/rates.py, throttle.py) and small
+# tables only, so beat can call them every minute whatever the size of the ledger.
+
+
+def transfer_totals(now=None):
+    """Engine-wide throughput: the running totals "instances" and "bytes" (the board
+    derives its per-sample rates from them), the rate over the last minute ("now") and
+    the last hour ("hour"), and "per_minute": [epoch, instances/s, MB/s] of two hours."""
+    now = now or time.time()
+    recent = rates.rates(rates.ALL, now=now)
+    return {
+        **rates.totals(),
+        "now": recent["now"],
+        "hour": recent["hour"],
+        "per_minute": [list(point) for point in rates.per_minute(rates.ALL, now)],
+    }
+
+
+def associations_in_use():
+    """{PACS name: associations the engine holds open on it now, across all workers}: a
+    number, as the board charts it and checks it against thresholds. Only PACS that some
+    wave migrates from are listed (for the others the board says "not available")."""
+    return {name: details["in_use"] for name, details in pacs_throttle().items()}
+
+
+def pacs_throttle():
+    """{PACS name: {"in_use", "limit" (its cap as lowered by the latency throttle),
+    "latency_ms" (smoothed PACS response time, None before any sample)}} of the PACS that
+    some wave migrates from."""
+    found = {}
+    sources = PacsSource.objects.filter(waves__isnull=False).distinct()
+    for source in sources.only("pk", "name", "max_associations"):
+        aimd = throttle.load_aimd(source.pk, source.max_associations)
+        found[source.name] = {
+            "in_use": throttle.Slots(source.pk).in_use(),
+            "limit": max(1, min(source.max_associations, int(aimd.limit))),
+            "latency_ms": None if aimd.latency_ms is None else round(aimd.latency_ms, 1),
+        }
+    return found
+
+
+def destination_stats(now=None):
+    """Per destination: mean upload latency over the last 5 minutes ("latency_ms", None
+    without uploads), "uploads" then, study attempts failed on it in the last hour
+    ("errors"), and its last Check."""
+    rows = []
+    for destination in Destination.objects.order_by("name"):
+        checked = destination.last_check_at
+        rows.append(
+            {
+                "name": destination.name,
+                "kind": destination.kind,
+                **rates.destination_recent(destination.pk, now),
+                "last_check_at": checked.isoformat() if checked else None,
+                "last_check_ok": destination.last_check_ok,
+                "last_check_ms": destination.last_check_ms,
+            }
+        )
+    return rows

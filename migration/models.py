@@ -44,7 +44,12 @@ STUDY_TRANSITIONS = {
         StudyState.VERIFYING,
         StudyState.FAILED,
     },
-    StudyState.QUEUED: {StudyState.QUARANTINED, StudyState.CANCELLED, StudyState.FAILED},
+    StudyState.QUEUED: {
+        StudyState.QUARANTINED,
+        StudyState.CANCELLED,
+        StudyState.FAILED,
+        StudyState.DONE,  # re-migrate after validation found a discrepancy
+    },
     StudyState.CANCELLED: {StudyState.QUEUED, StudyState.FAILED},
 }
 ACTIVE_STATES = (StudyState.RETRIEVING, StudyState.UPLOADING, StudyState.VERIFYING)
@@ -450,6 +455,9 @@ class Discrepancy(models.Model):
     series_uid = models.CharField(max_length=64, blank=True)
     sop_uid = models.CharField(max_length=64, blank=True)
     kind = models.CharField(max_length=12, choices=Kind)
+    subject = models.CharField(
+        max_length=80, blank=True, help_text="what inside the instance: a tag keyword, a frame"
+    )
     detail = models.CharField(max_length=1000)
     status = models.CharField(max_length=12, choices=Status, default=Status.OPEN)
     owner = models.ForeignKey(

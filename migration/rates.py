@@ -1,19 +1,28 @@
-"""Throughput of each wave, counted in Redis in 10-second buckets.
+"""Throughput of each wave, and of the engine as a whole, counted in Redis in 10-second
+buckets; upload latency and errors per destination likewise.
 
 Workers add instances and bytes as they store them (`Meter`, flushed at most once a
 second, so never a round trip per instance) into one Redis hash per wave whose fields are
-`<bucket>:i` and `<bucket>:b`; pages read the whole hash in one round trip and derive the
-last minute, the last hour and a per-minute series for the chart (`rates`).
+`<bucket>:i` and `<bucket>:b`, the same into the engine-wide hash `ALL`, and the running
+totals into `totals`; pages read a whole hash in one round trip and derive the last
+minute, the last hour and a per-minute series for the chart (`rates`, `per_minute`).
+Each destination's hash holds `<bucket>:n` uploads taking `<bucket>:ms` in all, and
+`<bucket>:e` failed study attempts (`destination_recent`).
 """
 
+import logging
 import threading
 import time
 
+import redis
+
 from migration.throttle import client, key
 
+log = logging.getLogger(__name__)
 BUCKET = 10
 KEEP = 2 * 3600
 NOW_WINDOW = 60
+ALL = "all"
 
 
 def _bucket(ts):
@@ -21,50 +30,125 @@ def _bucket(ts):
 
 
 class Meter:
-    """Thread-safe counter for one wave, flushed to Redis every `interval` seconds."""
+    """Thread-safe counter for one wave (and its destination's upload latency), flushed to
+    Redis every `interval` seconds."""
 
-    def __init__(self, wave_id, interval=1.0):
+    def __init__(self, wave_id, interval=1.0, destination_id=None):
         self.wave_id = wave_id
+        self.destination_id = destination_id
         self.interval = interval
         self.lock = threading.Lock()
-        self.instances = 0
-        self.bytes = 0
+        self.instances = self.bytes = self.uploads = 0
+        self.upload_ms = 0.0
         self.flushed_at = time.monotonic()
 
-    def add(self, instances, size):
+    def add(self, instances, size, upload_ms=None):
         with self.lock:
             self.instances += instances
             self.bytes += size
+            if upload_ms is not None:
+                self.uploads += 1
+                self.upload_ms += upload_ms
             due = time.monotonic() - self.flushed_at >= self.interval
         if due:
             self.flush()
 
     def flush(self):
         with self.lock:
-            instances, size = self.instances, self.bytes
-            self.instances = self.bytes = 0
+            counts = (self.instances, self.bytes, self.uploads, self.upload_ms)
+            self.instances = self.bytes = self.uploads = 0
+            self.upload_ms = 0.0
             self.flushed_at = time.monotonic()
-        if instances or size:
-            name, stamp = key("rate", self.wave_id), _bucket(time.time())
-            pipe = client().pipeline(transaction=False)
+        if any(counts):
+            self._write(*counts)
+
+    def _write(self, instances, size, uploads, upload_ms):
+        stamp = _bucket(time.time())
+        pipe = client().pipeline(transaction=False)
+        for name in (key("rate", self.wave_id), key("rate", ALL)):
             pipe.hincrby(name, f"{stamp}:i", instances)
             pipe.hincrby(name, f"{stamp}:b", size)
             pipe.expire(name, KEEP)
-            pipe.execute()
+        pipe.hincrby(key("totals"), "instances", instances)
+        pipe.hincrby(key("totals"), "bytes", size)
+        if uploads and self.destination_id is not None:
+            name = key("dest", self.destination_id)
+            pipe.hincrby(name, f"{stamp}:n", uploads)
+            pipe.hincrbyfloat(name, f"{stamp}:ms", round(upload_ms, 3))
+            pipe.expire(name, KEEP)
+        pipe.execute()
 
 
-def _buckets(wave_id, now):
-    """{bucket: [instances, bytes]} of the last two hours; older fields are dropped."""
+def record_destination_error(destination_id):
+    """Count one study attempt that failed on the destination; never raises (the failure
+    itself is what matters, and it is recorded in the ledger)."""
+    name = key("dest", destination_id)
+    try:
+        pipe = client().pipeline(transaction=False)
+        pipe.hincrby(name, f"{_bucket(time.time())}:e", 1)
+        pipe.expire(name, KEEP)
+        pipe.execute()
+    except redis.RedisError as exc:
+        log.warning("destination %s: error not counted: %s", destination_id, exc)
+
+
+def _fields(name, now):
+    """{bucket: {kind: value}} of one hash for the last two hours; drops older fields."""
     found, stale = {}, []
-    for field, value in client().hgetall(key("rate", wave_id)).items():
+    for field, value in client().hgetall(name).items():
         stamp, kind = field.decode().split(":")
         if int(stamp) < now - KEEP:
             stale.append(field)
             continue
-        found.setdefault(int(stamp), [0, 0])[kind == "b"] = int(value)
+        found.setdefault(int(stamp), {})[kind] = float(value)
     if stale:
-        client().hdel(key("rate", wave_id), *stale)
+        client().hdel(name, *stale)
     return found
+
+
+def _buckets(wave_id, now):
+    """{bucket: [instances, bytes]} of the last two hours."""
+    return {
+        stamp: [int(v.get("i", 0)), int(v.get("b", 0))]
+        for stamp, v in _fields(key("rate", wave_id), now).items()
+    }
+
+
+def totals():
+    """Instances and bytes stored by the engine since Redis began counting."""
+    found = client().hgetall(key("totals"))
+    return {name: int(found.get(name.encode(), 0)) for name in ("instances", "bytes")}
+
+
+def per_minute(wave_id=ALL, now=None, span=KEEP):
+    """[(minute epoch, instances/s, MB/s)] over the last `span` seconds, oldest first."""
+    now = now or time.time()
+    minutes = {}
+    for stamp, (instances, size) in _buckets(wave_id, now).items():
+        if stamp > now - span:
+            total = minutes.setdefault(stamp // 60 * 60, [0, 0])
+            total[0] += instances
+            total[1] += size
+    return [
+        (stamp, round(i / 60, 2), round(b / 60 / 1e6, 3))
+        for stamp, (i, b) in sorted(minutes.items())
+    ]
+
+
+def destination_recent(destination_id, now=None, latency_window=300, error_window=3600):
+    """{"latency_ms" (mean upload time over `latency_window`, None without uploads),
+    "uploads", "errors" (failed study attempts over `error_window`)} of a destination."""
+    now = now or time.time()
+    fields = _fields(key("dest", destination_id), now)
+    recent = [v for stamp, v in fields.items() if stamp > now - latency_window - BUCKET]
+    uploads = int(sum(v.get("n", 0) for v in recent))
+    spent = sum(v.get("ms", 0.0) for v in recent)
+    errors = sum(v.get("e", 0) for stamp, v in fields.items() if stamp > now - error_window)
+    return {
+        "latency_ms": round(spent / uploads, 1) if uploads else None,
+        "uploads": uploads,
+        "errors": int(errors),
+    }
 
 
 def rates(wave_id, started_at=None, now=None):

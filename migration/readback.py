@@ -43,9 +43,11 @@ def each_source_instance(source, study_uid, on_instance):
         return dicom.retrieve(pacs, study_uid, expected.sop_classes, on_instance)
 
 
-def source_instance(source, study_uid, series_uid, sop_uid):
+def source_instance(source, study_uid, series_uid, sop_uid, sop_class=None):
     """One instance's bytes from the PACS: an IMAGE-level C-GET, or the study's C-MOVE
-    filtered to that instance for PACS that only move."""
+    filtered to that instance for PACS that only move. Naming `sop_class` lets the C-GET
+    propose one context per transfer syntax, so the PACS sends the object as stored
+    instead of transcoding it (which some PACS cannot do, e.g. from JPEG 2000)."""
     pacs = dicom.Pacs.from_source(source)
     received = {}
     with pacs_slot(source):
@@ -53,7 +55,8 @@ def source_instance(source, study_uid, series_uid, sop_uid):
             dicom.c_move(pacs, study_uid, lambda data: _keep_if(data, sop_uid, received))
         else:
             identifier = dicom.image_identifier(study_uid, series_uid, sop_uid)
-            dicom.c_get(pacs, study_uid, [], lambda data: received.setdefault(sop_uid, data),
+            classes = [sop_class] if sop_class else []
+            dicom.c_get(pacs, study_uid, classes, lambda data: received.setdefault(sop_uid, data),
                         identifier)  # fmt: skip
     if sop_uid not in received:
         raise RetrieveError("not_found", f"the PACS sent nothing for instance {sop_uid}")

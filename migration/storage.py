@@ -135,6 +135,9 @@ class Store:
     def read(self, key):
         raise NotImplementedError
 
+    def delete(self, key):
+        raise NotImplementedError
+
     def verify(self, study, entries):
         """Problems (strings) with the stored objects of `entries` (manifest rows)."""
         raise NotImplementedError
@@ -270,6 +273,10 @@ class S3Store(Store):
     def read(self, key):
         return self._call("get_object", Key=key)["Body"].read()
 
+    def delete(self, key):
+        self._call("delete_object", Key=key)
+        self.listed.pop(key, None)
+
     def verify(self, study, entries):
         listed = self.list(self._join("studies", study, "series") + "/")
         problems = _compare_listing(
@@ -346,12 +353,20 @@ def _credentials(destination):
 
 
 def _new_s3_client(destination, kwargs):
+    """Tuned for many puts of known bytes: the SHA-256 is computed once by the engine and
+    sent as `x-amz-checksum-sha256`, a signed header that S3 checks against the body, so
+    botocore neither hashes the body again to sign it (UNSIGNED-PAYLOAD, which plain-HTTP
+    endpoints would otherwise force) nor validates parameters the engine built itself."""
+    s3_options = {"payload_signing_enabled": False}
+    if destination.endpoint_url:
+        s3_options["addressing_style"] = "path"
     config = Config(
         retries={"max_attempts": 3, "mode": "standard"},
         connect_timeout=5,
         read_timeout=60,
         max_pool_connections=int(settings.MIGRATION_UPLOAD_THREADS) + 4,
-        s3={"addressing_style": "path"} if destination.endpoint_url else {},
+        s3=s3_options,
+        parameter_validation=False,
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
     )
@@ -423,6 +438,12 @@ class FilesystemStore(Store):
 
     def read(self, key):
         return self._path(key).read_bytes()
+
+    def delete(self, key):
+        try:
+            self._path(key).unlink(missing_ok=True)
+        except OSError as exc:
+            raise DestinationError(f"cannot delete {key}: {exc.strerror}") from exc
 
     def verify(self, study, entries):
         """Read every object back and compare its SHA-256 (a filesystem has no checksum)."""
@@ -552,6 +573,11 @@ class DicomWebStore(Store):
             )
         except (dicomweb_client.DicomWebError, requests.RequestException) as exc:
             raise DestinationError(f"WADO-RS read-back failed: {exc}"[:300]) from exc
+
+    def delete(self, key):
+        if not key.startswith("local:"):
+            raise DestinationError("DICOMweb instances are not deleted by the engine", False)
+        self.local.delete(key[6:])
 
     def verify(self, study, entries):
         """Read every instance back by WADO-RS and compare SHA-256; count by QIDO-RS."""

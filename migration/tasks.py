@@ -42,3 +42,44 @@ def _resume_after_start(sender=None, **kwargs):
     """A worker that starts (e.g. after a crash) picks the running waves up again."""
     with contextlib.suppress(Exception):  # no broker yet: beat's tick will do it
         enqueue_tick()
+
+
+# --- validation (issue 5): thin adapters over migration/discrepancies.py ---------------
+
+
+def enqueue_validation(run_id):
+    run_validation.apply_async((run_id,), queue=settings.MIGRATION_QUEUE)
+
+
+def enqueue_revalidation(ledger_id):
+    revalidate_study.apply_async((ledger_id,), queue=settings.MIGRATION_QUEUE)
+
+
+@shared_task(ignore_result=True, acks_late=False)
+def run_validation(run_id):
+    """Run a queued reconciliation or spot-check."""
+    from migration import discrepancies
+    from migration.models import ValidationRun
+
+    run = ValidationRun.objects.filter(pk=run_id, state=ValidationRun.State.QUEUED).first()
+    if run is not None:
+        discrepancies.execute_run(run)
+
+
+@shared_task(ignore_result=True, acks_late=False)
+def revalidate_study(ledger_id):
+    """Validate a re-migrated study again (and its wave, once nothing is re-migrating)."""
+    from migration import discrepancies
+    from migration.models import WaveStudy
+
+    row = WaveStudy.objects.filter(pk=ledger_id).first()
+    if row is not None:
+        discrepancies.revalidate(row)
+
+
+@shared_task(ignore_result=True, acks_late=False)
+def availability_check():
+    """Beat: fetch a random sample of migrated instances from their destinations."""
+    from migration import availability
+
+    availability.check()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from migration import api, views
+from migration import api, validation_api, validation_views, views
 
 app_name = "migration"
 urlpatterns = [
@@ -8,6 +8,7 @@ urlpatterns = [
     path("waves/new/", views.wave_new, name="wave_new"),
     path("waves/<slug:name>/", views.wave_detail, name="wave"),
     path("waves/<slug:name>/studies/", views.wave_studies, name="wave_studies"),
+    *validation_views.urlpatterns,
     path("waves/<slug:name>/<slug:verb>/", views.wave_action, name="wave_action"),
     path("destinations/", views.destinations, name="destinations"),
     path("destinations/new/", views.destination_new, name="destination_new"),
@@ -21,4 +22,5 @@ urlpatterns = [
     path("conflicts/<int:pk>/decide/", views.conflict_decide, name="conflict_decide"),
     path("control/", views.control, name="control"),
     *api.urlpatterns,
+    *validation_api.urlpatterns,
 ]

@@ -251,9 +251,13 @@ def conflict_decide(request, pk):
     conflict = get_object_or_404(Conflict, pk=pk)
     form = ConflictDecisionForm(request.POST)
     if form.is_valid():
-        actions.decide_conflict(
-            conflict, form.cleaned_data["decision"], request.user, form.cleaned_data["note"]
-        )
+        try:
+            actions.decide_conflict(
+                conflict, form.cleaned_data["decision"], request.user, form.cleaned_data["note"]
+            )
+        except actions.ActionError as exc:
+            messages.error(request, str(exc))
+            return redirect("migration:conflicts")
         messages.success(
             request, f"Conflict on {conflict.sop_uid}: {conflict.get_decision_display()}."
         )

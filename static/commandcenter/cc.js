@@ -98,8 +98,44 @@
     });
   }
 
+  /* The ticket page: status buttons carry the rule they need; hide the viewer's others. */
+  function showOwnMoves(sink) {
+    var rules = (sink.dataset.rules || "").split(" ");
+    var moves = document.getElementById("ticket-moves");
+    if (!moves) return;
+    var shown = 0;
+    moves.querySelectorAll("button[data-rule]").forEach(function (button) {
+      button.hidden = rules.indexOf(button.dataset.rule) < 0;
+      if (!button.hidden) shown += 1;
+    });
+    var none = moves.querySelector(".no-moves");
+    if (none) none.hidden = shown > 0;
+  }
+
+  /* A change of the ticket: every part ([data-part] with an id) replaces its twin. */
+  function onTicketChange(sink, event) {
+    var fragment = document.createElement("template");
+    fragment.innerHTML = event.detail.html || "";
+    fragment.content.querySelectorAll("[data-part][id]").forEach(function (part) {
+      var old = document.getElementById(part.id);
+      if (old) old.replaceWith(part);
+    });
+    showOwnMoves(sink);
+    tick(document);
+  }
+
+  function watchTicket() {
+    var sink = document.getElementById("ticket-live");
+    if (!sink) return;
+    showOwnMoves(sink);
+    document.addEventListener("live:" + sink.dataset.liveTopic, function (event) {
+      onTicketChange(sink, event);
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     loadBands();
+    watchTicket();
     tick(document);
     setInterval(function () { tick(document); }, 1000);
     document.addEventListener("live:board", updateCounts);

@@ -10,6 +10,7 @@ from commandcenter.alerts import raise_alert
 @pytest.fixture
 def heard():
     received = []
+
     def hear(topic, message):
         if topic.startswith("alerts."):
             received.append((topic, message))

@@ -1,7 +1,7 @@
 """In Chromium, two people on the board: a ticket created or moved by one appears or
-moves for the other without a reload; drag and drop and the keyboard go through the
-server's checks; SLA clocks change colour band as the page's clock advances;
-escalations arrive as a toast and a badge."""
+moves for the other without a reload, and the ticket's own page follows the change;
+drag and drop and the keyboard go through the server's checks; SLA clocks change colour
+band as the page's clock advances; escalations arrive as a toast and a badge."""
 
 import re
 
@@ -60,11 +60,21 @@ def test_two_people_see_each_others_tickets_appear_and_move_live(cast, browser_a
     expect(staff.locator("#board-message")).to_contain_text("cannot go from Acknowledged to Closed")
     expect(column(staff, "acknowledged").locator(f"#ticket-{ticket.pk}")).to_be_visible()
 
+    detail = filtered  # the third person now follows the ticket's own page
+    detail.goto(f"{asgi_server.url}/command-center/tickets/{ticket.pk}/")
+    expect(detail.locator("#live-status")).to_have_attribute(
+        "data-subscribed", re.compile(rf"board\.ticket\.{ticket.pk}")
+    )
     lead.locator(f"#ticket-{ticket.pk}").focus()
     lead.keyboard.press("Shift+ArrowRight")
     expect(column(staff, "in_progress").locator(f"#ticket-{ticket.pk}")).to_be_visible()
     expect(lead.locator(f"#ticket-{ticket.pk}")).to_be_focused()
     assert Ticket.objects.get().status == "in_progress"
+    expect(detail.locator("[data-ticket-status]")).to_have_text("In progress")
+    expect(detail.locator("#history")).to_contain_text("Acknowledged → In progress")
+    tickets.add_comment(ticket, cast.lead, "Radiology desk called back")
+    expect(detail.locator("#ticket-comments")).to_contain_text("Radiology desk called back")
+    expect(detail.get_by_role("button", name="Move to Waiting")).to_be_visible()
 
 
 def test_the_keyboard_walks_the_cards_and_enter_opens_one(cast, browser_as, asgi_server):

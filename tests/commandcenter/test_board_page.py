@@ -2,6 +2,8 @@
 live event per change carrying the rendered card."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from commandcenter import events, tickets, triage
@@ -41,6 +43,60 @@ def test_a_long_column_shows_a_page_of_cards_and_loads_more_on_demand(cast, clie
     assert 'hx-swap-oob="true"' in fragment and "Show more" not in fragment
 
 
+def test_each_column_shows_its_most_urgent_cards_and_done_columns_fewer(cast, client_for):
+    for i in range(triage.COLUMN_LIMIT + 2):
+        _fresh(f"Routine {i:02d}")
+    urgent = _fresh("Urgent late", impact="high", urgency="high")
+    for i in range(triage.DONE_LIMIT + 2):
+        tickets.transition(_fresh(f"Done {i:02d}"), "resolved", cast.staff)
+    columns = {c["status"]: c for c in triage.columns({}, cast.staff)}
+    assert columns["new"]["cards"][0]["t"] == urgent
+    assert len(columns["new"]["cards"]) == triage.COLUMN_LIMIT
+    assert len(columns["resolved"]["cards"]) == triage.DONE_LIMIT
+    assert columns["resolved"]["total"] == triage.DONE_LIMIT + 2
+    assert columns["resolved"]["more"] and not columns["closed"]["cards"]
+
+
+PATHS = {
+    "new": [],
+    "acknowledged": ["acknowledged"],
+    "in_progress": ["in_progress"],
+    "waiting": ["acknowledged", "waiting"],
+    "resolved": ["resolved"],
+    "closed": ["resolved", "closed"],
+}
+
+
+def _one_per_status(cast, round_):
+    for status, path in PATHS.items():
+        ticket = _fresh(f"{status} {round_}", assignee=cast.staff, description="x" * 500)
+        for target in path:
+            tickets.transition(ticket, target, cast.lead)
+
+
+def _board_queries(client, path="/command-center/"):
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(path).status_code == 200
+    return len(queries)
+
+
+def test_the_board_runs_the_same_number_of_queries_however_many_cards_it_shows(cast, client_for):
+    client = client_for(cast.staff)
+    _one_per_status(cast, 1)
+    few = _board_queries(client), _board_queries(client, "/command-center/board/columns/new/")
+    for round_ in range(2, 5):
+        _one_per_status(cast, round_)
+    many = _board_queries(client), _board_queries(client, "/command-center/board/columns/new/")
+    assert Ticket.objects.count() == 4 * len(PATHS)
+    assert many == few
+
+
+def test_cards_leave_big_text_in_the_database(cast):
+    _one_per_status(cast, 1)
+    [card] = triage.column("new", {}, cast.staff, timezone.now())["cards"]
+    assert {"description", "links"} <= card["t"].get_deferred_fields()
+
+
 def test_filters_narrow_every_column(cast, client_for):
     _fresh("Urgent", impact="high", urgency="high", category="viewer", assignee=cast.staff)
     _fresh("Later", category="training")
@@ -51,6 +107,10 @@ def test_filters_narrow_every_column(cast, client_for):
     assert "Urgent" in page and "Later" not in page
     page = client.get("/command-center/?priority=P9&assignee=x").content.decode()
     assert "Urgent" in page and "Later" in page  # nonsense filters are ignored
+    late = open_ticket("Overdue", impact="high", urgency="high")  # opened at T0, long ago
+    page = client.get("/command-center/?breached=1").content.decode()
+    assert f'id="ticket-{late.pk}"' in page and "Urgent" not in page
+    assert 'data-column-count="new">1<' in page
 
 
 def test_done_tickets_leave_the_board_after_a_day(cast, client_for):

@@ -8,7 +8,7 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from commandcenter import actions, intake, tickets
-from commandcenter.alerts import raise_alert
+from commandcenter.alerts import clear_alert, raise_alert
 from commandcenter.models import Ticket
 from commandcenter.services.base import LOOPBACK, free_port
 from inventory.models import PacsSource, Study
@@ -101,6 +101,39 @@ def test_a_component_going_down_opens_one_monitoring_ticket(settings):
     assert "ConnectionError" in ticket.description or "Error" in ticket.description
 
 
+def test_a_cleared_alert_resolves_its_open_ticket_as_the_system(cast):
+    alert()
+    alert()
+    clear_alert("migration", "migration.failed.wave-3.timeout", detail="wave 3 runs again")
+    ticket = Ticket.objects.get()
+    assert ticket.status == "resolved" and ticket.occurrences == 2
+    change = ticket.history.get(kind="status")
+    assert (change.actor, change.before, change.after) == (None, "New", "Resolved")
+    assert change.note == "recovered"
+    comment = ticket.comments.get()
+    assert comment.author is None and comment.body == "Recovered: wave 3 runs again"
+    clear_alert("migration", "migration.failed.wave-3.timeout")  # nothing open: nothing happens
+    assert ticket.history.filter(kind="status").count() == 1
+
+
+def test_a_component_back_up_resolves_its_monitoring_ticket(settings):
+    working = settings.REDIS_URL
+    settings.REDIS_URL = f"redis://{LOOPBACK}:{free_port()}/0"
+    actions.record_health()
+    actions.record_health()
+    settings.REDIS_URL = working
+    actions.record_health()
+    actions.record_health()
+    ticket = Ticket.objects.get(cause="health.redis.down")
+    assert ticket.status == "resolved" and ticket.occurrences == 2
+    assert ticket.history.get(kind="status").actor is None
+    assert ticket.comments.get().body.startswith("Recovered: health check passes (PONG)")
+    settings.REDIS_URL = f"redis://{LOOPBACK}:{free_port()}/0"
+    actions.record_health()
+    assert Ticket.objects.filter(cause="health.redis.down").count() == 2
+    assert Ticket.objects.get(cause="health.redis.down", status="new").occurrences == 1
+
+
 def _source(host, port, ae_title):
     return PacsSource.objects.create(
         name=f"pacs-{port}", ae_title=ae_title, host=host, port=port, calling_ae_title="CCTEST"
@@ -122,6 +155,17 @@ def test_a_pacs_that_answers_raises_nothing(orthanc_pacs):
     source = _source(orthanc_pacs.host, orthanc_pacs.port, orthanc_pacs.aet)
     assert intake.check_migration_source(source) is True
     assert not Ticket.objects.exists()
+
+
+def test_a_pacs_that_answers_again_resolves_its_ticket(orthanc_pacs):
+    source = _source(LOOPBACK, free_port(), orthanc_pacs.aet)
+    assert intake.check_migration_source(source, wave_id=4) is False
+    PacsSource.objects.filter(pk=source.pk).update(port=orthanc_pacs.port)
+    source.refresh_from_db()
+    assert intake.check_migration_source(source, wave_id=4) is True
+    ticket = Ticket.objects.get()
+    assert ticket.status == "resolved"
+    assert ticket.comments.get().body == f"Recovered: C-FIND against {source.name} succeeds"
 
 
 def test_a_real_rejection_in_a_celery_worker_becomes_one_deduplicated_ticket(

@@ -2,6 +2,7 @@
 drawn as charts, and thresholds that open tickets."""
 
 import time
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -79,6 +80,30 @@ def test_a_sample_checks_each_pacs_and_a_crossed_threshold_opens_a_ticket(
     assert Ticket.objects.get().occurrences == 2
 
 
+def _queue_sample(depth):
+    return MetricSample.objects.create(at=timezone.now(), queues={"celery": depth})
+
+
+def test_a_threshold_no_longer_crossed_resolves_its_ticket_and_a_new_crossing_opens_one():
+    Monitor.objects.all().delete()
+    monitor = Monitor.objects.create(
+        name="Backlog", metric="queue_depth", comparison="above", threshold=100
+    )
+    monitoring.evaluate(_queue_sample(500))
+    monitoring.evaluate(_queue_sample(700))
+    ticket = Ticket.objects.get()
+    assert ticket.cause == f"monitor.{monitor.pk}.celery" and ticket.occurrences == 2
+    monitoring.evaluate(_queue_sample(20))
+    ticket.refresh_from_db()
+    assert ticket.status == "resolved"
+    assert ticket.comments.get().body == "Recovered: Backlog on celery: back to 20"
+    assert ticket.history.get(kind="status").actor is None
+    monitoring.evaluate(_queue_sample(10))
+    assert Ticket.objects.count() == 1 and ticket.comments.count() == 1
+    monitoring.evaluate(_queue_sample(900))
+    assert Ticket.objects.filter(status="new").count() == 1
+
+
 def test_throughput_is_the_rate_between_two_samples():
     previous = MetricSample(at=minutes(0), transfer={"instances": 1000, "bytes": 500_000_000})
     rates = monitoring._rates({"instances": 7000, "bytes": 3_500_000_000}, previous, minutes(1))
@@ -101,3 +126,78 @@ def test_the_monitoring_board_draws_the_last_hours_as_svg(cast, client_for):
     assert page.count("<svg") >= 4
     assert "tasks: 20" in page and "failures: 1" in page
     assert "not available" in page  # no destination measures from the engine yet
+
+
+def _engine_sample(at, latency_ms, errors, associations):
+    return MetricSample.objects.create(
+        at=at,
+        pacs=[{"name": "legacy", "ok": True, "ms": 9.0, "associations": associations}],
+        destinations=[{"name": "cloud-s3", "latency_ms": latency_ms, "errors": errors}],
+        instances_per_s=40.0,
+        mb_per_s=12.5,
+    )
+
+
+def test_the_board_draws_associations_destinations_and_throughput(cast, client_for):
+    now = timezone.now()
+    _engine_sample(now - timedelta(minutes=2), 120.0, 0, 1)
+    _engine_sample(now - timedelta(minutes=1), 250.0, 3, 2)
+    page = client_for(cast.staff).get("/command-center/monitoring/").content.decode()
+    assert "PACS associations in use, latest: legacy: 2" in page
+    assert "Destination latency, latest: cloud-s3: 250 ms" in page
+    assert "Destination errors, latest: cloud-s3: 3" in page
+    assert "instances per second, latest: instances/s: 40" in page
+    assert "MB per second, latest: MB/s: 12.5" in page
+
+
+def test_destination_and_association_thresholds_open_one_ticket_each():
+    Monitor.objects.all().delete()
+    slow = Monitor.objects.create(
+        name="Slow cloud", metric="destination_latency_ms", comparison="above", threshold=200
+    )
+    busy = Monitor.objects.create(
+        name="Busy PACS", metric="pacs_associations", comparison="above", threshold=1
+    )
+    monitoring.evaluate(_engine_sample(timezone.now(), 250.0, 0, 2))
+    causes = set(Ticket.objects.values_list("cause", flat=True))
+    assert causes == {f"monitor.{slow.pk}.cloud-s3", f"monitor.{busy.pk}.legacy"}
+    monitoring.evaluate(_engine_sample(timezone.now(), 90.0, 0, 2))
+    assert Ticket.objects.get(cause=f"monitor.{slow.pk}.cloud-s3").status == "resolved"
+    assert Ticket.objects.get(cause=f"monitor.{busy.pk}.legacy").occurrences == 2
+
+
+def test_a_sample_reads_the_engines_measures_and_the_board_shows_them(settings, cast, client_for):
+    from migration import rates, throttle
+    from migration.models import Destination, Wave
+
+    settings.MIGRATION_REDIS_PREFIX = f"cctest{uuid.uuid4().hex[:8]}"  # counters start at 0
+    source = _pacs("legacy-busy", LOOPBACK, free_port(), "GONE")
+    destination = Destination.objects.create(name="cloud-s3", kind="s3", bucket="images")
+    wave = Wave.objects.create(name="wave-1", source=source, destination=destination)
+    assert throttle.Slots(source.pk).acquire(4) is not None
+    meter = rates.Meter(wave.pk, interval=0, destination_id=destination.pk)
+    meter.add(12, 6_000_000, upload_ms=80.0)
+    rates.record_destination_error(destination.pk)
+    Monitor.objects.all().delete()
+    Monitor.objects.create(
+        name="Upload errors", metric="destination_errors", comparison="above", threshold=0
+    )
+
+    row = monitoring.run()
+
+    [pacs] = row.pacs
+    assert pacs["associations"] == 1 and pacs["limit"] >= 1
+    [cloud] = row.destinations
+    assert (cloud["name"], cloud["latency_ms"], cloud["uploads"], cloud["errors"]) == (
+        "cloud-s3",
+        80.0,
+        1,
+        1,
+    )
+    assert (row.transfer["instances"], row.transfer["bytes"]) == (12, 6_000_000)
+    assert row.instances_per_s > 0 and row.mb_per_s > 0  # the engine's current rate
+    assert Ticket.objects.get().title.startswith("Upload errors on cloud-s3")
+    page = client_for(cast.engineer).get("/command-center/monitoring/").content.decode()
+    assert "PACS associations in use, latest: legacy-busy: 1" in page
+    assert "Destination latency, latest: cloud-s3: 80 ms" in page
+    assert "Destination errors, latest: cloud-s3: 1" in page

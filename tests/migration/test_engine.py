@@ -364,6 +364,8 @@ def test_a_quarantined_study_raises_one_alert_per_wave_and_error_class_without_p
     assert len(alerts) == 2
     assert {a["cause"] for a in alerts} == {f"migration.quarantined.wave-{wave.pk}.configuration"}
     assert alerts[0]["links"]["wave"] == wave.pk and alerts[0]["impact"] == "high"
+    inventory_ids = set(wave.ledger.values_list("study_id", flat=True))
+    assert {a["links"]["study"] for a in alerts} == inventory_ids  # the study, not the ledger row
     assert any(topic == f"migration.wave.{wave.pk}.failure" for topic, _data in heard)
     text = json.dumps(alerts)
     for datasets in chosen.values():
