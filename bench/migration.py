@@ -130,6 +130,46 @@ def ceiling(pacs, uids, associations):
     return measure("ceiling (C-GET into memory)", started, counts)
 
 
+def stock_ceiling(pacs, uids, associations):
+    """The same C-GETs with pynetdicom's own AE, as it comes (the engine's AE adds
+    TCP_NODELAY, which also speeds the ceiling above up): the issue's literal baseline."""
+    from pydicom.dataset import Dataset
+    from pynetdicom import AE, build_role, evt
+    from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelGet as Get
+
+    from migration import dicom
+
+    target = dicom.Pacs("127.0.0.1", pacs.dicom_port, PACS_AET, CALLING_AET, timeout=120)
+    sop_classes = list(dicom.query_study(target, uids[0]).sop_classes)
+    counts = []
+
+    def get(uid):
+        ae = AE(ae_title=CALLING_AET)
+        ae.maximum_pdu_size = 0
+        ae.add_requested_context(Get)
+        for sop_class in sop_classes:
+            ae.add_requested_context(sop_class)
+        received = []
+
+        def on_store(event):
+            received.append(len(event.encoded_dataset()))
+            return 0x0000
+
+        roles = [build_role(sop_class, scp_role=True) for sop_class in sop_classes]
+        assoc = ae.associate("127.0.0.1", pacs.dicom_port, ae_title=PACS_AET, ext_neg=roles,
+                             evt_handlers=[(evt.EVT_C_STORE, on_store)])  # fmt: skip
+        identifier = Dataset()
+        identifier.QueryRetrieveLevel, identifier.StudyInstanceUID = "STUDY", uid
+        list(assoc.send_c_get(identifier, Get))
+        assoc.release()
+        counts.append((len(received), sum(received)))
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(associations) as pool:
+        list(pool.map(get, uids))
+    return measure("stock pynetdicom ceiling (C-GET into memory)", started, counts)
+
+
 # --- (b) the naive peer ----------------------------------------------------------------
 
 
@@ -404,6 +444,7 @@ def main():
             meter = CpuMeter(**pids)
             a = ceiling(pacs, uids, args.associations)
             meter.report("the ceiling")
+            a["stock"] = stock_ceiling(pacs, uids, args.associations)
             meter = CpuMeter(**pids)
             b = naive(pacs, uids, s3, expected)
             meter.report("the naive peer")
@@ -421,9 +462,11 @@ def report(a, b, c, verified):
     worker = c["worker"]
     ratio_ceiling = c["inst_s"] / a["inst_s"] if a else None
     ratio_naive = c["inst_s"] / b["inst_s"] if b else None
+    ratio_stock = c["inst_s"] / a["stock"]["inst_s"] if a else None
     if a and b:
         say(f"engine / ceiling = {ratio_ceiling:.2f} (target ≥ 0.6); "
-            f"engine / naive = {ratio_naive:.2f} (target ≥ 3)")  # fmt: skip
+            f"engine / naive = {ratio_naive:.2f} (target ≥ 3); "
+            f"engine / stock pynetdicom ceiling = {ratio_stock:.2f}")  # fmt: skip
     say(f"worker peak RSS: {worker.peak_process_mb:.0f} MB per process (target ≤ 250), "
         f"{worker.peak_tree_mb:.0f} MB for the whole worker; verified: {verified}")  # fmt: skip
     say(f"largest worker process's peak RSS per quarter of the run: {worker.quarters()} MB")
@@ -431,6 +474,8 @@ def report(a, b, c, verified):
         "engine_inst_s": round(c["inst_s"], 1), "ceiling_inst_s": _round(a and a["inst_s"], 1),
         "naive_inst_s": _round(b and b["inst_s"], 1), "ratio_ceiling": _round(ratio_ceiling, 2),
         "ratio_naive": _round(ratio_naive, 2),
+        "stock_ceiling_inst_s": _round(a and a["stock"]["inst_s"], 1),
+        "ratio_stock_ceiling": _round(ratio_stock, 2),
         "worker_peak_rss_mb": round(worker.peak_process_mb, 1),
         "worker_tree_rss_mb": round(worker.peak_tree_mb, 1), "verified": verified,
         "worker_rss_quarters_mb": worker.quarters(),
