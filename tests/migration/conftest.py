@@ -43,9 +43,11 @@ def engine_settings(storage_scp_port):
 
 @pytest.fixture(autouse=True)
 def _clean_engine_redis(engine_settings):
-    """Each test starts with no leftover slots, latency state or scheduled ticks."""
+    """Each test starts with no leftover slots, latency state, scheduled ticks or tasks
+    queued for a worker by an earlier test."""
     client = redis.Redis.from_url(settings.REDIS_URL)
     keys = list(client.scan_iter(f"{settings.MIGRATION_REDIS_PREFIX}:*"))
+    keys += list(client.scan_iter(f"{settings.MIGRATION_QUEUE}*"))
     if keys:
         client.delete(*keys)
     yield
@@ -112,10 +114,11 @@ def start_worker(engine_settings, migration_s3, django_db_blocker, tmp_path):
         worker.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def migration_worker(engine_settings, migration_s3, django_db_setup, tmp_path_factory):
-    """One worker for the session's wave tests (4 processes: studies wait on the PACS and
-    the stores more than on the CPU)."""
+    """A worker for one module's wave tests (4 processes: studies wait on the PACS and the
+    stores more than on the CPU). Per module, so that no worker is left running to claim
+    the studies of a later module's in-process tests."""
     log = tmp_path_factory.mktemp("migworker") / "worker.log"
     env = worker_env(engine_settings, migration_s3)
     worker = CeleryWorker(
