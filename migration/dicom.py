@@ -9,6 +9,7 @@ while the uploaders are busy). Failures raise `RetrieveError` with an error clas
 
 import fcntl
 import functools
+import re
 import socket
 import threading
 import time
@@ -34,7 +35,14 @@ from pydicom.uid import (
     JPEGLSNearLossless,
     RLELossless,
 )
-from pynetdicom import AE, _config, build_role, evt
+from pynetdicom import (
+    AE,
+    PYNETDICOM_IMPLEMENTATION_UID,
+    PYNETDICOM_IMPLEMENTATION_VERSION,
+    _config,
+    build_role,
+    evt,
+)
 from pynetdicom.presentation import AllStoragePresentationContexts, StoragePresentationContexts
 from pynetdicom.sop_class import (
     StudyRootQueryRetrieveInformationModelFind,
@@ -315,6 +323,44 @@ def sop_instance_uid(data):
     return str(ds.get("SOPInstanceUID", "") or "")
 
 
+def _element(tag, vr, value, pad):
+    """One short Explicit VR Little Endian element (`tag` as its 4 encoded bytes)."""
+    if len(value) % 2:
+        value += pad
+    return tag + vr + len(value).to_bytes(2, "little") + value
+
+
+PLAIN_UID = re.compile(r"^[0-9][0-9.]{0,63}$")
+META_UID_TAGS = (b"\x02\x00\x02\x00", b"\x02\x00\x03\x00", b"\x02\x00\x10\x00")
+META_VERSION = b"\x02\x00\x01\x00OB\x00\x00\x02\x00\x00\x00\x00\x01"
+META_IMPLEMENTATION = _element(
+    b"\x02\x00\x12\x00", b"UI", PYNETDICOM_IMPLEMENTATION_UID.encode(), b"\x00"
+) + _element(b"\x02\x00\x13\x00", b"SH", PYNETDICOM_IMPLEMENTATION_VERSION.encode(), b" ")
+
+
+def part10_bytes(event):
+    """The received instance as a DICOM file: the same bytes as pynetdicom's
+    `event.encoded_dataset()` (preamble, the file meta pynetdicom writes, the data set as
+    sent), whose pydicom-built file meta cost 0.3 ms of CPU per instance, ten times this.
+    UIDs that are not plain digits and dots take pynetdicom's way (its encoding rules)."""
+    request = event.request
+    uids = (
+        str(request.AffectedSOPClassUID),
+        str(request.AffectedSOPInstanceUID),
+        str(event.context.transfer_syntax),
+    )
+    if not all(PLAIN_UID.match(uid) for uid in uids):
+        return event.encoded_dataset()
+    elements = (
+        _element(tag, b"UI", uid.encode(), b"\x00")
+        for tag, uid in zip(META_UID_TAGS, uids, strict=True)
+    )
+    meta = META_VERSION + b"".join(elements) + META_IMPLEMENTATION
+    length = b"\x02\x00\x00\x00UL\x04\x00" + len(meta).to_bytes(4, "little")
+    with request.DataSet.getbuffer() as dataset:
+        return b"".join((b"\x00" * 128, b"DICM", length, meta, dataset))
+
+
 class _Receiver:
     """The C-STORE handler: hands bytes on and times the first one."""
 
@@ -332,7 +378,7 @@ class _Receiver:
         if self.error is not None:
             return OUT_OF_RESOURCES
         try:
-            self.on_instance(event.encoded_dataset())
+            self.on_instance(part10_bytes(event))
         except Exception as exc:  # the pipeline stopped: refuse the rest
             self.error = exc
             return OUT_OF_RESOURCES

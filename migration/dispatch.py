@@ -171,6 +171,13 @@ def schedule_tick(delay):
     enqueue_tick(countdown=delay)
 
 
+def forget_scheduled_tick():
+    """Drop the promise of a tick already scheduled. A delayed tick is held by the worker
+    that received it and dies with it; a worker that starts cannot tell, so it forgets the
+    promise and ticks itself (otherwise nothing wakes an abandoned study until beat)."""
+    client().delete(key("tick-due"))
+
+
 def tick():
     """Quarantine abandoned studies, close finished waves, top up every running PACS, and
     come back when a slot or a lease of a dead worker expires or a retry is due."""

@@ -1,5 +1,5 @@
-"""Destinations: S3 (boto3, SHA-256 checked by the store), DICOMweb (STOW-RS, read back by
-WADO-RS) and a filesystem folder.
+"""Destinations: S3 (boto3, instance PUTs by `LeanPut`, SHA-256 checked by the store),
+DICOMweb (STOW-RS, read back by WADO-RS) and a filesystem folder.
 
 Keys are deterministic and carry UIDs only: `PREFIX/studies/{Study}/series/{Series}/
 instances/{SOP}.dcm`. Storing never overwrites silently: an object already at its key is
@@ -10,19 +10,30 @@ message that names the problem (no bucket, access denied, unreachable) and no PH
 
 import base64
 import hashlib
+import http.client
 import json
+import logging
 import os
+import ssl
 import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote, urlsplit
 
 import boto3
+import botocore
+import botocore.session
 import requests
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+from botocore.httpsession import get_cert_path
+from botocore.utils import get_environ_proxies
 from django.conf import settings
 
 from commandcenter.services import dicomweb_client
@@ -31,6 +42,8 @@ STORED, IDENTICAL, CONFLICT = "stored", "identical", "conflict"
 S3_SINGLE_PUT_LIMIT = 5 * 1024**3
 DICOMWEB_DEFAULT_LIMIT = 2 * 1024**3
 ACCESS_ERRORS = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"}
+
+log = logging.getLogger(__name__)
 
 
 class DestinationError(RuntimeError):
@@ -195,6 +208,7 @@ class S3Store(Store):
         super().__init__(destination)
         self.bucket = destination.bucket
         self.client = client or s3_client(destination)
+        self.lean = lean_put(destination) if client is None else None
         self.listed = {}
 
     def _call(self, method, **kwargs):
@@ -257,18 +271,37 @@ class S3Store(Store):
     def _put(self, key, data, sha, **conditions):
         if len(data) > S3_SINGLE_PUT_LIMIT:
             raise DestinationError(f"object of {len(data)} bytes exceeds a single S3 PUT", False)
-        answer = self._call(
-            "put_object",
-            Key=key,
-            Body=data,
-            ChecksumAlgorithm="SHA256",
-            ChecksumSHA256=_b64(sha),
-            ContentType="application/dicom" if key.endswith(".dcm") else "application/json",
+        params = {
+            "ChecksumAlgorithm": "SHA256",
+            "ChecksumSHA256": _b64(sha),
+            "ContentType": "application/dicom" if key.endswith(".dcm") else "application/json",
             **self._extra(),
             **conditions,
-        )
+        }
+        answer = self._lean_put(key, data, params)
+        if answer is None:
+            answer = self._call("put_object", Key=key, Body=data, **params)
         if _hex(answer.get("ChecksumSHA256")) not in ("", sha):
             raise DestinationError(f"S3 stored {key} with a different SHA-256")
+
+    def _lean_put(self, key, data, params):
+        """The PUT by the lean path: its answer, or None when boto3 must (re)do it. An
+        object already there (412) is final; a client error that boto3 then gets past
+        (a redirect to the bucket's region, say) turns the lean path off for this store."""
+        lean = self.lean
+        if lean is None:
+            return None
+        status, answer = lean.put(key, data, params)
+        if status == 412:
+            error = ClientError({"Error": {"Code": "PreconditionFailed"}}, "PutObject")
+            raise _s3_error(error, self.bucket)
+        if status is None or status < 300:
+            return answer
+        answer = self._call("put_object", Key=key, Body=data, **params)
+        if status < 500 and status != 429:
+            self.lean = None
+            log.warning("S3 bucket %r: lean PUT answered %s; using boto3", self.bucket, status)
+        return answer
 
     def read(self, key):
         return self._call("get_object", Key=key)["Body"].read()
@@ -320,7 +353,140 @@ def _names(keys, limit=3):
     return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
 
 
+class LeanPut:
+    """PUT Object without boto3's per-call machinery (event hooks, endpoint rules, header
+    objects, response parsing, `Expect: 100-continue`'s extra round trip): a 512 KB
+    instance costs the uploader about 0.5 ms of CPU instead of 1.5 ms.
+
+    The request is the one boto3 sends, less its telemetry headers and `Expect:
+    100-continue`: the same URL (taken from the client, so path-style or virtual-hosted
+    alike), the same headers, signed by botocore's own SigV4 signer with the client's
+    config (UNSIGNED-PAYLOAD exactly when boto3 would use it, beside the signed
+    `x-amz-checksum-sha256` that S3 verifies against the body) and the session's
+    credentials, refreshed when temporary. Keep-alive connections are shared by the
+    uploader threads. boto3 stays the authority on failures: only a 2xx or a 412 answer
+    is final here; on any other answer, or a lost connection, the caller repeats the PUT
+    through boto3, whose retries and error classification then apply."""
+
+    HEADERS = {
+        "ChecksumAlgorithm": "x-amz-sdk-checksum-algorithm",
+        "ChecksumSHA256": "x-amz-checksum-sha256",
+        "ContentType": "Content-Type",
+        "ServerSideEncryption": "x-amz-server-side-encryption",
+        "SSEKMSKeyId": "x-amz-server-side-encryption-aws-kms-key-id",
+        "StorageClass": "x-amz-storage-class",
+        "IfNoneMatch": "If-None-Match",
+    }
+    USER_AGENT = f"Boto3/{boto3.__version__} Botocore/{botocore.__version__} cc-migration"
+
+    def __init__(self, client, credentials, base_url):
+        self.config = client.meta.config
+        self.credentials = credentials
+        self.region = client.meta.region_name or "us-east-1"
+        self.base_url = base_url
+        parts = urlsplit(base_url)
+        self.path = parts.path
+        verify = _ca_verify() if parts.scheme == "https" else None
+        self.connections = _Connections(parts, self.config, verify)
+
+    @classmethod
+    def for_bucket(cls, client, credentials, bucket):
+        """None where boto3 alone knows how to connect (a proxy, a client certificate),
+        finds no credentials or refuses the bucket's name (it then says why itself)."""
+        config = client.meta.config
+        if credentials is None or config.client_cert or config.proxies:
+            return None
+        try:
+            presigned = client.generate_presigned_url(
+                "head_object", Params={"Bucket": bucket, "Key": "k"}, ExpiresIn=60
+            )
+        except BotoCoreError:
+            return None
+        base_url = presigned.split("?", 1)[0][:-1]
+        if get_environ_proxies(base_url):
+            return None
+        return cls(client, credentials, base_url)
+
+    def signed_headers(self, key, data, params):
+        """The request's headers, signed for now (a fresh signature per attempt)."""
+        headers = {self.HEADERS[name]: value for name, value in params.items()}
+        headers["User-Agent"] = self.USER_AGENT
+        request = AWSRequest("PUT", self.base_url + quote(key, safe="/~"), headers, data)
+        request.context["client_config"] = self.config
+        S3SigV4Auth(self.credentials.get_frozen_credentials(), "s3", self.region).add_auth(request)
+        return request.headers.items()
+
+    def put(self, key, data, params):
+        """(HTTP status, {"ChecksumSHA256"}) of one PUT; (None, None) when the connection
+        failed (the server may or may not have the object) or botocore could not sign."""
+        connection = None
+        try:
+            headers = self.signed_headers(key, data, params)
+            connection = self.connections.take()
+            connection.putrequest("PUT", self.path + quote(key, safe="/~"),
+                                  skip_accept_encoding=True)  # fmt: skip
+            for name, value in headers:
+                connection.putheader(name, value)
+            connection.putheader("Content-Length", str(len(data)))
+            connection.endheaders(data)
+            response = connection.getresponse()
+            response.read()
+        except (OSError, http.client.HTTPException, BotoCoreError) as exc:
+            if connection is not None:
+                connection.close()
+            log.debug("S3 lean PUT of %s failed: %s", key, type(exc).__name__)
+            return None, None
+        self.connections.give_back(connection, reusable=not response.will_close)
+        return response.status, {"ChecksumSHA256": response.getheader("x-amz-checksum-sha256")}
+
+
+class _Connections:
+    """Idle keep-alive connections to one S3 endpoint, shared by the uploader threads;
+    one more is opened whenever none is idle."""
+
+    def __init__(self, parts, config, verify):
+        self.https = parts.scheme == "https"
+        self.host, self.port = parts.hostname, parts.port
+        self.connect_timeout, self.read_timeout = config.connect_timeout, config.read_timeout
+        self.context = ssl.create_default_context(cafile=get_cert_path(verify)) if verify else None
+        self.size = config.max_pool_connections
+        self.idle = []
+        self.lock = threading.Lock()
+
+    def take(self):
+        """An idle connection, else a new one (connected; raises OSError)."""
+        with self.lock:
+            if self.idle:
+                return self.idle.pop()
+        if self.https:
+            connection = http.client.HTTPSConnection(
+                self.host, self.port, timeout=self.connect_timeout, context=self.context
+            )
+        else:
+            connection = http.client.HTTPConnection(
+                self.host, self.port, timeout=self.connect_timeout
+            )
+        connection.connect()
+        connection.sock.settimeout(self.read_timeout)
+        return connection
+
+    def give_back(self, connection, reusable=True):
+        with self.lock:
+            if reusable and len(self.idle) < self.size:
+                self.idle.append(connection)
+                return
+        connection.close()
+
+
+def _ca_verify():
+    """What boto3 verifies TLS with: AWS_CA_BUNDLE (or the profile's ca_bundle), else
+    REQUESTS_CA_BUNDLE, else botocore's bundled CA certificates."""
+    bundle = botocore.session.get_session().get_config_variable("ca_bundle")
+    return bundle or os.environ.get("REQUESTS_CA_BUNDLE") or True
+
+
 _clients = {}
+_lean_puts = {}
 _clients_lock = threading.Lock()
 
 
@@ -330,12 +496,31 @@ def s3_client(destination):
 
     Clients are cached per process (creating one costs a few hundred milliseconds) and
     shared by the uploader threads (boto3 clients are thread-safe)."""
-    kwargs = _credentials(destination)
-    cache_key = (destination.endpoint_url, destination.region, tuple(sorted(kwargs.items())))
+    return _s3(destination)[0]
+
+
+def lean_put(destination):
+    """The destination bucket's LeanPut (cached per process like the client), or None."""
+    cache_key = (_s3_cache_key(destination), destination.bucket)
+    client, credentials = _s3(destination)
+    with _clients_lock:
+        if cache_key not in _lean_puts:
+            _lean_puts[cache_key] = LeanPut.for_bucket(client, credentials, destination.bucket)
+        return _lean_puts[cache_key]
+
+
+def _s3(destination):
+    """(client, the credentials it signs with) for a destination, cached."""
+    cache_key = _s3_cache_key(destination)
     with _clients_lock:
         if cache_key not in _clients:
-            _clients[cache_key] = _new_s3_client(destination, kwargs)
+            _clients[cache_key] = _new_s3_client(destination, _credentials(destination))
         return _clients[cache_key]
+
+
+def _s3_cache_key(destination):
+    kwargs = _credentials(destination)
+    return (destination.endpoint_url, destination.region, tuple(sorted(kwargs.items())))
 
 
 def _credentials(destination):
@@ -353,10 +538,11 @@ def _credentials(destination):
 
 
 def _new_s3_client(destination, kwargs):
-    """Tuned for many puts of known bytes: the SHA-256 is computed once by the engine and
-    sent as `x-amz-checksum-sha256`, a signed header that S3 checks against the body, so
-    botocore neither hashes the body again to sign it (UNSIGNED-PAYLOAD, which plain-HTTP
-    endpoints would otherwise force) nor validates parameters the engine built itself."""
+    """(client, credentials it signs with). The client is tuned for many puts of known
+    bytes: the SHA-256 is computed once by the engine and sent as `x-amz-checksum-sha256`,
+    a signed header that S3 checks against the body, so botocore neither hashes the body
+    again to sign it (UNSIGNED-PAYLOAD, which plain-HTTP endpoints would otherwise force)
+    nor validates parameters the engine built itself."""
     s3_options = {"payload_signing_enabled": False}
     if destination.endpoint_url:
         s3_options["addressing_style"] = "path"
@@ -370,13 +556,17 @@ def _new_s3_client(destination, kwargs):
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
     )
-    return boto3.session.Session().client(
+    session = boto3.session.Session()
+    client = session.client(
         "s3",
         endpoint_url=destination.endpoint_url or None,
         region_name=destination.region or None,
         config=config,
         **kwargs,
     )
+    if kwargs:
+        return client, Credentials(kwargs["aws_access_key_id"], kwargs["aws_secret_access_key"])
+    return client, session.get_credentials()
 
 
 # --- filesystem -------------------------------------------------------------------------

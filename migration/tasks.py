@@ -41,6 +41,7 @@ def tick():
 def _resume_after_start(sender=None, **kwargs):
     """A worker that starts (e.g. after a crash) picks the running waves up again."""
     with contextlib.suppress(Exception):  # no broker yet: beat's tick will do it
+        dispatch.forget_scheduled_tick()
         enqueue_tick()
 
 
