@@ -145,7 +145,7 @@ def test_with_a_limit_of_one_association_the_pacs_never_sees_two(
         sampler.join()
 
     assert wave.ledger.filter(state=StudyState.DONE).count() == 12
-    assert len(sampler.samples) > 100
+    assert len(sampler.samples) > 50, "the PACS was watched throughout the wave"
     assert max(sampler.samples) == 1
 
 
