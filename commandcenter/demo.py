@@ -50,13 +50,15 @@ def ensure_demo_people(password):
 
 
 def register_demo_sources(stack):
-    """Register the demo legacy PACS of var/stack.json as a PACS source (idempotent) and
-    queue its first inventory crawl; returns the source, or None without a demo PACS.
+    """Register what var/stack.json describes (idempotent): the demo S3 bucket as
+    destination `demo-s3`, and the demo legacy PACS as a PACS source with its first
+    inventory crawl queued. Returns the source, or None without a demo PACS.
 
     The PACS must let the calling AE title query it (Orthanc: a DicomModalities entry).
     """
     from inventory import actions
 
+    _register_demo_destination((stack or {}).get("s3"))
     pacs = (stack or {}).get("pacs")
     if not pacs:
         return None
@@ -70,3 +72,23 @@ def register_demo_sources(stack):
     if not source.crawls.exists():
         actions.start_crawl(source)
     return source
+
+
+def _register_demo_destination(s3):
+    """The demo S3 bucket as destination `demo-s3`; its port changes with every start, so
+    the endpoint is updated each time. Credentials stay in the stack's environment."""
+    if not s3:
+        return None
+    from commandcenter.stack import DEMO_S3_ENV
+    from migration.models import Destination
+
+    access_env, secret_env = DEMO_S3_ENV
+    destination, _created = Destination.objects.update_or_create(
+        name="demo-s3",
+        defaults={
+            "kind": Destination.Kind.S3, "bucket": s3["bucket"], "prefix": "demo",
+            "endpoint_url": s3["endpoint_url"], "region": s3.get("region", ""),
+            "access_key_env": access_env, "secret_key_env": secret_env,
+        },
+    )  # fmt: skip
+    return destination

@@ -22,6 +22,8 @@ import requests
 from commandcenter.services.base import LOOPBACK, ServiceError, terminate_group
 
 DEMO_BUCKET = "cc-demo"
+# The demo destination names these variables; the stack sets them for its children only.
+DEMO_S3_ENV = ("CC_DEMO_S3_ACCESS_KEY", "CC_DEMO_S3_SECRET_KEY")
 DEMO_PACS_AET = "LEGACYPACS"
 DEMO_CALLING_AET = "MIGRATOR"
 DEMO_MIX = (("CT", 10), ("MR", 6), ("CR", 5), ("US", 3))
@@ -110,6 +112,7 @@ class Stack:
 
         s3 = self._start_service(SeaweedS3(workdir=self.var / "seaweedfs"), "SeaweedFS (S3)")
         s3.create_bucket(DEMO_BUCKET)
+        self.env.update(zip(DEMO_S3_ENV, (s3.access_key, s3.secret_key), strict=True))
         pacs = self._start_service(self._demo_pacs(), "demo PACS")
         self._seed_pacs(pacs)
         return {

@@ -61,6 +61,14 @@ def test_the_stack_serves_the_product_and_stops_everything_on_ctrl_c(tmp_path):
             },
         )
         assert response.url == f"{base}/" and "Dashboard" in response.text
+        listed = session.get(f"{base}/migration/api/destinations/").json()
+        listed = listed.get("results", listed) if isinstance(listed, dict) else listed
+        demo_s3 = next(d["id"] for d in listed if d["name"] == "demo-s3")
+        check = session.post(
+            f"{base}/migration/api/destinations/{demo_s3}/check/",
+            headers={"X-CSRFToken": session.cookies["csrftoken"], "Referer": base},
+        )
+        assert check.status_code == 200 and check.json()["ok"], check.text
         pacs_port = int(re.search(r"AE LEGACYPACS at 127\.0\.0\.1:(\d+)", output).group(1))
     finally:
         proc.send_signal(signal.SIGINT)

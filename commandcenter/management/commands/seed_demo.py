@@ -33,3 +33,4 @@ class Command(BaseCommand):
             source = demo.register_demo_sources(json.loads(stack_file.read_text()))
             if source is not None:
                 self.stdout.write(f"demo PACS registered as source '{source.name}'")
+            self.stdout.write("demo S3 bucket registered as destination 'demo-s3'")
