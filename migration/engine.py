@@ -216,7 +216,7 @@ class StudyRun:
         self.destination = self.wave.destination
         self.pacs = dicom.Pacs.from_source(self.wave.source)
         self.rules = list(self.wave.profile.rules) if self.wave.profile else []
-        self.tables = _tables_for(self.rules)
+        self.tables = lookup_tables(self.rules)
         self.store = store
         self.slot = slot
         self.observer = observer
@@ -609,7 +609,9 @@ def _quarantine_reason(quarantined):
     return f"{len(quarantined)} instance(s) quarantined: {name} {first_reason}{more}"
 
 
-def _tables_for(rules):
+def lookup_tables(rules):
+    """{table name: entries} of the lookup tables a profile's `map` rules use (one query);
+    validation applies the profile the same way to the source side."""
     names = {rule["table"] for rule in rules if rule.get("op") == "map"}
     if not names:
         return {}

@@ -27,7 +27,7 @@ from pydicom.pixels import iter_pixels
 
 from migration import dicom, lint, mapping, readback
 from migration.dicom import RetrieveError
-from migration.engine import Pipeline, _tables_for
+from migration.engine import Pipeline, lookup_tables
 from migration.models import (
     Conflict,
     QuarantinedInstance,
@@ -311,7 +311,7 @@ class Profile:
 
     def __init__(self, wave):
         self.rules = list(wave.profile.rules) if wave.profile else []
-        self.tables = _tables_for(self.rules)
+        self.tables = lookup_tables(self.rules)
         self.kind = wave.destination.kind
         self.coerce = wave.destination.coerce
 
