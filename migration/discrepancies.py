@@ -399,12 +399,11 @@ def wave_validation(wave):
     """{"validated", "reconciled", "open", "last_reconcile", "last_spotcheck"}: validated
     when the latest whole-wave reconciliation found every study complete and no
     discrepancy is open (or re-migrating)."""
-    done = wave.validation_runs.filter(state=RunState.DONE).order_by("-finished_at", "-pk")
-    last_reconcile = done.filter(kind=RunKind.RECONCILE, sample_size__isnull=True).first()
-    last_spotcheck = done.filter(kind=RunKind.SPOTCHECK).first()
+    last_reconcile = _whole_reconciliations(wave).first()
+    last_spotcheck = _done_runs(wave).filter(kind=RunKind.SPOTCHECK).first()
     open_count = wave.discrepancies.filter(status__in=Discrepancy.OPEN_STATES).count()
     totals = last_reconcile.totals if last_reconcile else {}
-    reconciled = bool(totals.get("studies")) and totals.get("complete") == totals.get("studies")
+    reconciled = _all_complete(totals.get("studies"), totals.get("complete"))
     return {
         "validated": reconciled and open_count == 0,
         "reconciled": reconciled,
@@ -412,6 +411,26 @@ def wave_validation(wave):
         "last_reconcile": last_reconcile,
         "last_spotcheck": last_spotcheck,
     }
+
+
+def wave_reconciled(wave):
+    """Did the latest whole-wave reconciliation find every study complete? Reads its two
+    counts only, not its per-study rows (the cutover gate asks this of every wave)."""
+    latest = _whole_reconciliations(wave).values_list("totals__studies", "totals__complete")
+    counts = latest.first()
+    return counts is not None and _all_complete(*counts)
+
+
+def _done_runs(wave):
+    return wave.validation_runs.filter(state=RunState.DONE).order_by("-finished_at", "-pk")
+
+
+def _whole_reconciliations(wave):
+    return _done_runs(wave).filter(kind=RunKind.RECONCILE, sample_size__isnull=True)
+
+
+def _all_complete(studies, complete):
+    return bool(studies) and complete == studies
 
 
 def publish_wave(wave, run=None):
