@@ -37,22 +37,20 @@ from pydicom.uid import (
 )
 from pynetdicom import (
     AE,
-    PYNETDICOM_IMPLEMENTATION_UID,
-    PYNETDICOM_IMPLEMENTATION_VERSION,
     _config,
-    build_role,
     evt,
 )
+from pynetdicom.dsutils import encode
 from pynetdicom.presentation import AllStoragePresentationContexts, StoragePresentationContexts
 from pynetdicom.sop_class import (
     StudyRootQueryRetrieveInformationModelFind,
-    StudyRootQueryRetrieveInformationModelGet,
     StudyRootQueryRetrieveInformationModelMove,
 )
 from pynetdicom.status import code_to_category
 from pynetdicom.transport import ThreadedAssociationServer
 
 from inventory.crawler import instance_query
+from migration import cget
 
 TRANSFER_SYNTAXES = [
     ExplicitVRLittleEndian,
@@ -173,16 +171,23 @@ def associate(ae, pacs, **kwargs):
     assoc = ae.associate(pacs.host, pacs.port, ae_title=pacs.called_aet, **kwargs)
     if assoc.is_established:
         return assoc
-    where = f"{pacs.called_aet}@{pacs.host}:{pacs.port}"
     if assoc.is_rejected:
         rj = assoc.acceptor.primitive
-        reason = (rj.result_source, rj.diagnostic) if rj is not None else None
-        if reason in LIMIT_REASONS:
-            raise RetrieveError("association_limit", f"{where} refused: too many associations")
-        raise RetrieveError("pacs_refused", f"{where} rejected the association {reason or ''}")
+        raise _rejected(pacs, (rj.result_source, rj.diagnostic) if rj is not None else None)
     if assoc.is_aborted:
-        raise RetrieveError("pacs_refused", f"{where} aborted the association request")
-    raise RetrieveError("pacs_connection", f"cannot connect to {where}")
+        raise RetrieveError("pacs_refused", f"{_where(pacs)} aborted the association request")
+    raise RetrieveError("pacs_connection", f"cannot connect to {_where(pacs)}")
+
+
+def _where(pacs):
+    return f"{pacs.called_aet}@{pacs.host}:{pacs.port}"
+
+
+def _rejected(pacs, reason):
+    """RetrieveError for an A-ASSOCIATE-RJ with (source, diagnostic) `reason`."""
+    if reason in LIMIT_REASONS:
+        return RetrieveError("association_limit", f"{_where(pacs)} refused: too many associations")
+    return RetrieveError("pacs_refused", f"{_where(pacs)} rejected the association {reason or ''}")
 
 
 @contextmanager
@@ -323,26 +328,14 @@ def sop_instance_uid(data):
     return str(ds.get("SOPInstanceUID", "") or "")
 
 
-def _element(tag, vr, value, pad):
-    """One short Explicit VR Little Endian element (`tag` as its 4 encoded bytes)."""
-    if len(value) % 2:
-        value += pad
-    return tag + vr + len(value).to_bytes(2, "little") + value
-
-
 PLAIN_UID = re.compile(r"^[0-9][0-9.]{0,63}$")
-META_UID_TAGS = (b"\x02\x00\x02\x00", b"\x02\x00\x03\x00", b"\x02\x00\x10\x00")
-META_VERSION = b"\x02\x00\x01\x00OB\x00\x00\x02\x00\x00\x00\x00\x01"
-META_IMPLEMENTATION = _element(
-    b"\x02\x00\x12\x00", b"UI", PYNETDICOM_IMPLEMENTATION_UID.encode(), b"\x00"
-) + _element(b"\x02\x00\x13\x00", b"SH", PYNETDICOM_IMPLEMENTATION_VERSION.encode(), b" ")
 
 
 def part10_bytes(event):
-    """The received instance as a DICOM file: the same bytes as pynetdicom's
-    `event.encoded_dataset()` (preamble, the file meta pynetdicom writes, the data set as
-    sent), whose pydicom-built file meta cost 0.3 ms of CPU per instance, ten times this.
-    UIDs that are not plain digits and dots take pynetdicom's way (its encoding rules)."""
+    """A pynetdicom-received instance (C-MOVE's Storage SCP) as a DICOM file: the same
+    bytes as `event.encoded_dataset()`, whose pydicom-built file meta cost 0.3 ms of CPU
+    per instance, ten times this. UIDs that are not plain digits and dots take
+    pynetdicom's way (its encoding rules)."""
     request = event.request
     uids = (
         str(request.AffectedSOPClassUID),
@@ -351,14 +344,9 @@ def part10_bytes(event):
     )
     if not all(PLAIN_UID.match(uid) for uid in uids):
         return event.encoded_dataset()
-    elements = (
-        _element(tag, b"UI", uid.encode(), b"\x00")
-        for tag, uid in zip(META_UID_TAGS, uids, strict=True)
-    )
-    meta = META_VERSION + b"".join(elements) + META_IMPLEMENTATION
-    length = b"\x02\x00\x00\x00UL\x04\x00" + len(meta).to_bytes(4, "little")
+    header = cget.part10_header(*(uid.encode() for uid in uids))
     with request.DataSet.getbuffer() as dataset:
-        return b"".join((b"\x00" * 128, b"DICM", length, meta, dataset))
+        return b"".join((header, dataset))
 
 
 class _Receiver:
@@ -372,13 +360,18 @@ class _Receiver:
         self.error = None
 
     def __call__(self, event):
+        """pynetdicom's EVT_C_STORE handler (the C-MOVE Storage SCP)."""
+        return self.receive(lambda: part10_bytes(event))
+
+    def receive(self, instance):
+        """Hand on `instance()`, the received file's bytes; the C-STORE status."""
         self.last_activity = time.monotonic()
         if self.first_byte_ms is None:
             self.first_byte_ms = (time.perf_counter() - self.started) * 1000
         if self.error is not None:
             return OUT_OF_RESOURCES
         try:
-            self.on_instance(part10_bytes(event))
+            self.on_instance(instance())
         except Exception as exc:  # the pipeline stopped: refuse the rest
             self.error = exc
             return OUT_OF_RESOURCES
@@ -387,8 +380,7 @@ class _Receiver:
 
 
 def _drain(responses, receiver, pacs, verb):
-    """Follow C-GET/C-MOVE responses to the final one; Retrieved with its counts."""
-    result = Retrieved()
+    """Follow C-MOVE responses to the final one; Retrieved with its counts."""
     final = None
     for status, _identifier in responses:
         receiver.last_activity = time.monotonic()
@@ -404,36 +396,55 @@ def _drain(responses, receiver, pacs, verb):
         if idle >= pacs.timeout * 0.9:
             raise RetrieveError("timeout", f"{verb}: the PACS did not answer for {idle:.0f}s")
         raise RetrieveError("pacs_connection", f"{verb}: the PACS dropped the association")
-    category = code_to_category(final.Status)
-    result.completed = int(final.get("NumberOfCompletedSuboperations", 0) or 0)
-    result.failed = int(final.get("NumberOfFailedSuboperations", 0) or 0)
-    result.warning = int(final.get("NumberOfWarningSuboperations", 0) or 0)
-    result.first_byte_ms = receiver.first_byte_ms
+    counts = (final.get(name, 0) for name in SUBOPERATIONS)
+    return _outcome(final.Status, *(int(count or 0) for count in counts), receiver, verb)
+
+
+SUBOPERATIONS = (
+    "NumberOfCompletedSuboperations",
+    "NumberOfFailedSuboperations",
+    "NumberOfWarningSuboperations",
+)
+
+
+def _outcome(status, completed, failed, warning, receiver, verb):
+    """Retrieved from the final response's status and counts; RetrieveError on failure."""
+    result = Retrieved(completed, failed, warning, receiver.first_byte_ms)
+    category = code_to_category(status)
     if category not in ("Success", "Warning"):
-        error_class = "pacs_refused" if result.completed == 0 else "pacs_connection"
-        raise RetrieveError(
-            error_class, f"{verb} ended with status 0x{final.Status:04X} ({category})"
-        )
+        error_class = "pacs_refused" if completed == 0 else "pacs_connection"
+        raise RetrieveError(error_class, f"{verb} ended with status 0x{status:04X} ({category})")
     return result
 
 
 def c_get(pacs, study_uid, sop_classes, on_instance, identifier=None):
-    """Retrieve a study (or what `identifier` names) by C-GET on one association;
-    instances go to `on_instance`."""
-    ae = _ae(pacs)
-    ae.add_requested_context(StudyRootQueryRetrieveInformationModelGet)
-    roles = []
-    for sop_class, syntaxes in storage_contexts(sop_classes):
-        ae.add_requested_context(sop_class, syntaxes)
-        if sop_class not in {role.sop_class_uid for role in roles}:
-            roles.append(build_role(sop_class, scp_role=True))
+    """Retrieve a study (or what `identifier` names) by C-GET on one association, by
+    `migration.cget`; instances go to `on_instance`."""
     receiver = _Receiver(on_instance)
-    handlers = [(evt.EVT_C_STORE, receiver)]
-    with association(ae, pacs, ext_neg=roles, evt_handlers=handlers) as assoc:
-        responses = assoc.send_c_get(
-            identifier or _study_identifier(study_uid), StudyRootQueryRetrieveInformationModelGet
-        )
-        return _drain(responses, receiver, pacs, "C-GET")
+    query = encode(identifier or _study_identifier(study_uid), True, True)
+    address = (pacs.host, pacs.port, pacs.calling_aet, pacs.called_aet)
+    contexts = storage_contexts(sop_classes)
+    try:
+        with cget.association(*address, contexts, pacs.timeout, min(10.0, pacs.timeout)) as assoc:
+            final = cget.c_get(assoc, query, lambda data: receiver.receive(lambda: data))
+    except cget.RejectedError as exc:
+        raise _rejected(pacs, (exc.source, exc.reason)) from None
+    except cget.RefusedError as exc:
+        raise RetrieveError("pacs_refused", f"{_where(pacs)}: {exc}") from None
+    except cget.DroppedError as exc:
+        if receiver.error is not None:
+            raise receiver.error from None
+        if exc.timeout:
+            raise RetrieveError("timeout", f"C-GET: {exc.reason} ({pacs.timeout:.0f}s)") from None
+        raise RetrieveError("pacs_connection", f"C-GET: {exc.reason}") from None
+    except OSError as exc:
+        raise RetrieveError(
+            "pacs_connection", f"cannot connect to {_where(pacs)} ({type(exc).__name__})"
+        ) from None
+    if receiver.error is not None:
+        raise receiver.error
+    counts = (cget.us(final, tag) for tag in cget.SUBOPERATIONS.values())
+    return _outcome(cget.us(final, cget.STATUS), *counts, receiver, "C-GET")
 
 
 # --- C-MOVE to our own Storage SCP ----------------------------------------------------

@@ -7,11 +7,13 @@ recovery after a worker dies comes from the ledger's lease, not from redelivery.
 import contextlib
 
 from celery import shared_task
-from celery.signals import worker_ready
+from celery.signals import worker_init, worker_ready
 from django.conf import settings
+from django.template.loader import get_template
+from django.urls import get_resolver
 
 from inventory.models import PacsSource
-from migration import dispatch
+from migration import dispatch, storage
 
 
 def enqueue_migrate_next(source_id, ticket):
@@ -35,6 +37,18 @@ def migrate_next(source_id, ticket=None):
 def tick():
     """Beat, worker start and `wave start --wait` run this: top up, recover, close."""
     return dispatch.tick()
+
+
+@worker_init.connect
+def _warm_up(sender=None, **kwargs):
+    """Load once, before the pool forks, what each pool process would load on its first
+    study: botocore's S3 model, Django's URL patterns and the live-progress templates
+    (together about 0.3 s of CPU per process, a twentieth of a 1,000-instance wave)."""
+    with contextlib.suppress(Exception):
+        storage.warm_up()
+        get_resolver().reverse_dict  # noqa: B018 (populates the resolver)
+        for name in ("migration/_progress.html", "cutover/_readiness.html"):
+            get_template(name)
 
 
 @worker_ready.connect
