@@ -38,7 +38,7 @@ from migration.storage import open_store
 from migration.throttle import client, key
 
 log = logging.getLogger(__name__)
-PUBLISH_INTERVAL_MS = 500
+PUBLISH_INTERVAL_MS = 1000
 
 
 class ActionError(ValueError):
@@ -251,8 +251,9 @@ def _alert(row):
 
 
 def publish_progress(wave_id, force=False):
-    """Push the wave's progress to its page and the overview, a few times a second at
-    most; a skipped update is sent shortly after, so the last state always arrives."""
+    """Push the wave's progress to its page and the overview, once a second at most (a
+    render costs the engine's worker ~25 ms of CPU); a skipped update is sent shortly
+    after, so the last state always arrives."""
     if not force and not client().set(key("pub", wave_id), 1, nx=True, px=PUBLISH_INTERVAL_MS):
         if client().set(key("pub-trailing", wave_id), 1, nx=True, px=PUBLISH_INTERVAL_MS * 2):
             timer = threading.Timer(PUBLISH_INTERVAL_MS / 1000, _trailing, args=(wave_id,))

@@ -27,8 +27,6 @@ import boto3
 import botocore
 import botocore.session
 import requests
-from botocore.auth import S3SigV4Auth
-from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
@@ -37,6 +35,7 @@ from botocore.utils import get_environ_proxies
 from django.conf import settings
 
 from commandcenter.services import dicomweb_client
+from migration import sigv4
 
 STORED, IDENTICAL, CONFLICT = "stored", "identical", "conflict"
 S3_SINGLE_PUT_LIMIT = 5 * 1024**3
@@ -360,9 +359,9 @@ class LeanPut:
 
     The request is the one boto3 sends, less its telemetry headers and `Expect:
     100-continue`: the same URL (taken from the client, so path-style or virtual-hosted
-    alike), the same headers, signed by botocore's own SigV4 signer with the client's
-    config (UNSIGNED-PAYLOAD exactly when boto3 would use it, beside the signed
-    `x-amz-checksum-sha256` that S3 verifies against the body) and the session's
+    alike), the same headers, signed as botocore signs them (`migration.sigv4`:
+    UNSIGNED-PAYLOAD exactly when boto3 would use it, beside the signed
+    `x-amz-checksum-sha256` that S3 verifies against the body) with the session's
     credentials, refreshed when temporary. Keep-alive connections are shared by the
     uploader threads. boto3 stays the authority on failures: only a 2xx or a 412 answer
     is final here; on any other answer, or a lost connection, the caller repeats the PUT
@@ -386,6 +385,9 @@ class LeanPut:
         self.base_url = base_url
         parts = urlsplit(base_url)
         self.path = parts.path
+        self.host = sigv4.host_header(base_url)
+        self.signer = sigv4.Signer(self.region)
+        self.signs_payload = (self.config.s3 or {}).get("payload_signing_enabled") is not False
         verify = _ca_verify() if parts.scheme == "https" else None
         self.connections = _Connections(parts, self.config, verify)
 
@@ -407,14 +409,21 @@ class LeanPut:
             return None
         return cls(client, credentials, base_url)
 
-    def signed_headers(self, key, data, params):
-        """The request's headers, signed for now (a fresh signature per attempt)."""
-        headers = {self.HEADERS[name]: value for name, value in params.items()}
-        headers["User-Agent"] = self.USER_AGENT
-        request = AWSRequest("PUT", self.base_url + quote(key, safe="/~"), headers, data)
-        request.context["client_config"] = self.config
-        S3SigV4Auth(self.credentials.get_frozen_credentials(), "s3", self.region).add_auth(request)
-        return request.headers.items()
+    def signed_headers(self, key, data, params, now=None):
+        """The request's headers (but Host, which http.client adds alike), signed for
+        `now` (a fresh signature per attempt)."""
+        headers = {self.HEADERS[name].lower(): value for name, value in params.items()}
+        headers["host"] = self.host
+        payload = sigv4.UNSIGNED_PAYLOAD
+        if self.signs_payload:
+            checksum = params.get("ChecksumSHA256")
+            payload = _hex(checksum) if checksum else sha256_hex(data)
+        credentials = self.credentials.get_frozen_credentials()
+        path = self.path + quote(key, safe="/~")
+        self.signer.sign("PUT", path, headers, credentials, payload, now)
+        del headers["host"]
+        headers["user-agent"] = self.USER_AGENT
+        return headers.items()
 
     def put(self, key, data, params):
         """(HTTP status, {"ChecksumSHA256"}) of one PUT; (None, None) when the connection

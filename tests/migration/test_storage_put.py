@@ -5,7 +5,9 @@ same DestinationError as through boto3."""
 
 import os
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
+import botocore.auth
 import pytest
 
 from commandcenter.services.base import free_port
@@ -55,7 +57,7 @@ def test_instances_are_put_by_the_lean_path_and_s3_keeps_our_sha256(migration_s3
     assert store.read(put.key) == data
 
 
-def test_the_lean_put_signs_the_same_headers_as_boto3(migration_s3, bucket):
+def test_the_lean_put_signs_exactly_as_boto3_signs(migration_s3, bucket, monkeypatch):
     destination = support.s3_destination(
         migration_s3, bucket, sse="aws:kms", kms_key_id="key-1", storage_class="STANDARD_IA"
     )
@@ -63,18 +65,22 @@ def test_the_lean_put_signs_the_same_headers_as_boto3(migration_s3, bucket):
     data = instance_bytes(1024)
     params = params_for(store, "a/b.dcm", sha256_hex(data), IfNoneMatch="*")
 
+    now = datetime(2026, 11, 28, 23, 59, 58, tzinfo=UTC)
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: now)
+
     def capture(request, **kwargs):
         raise CapturedError(dict(request.headers.items()), request.url)
 
     with before_send(store.client, capture), pytest.raises(CapturedError) as sent:
-        store.client.put_object(Bucket=bucket, Key="a/b.dcm", Body=data, **params)
+        store.client.put_object(Bucket=bucket, Key="a/b c+d.dcm", Body=data, **params)
     boto3_headers, boto3_url = sent.value.args
-    lean = dict(store.lean.signed_headers("a/b.dcm", data, params))
-    assert store.lean.base_url + "a/b.dcm" == boto3_url
+    lean = dict(store.lean.signed_headers("a/b c+d.dcm", data, params, now=now))
+    assert store.lean.base_url + "a/b%20c%2Bd.dcm" == boto3_url
     assert signed(lean) == signed(boto3_headers)
     for name in signed(boto3_headers).split(";"):
-        if name not in ("host", "x-amz-date"):
+        if name != "host":
             assert header(lean, name) == header(boto3_headers, name), name
+    assert header(lean, "authorization") == header(boto3_headers, "authorization")
 
 
 def signed(headers):
