@@ -10,11 +10,11 @@ they never poll.
 import asyncio
 import json
 import logging
-import os
 import re
 import threading
 import time
 
+from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
@@ -72,7 +72,7 @@ def _deliver(topic, group, text, message):
     """Browsers first (they wait on it), then the in-process listeners (some are slow)."""
     layer = get_channel_layer()
     if layer is not None:
-        _group_send(layer, topic, group, text)
+        _to_browsers(layer, topic, group, text)
     for callback in list(_listeners):
         try:
             callback(topic, message)
@@ -80,47 +80,27 @@ def _deliver(topic, group, text, message):
             log.exception("event listener failed for topic %s", topic)
 
 
+def _to_browsers(layer, topic, group, text):
+    if _loop_running_here():
+        # async_to_sync refuses to run inside a running event loop (async callers, or a test
+        # driving Playwright); send from a short-lived thread instead.
+        sender = threading.Thread(target=_group_send, args=(layer, topic, group, text))
+        sender.start()
+        sender.join()
+    else:
+        _group_send(layer, topic, group, text)
+
+
 def _group_send(layer, topic, group, text):
-    """Send on this process's sender loop (`_Sender`), waiting for Redis to take it."""
-    message = {"type": "event.message", "text": text}
-    for attempt in (1, 2):  # a connection Redis dropped meanwhile fails once, then is new
-        try:
-            _sender.run(layer.group_send(group, message))
-            return
-        except Exception as exc:  # the database change stands; the screen catches up on reload
-            if attempt == 2:
-                log.warning("could not publish event on %s: %s", topic, exc)
+    try:
+        async_to_sync(layer.group_send)(group, {"type": "event.message", "text": text})
+    except Exception as exc:  # the database change stands; the screen catches up on reload
+        log.warning("could not publish event on %s: %s", topic, exc)
 
 
-class _Sender:
-    """One event loop per process, in a daemon thread, that every publish runs on.
-
-    `async_to_sync` made a new loop for each event, and the channel layer a new Redis
-    connection for each loop: 2.4 ms of CPU per event, most of it setting up and tearing
-    down. On one long-lived loop the layer keeps its connection. It also serves callers
-    that are inside a running loop themselves (async views, a test driving Playwright),
-    which `async_to_sync` refuses. A forked child (Celery's pool) starts its own."""
-
-    TIMEOUT = 10.0
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.pid = None
-        self.loop = None
-
-    def run(self, coroutine):
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop()).result(self.TIMEOUT)
-
-    def _loop(self):
-        with self.lock:
-            if self.pid != os.getpid():
-                self.loop = asyncio.new_event_loop()
-                thread = threading.Thread(
-                    target=self.loop.run_forever, name="events-sender", daemon=True
-                )
-                thread.start()
-                self.pid = os.getpid()
-            return self.loop
-
-
-_sender = _Sender()
+def _loop_running_here():
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
