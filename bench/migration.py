@@ -311,7 +311,7 @@ def engine(pacs, s3, uids, associations, threads, meter):
         started = time.perf_counter()
         actions.change_wave(wave, "start")
         while Wave.objects.get(pk=wave.pk).state != WaveState.DONE:
-            time.sleep(0.1)
+            time.sleep(0.02)
         elapsed = time.perf_counter() - started
         worker.sampling.set()
         sampler.join()

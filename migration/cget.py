@@ -35,11 +35,15 @@ from pynetdicom.pdu_primitives import (
     SCP_SCU_RoleSelectionNegotiation,
 )
 from pynetdicom.presentation import build_context, negotiate_as_requestor
-from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelGet
+from pynetdicom.sop_class import (
+    StudyRootQueryRetrieveInformationModelFind,
+    StudyRootQueryRetrieveInformationModelGet,
+)
 from pynetdicom.status import code_to_category
 
 APPLICATION_CONTEXT = "1.2.840.10008.3.1.1.1"
 GET_MODEL = StudyRootQueryRetrieveInformationModelGet
+FIND_MODEL = StudyRootQueryRetrieveInformationModelFind
 BUFFER_BYTES = 256 * 1024
 # PDU types (PS3.8 9.3.1)
 ASSOCIATE_RQ, ASSOCIATE_AC, ASSOCIATE_RJ, P_DATA = 0x01, 0x02, 0x03, 0x04
@@ -50,6 +54,7 @@ PRIORITY, DATASET_TYPE, STATUS = 0x00000700, 0x00000800, 0x00000900
 AFFECTED_CLASS, AFFECTED_INSTANCE = 0x00000002, 0x00001000
 SUBOPERATIONS = {"completed": 0x00001021, "failed": 0x00001022, "warning": 0x00001023}
 C_STORE_RQ, C_STORE_RSP, C_GET_RQ, C_GET_RSP = 0x0001, 0x8001, 0x0010, 0x8010
+C_FIND_RQ, C_FIND_RSP = 0x0020, 0x8020
 NO_DATASET = 0x0101
 PDU_HEADER = struct.Struct(">BxI")
 PDV_HEADER = struct.Struct(">IBB")
@@ -135,6 +140,7 @@ class Association:
         self.start = self.end = 0
         self.pdu_left = 0  # bytes of the current P-DATA-TF not read yet
         self.context = 0  # of the PDV read last
+        self.message_id = 0
         self.released = False
 
     # reading ---------------------------------------------------------------------
@@ -225,6 +231,15 @@ class Association:
 
     # writing ---------------------------------------------------------------------
 
+    def request(self, command_field, identifier):
+        """Send a request on the association's service context (id 1) with `identifier`
+        (encoded Implicit VR Little Endian); returns its message id."""
+        self.message_id += 1
+        request = {AFFECTED_CLASS: self.contexts[1][0].encode(), COMMAND_FIELD: command_field,
+                   MESSAGE_ID: self.message_id, PRIORITY: 0x0000, DATASET_TYPE: 0x0000}  # fmt: skip
+        self.send_message(1, command_set(request), identifier)
+        return self.message_id
+
     def send_message(self, context, command, dataset=b""):
         """A command set (and a data set) as P-DATA-TF PDUs within the PACS's limit."""
         pdus = _pdus(context, command, 0x01, self.peer_max_pdu)
@@ -295,10 +310,10 @@ def request_pdu(calling_aet, called_aet, contexts, roles, max_pdu=0):
     return pdu.encode()
 
 
-def proposed_contexts(storage):
-    """The C-GET context (id 1) and one per (SOP class, transfer syntaxes) of `storage`,
-    our SCP role proposed for each storage class."""
-    contexts = [build_context(GET_MODEL, [ImplicitVRLittleEndian])]
+def proposed_contexts(storage, model=GET_MODEL):
+    """The service's context (id 1: C-GET or C-FIND) and one per (SOP class, transfer
+    syntaxes) of `storage`, our SCP role proposed for each storage class."""
+    contexts = [build_context(model, [ImplicitVRLittleEndian])]
     contexts += [build_context(sop_class, syntaxes) for sop_class, syntaxes in storage]
     for n, context in enumerate(contexts):
         context.context_id = 2 * n + 1
@@ -333,10 +348,14 @@ def accepted(contexts, body):
 
 
 @contextmanager
-def association(host, port, calling_aet, called_aet, storage, timeout, connect_timeout, max_pdu=0):
-    """An established association, released on leaving, aborted on an error. Raises
-    OSError (no connection), RejectedError, RefusedError or DroppedError."""
-    contexts, roles = proposed_contexts(storage)
+def association(
+    host, port, calling_aet, called_aet, storage, timeout, connect_timeout, max_pdu=0,
+    model=GET_MODEL,
+):  # fmt: skip
+    """An established association for `model` (C-GET, with `storage` contexts, or
+    C-FIND), released on leaving, aborted on an error. Raises OSError (no connection),
+    RejectedError, RefusedError or DroppedError."""
+    contexts, roles = proposed_contexts(storage, model)
     sock = socket.create_connection((host, port), timeout=connect_timeout)
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -365,7 +384,7 @@ def _negotiate(sock, contexts, request):
     link.peer_max_pdu = max_pdu or (1 << 31)
     if 1 not in link.contexts:
         link.abort()
-        raise RefusedError("the PACS accepted no C-GET presentation context")
+        raise RefusedError("the PACS accepted none of the service's presentation contexts")
     return link
 
 
@@ -401,9 +420,7 @@ def c_get(assoc, identifier, on_store):
     receive until the final response, whose command fields are returned. Each instance
     goes to `on_store(data)` as the bytes of a DICOM file; its return value is the C-STORE
     status answered. Raises DroppedError."""
-    request = {AFFECTED_CLASS: GET_MODEL.encode(), COMMAND_FIELD: C_GET_RQ, MESSAGE_ID: 1,
-               PRIORITY: 0x0000, DATASET_TYPE: 0x0000}  # fmt: skip
-    assoc.send_message(1, command_set(request), identifier)
+    assoc.request(C_GET_RQ, identifier)
     while True:
         context, fields, data = assoc.read_message()
         field = us(fields, COMMAND_FIELD)
@@ -426,3 +443,21 @@ def store_response(fields, status):
         STATUS: status,
         AFFECTED_INSTANCE: uid(fields, AFFECTED_INSTANCE),
     }
+
+
+def c_find(assoc, identifier):
+    """Send a C-FIND (`identifier` encoded Implicit VR Little Endian): the encoded
+    identifiers of its matches, or None when the PACS answers with a failure (some
+    refuse relational queries). Raises DroppedError."""
+    assoc.request(C_FIND_RQ, identifier)
+    matches = []
+    while True:
+        _context, fields, data = assoc.read_message()
+        if us(fields, COMMAND_FIELD) != C_FIND_RSP:
+            raise DroppedError("the PACS answered a C-FIND with another command")
+        category = code_to_category(us(fields, STATUS))
+        if category == "Pending":
+            if data:
+                matches.append(data)
+            continue
+        return matches if category == "Success" else None

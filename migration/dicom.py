@@ -40,10 +40,9 @@ from pynetdicom import (
     _config,
     evt,
 )
-from pynetdicom.dsutils import encode
+from pynetdicom.dsutils import decode, encode
 from pynetdicom.presentation import AllStoragePresentationContexts, StoragePresentationContexts
 from pynetdicom.sop_class import (
-    StudyRootQueryRetrieveInformationModelFind,
     StudyRootQueryRetrieveInformationModelMove,
 )
 from pynetdicom.status import code_to_category
@@ -212,19 +211,10 @@ def _series_query(study_uid):
 
 
 def _find(assoc, query):
-    """Matches of one C-FIND; None when the SCP answers with a failure (e.g. it does not
-    take relational queries)."""
-    matches = []
-    model = StudyRootQueryRetrieveInformationModelFind
-    for status, identifier in assoc.send_c_find(query, model):
-        category = code_to_category(status.Status) if "Status" in status else "aborted"
-        if category == "Pending" and identifier is not None:
-            matches.append(identifier)
-        elif category == "aborted":
-            raise RetrieveError("pacs_connection", "the PACS dropped the association in C-FIND")
-        elif category not in ("Pending", "Success"):
-            return None
-    return matches
+    """Matches of one C-FIND (on a `migration.cget` association) as datasets; None when
+    the SCP answers with a failure (e.g. it does not take relational queries)."""
+    found = cget.c_find(assoc, encode(query, True, True))
+    return None if found is None else [decode(BytesIO(match), True, True) for match in found]
 
 
 def _study_count_query(study_uid):
@@ -241,11 +231,9 @@ def query_study(pacs, study_uid, listed=False):
     SOP classes (cheap for the PACS); when it does not answer them, or `listed` is asked,
     an IMAGE-level C-FIND lists every instance (hierarchically, series by series, when the
     PACS refuses the relational query). Raises RetrieveError."""
-    ae = _ae(pacs)
-    ae.add_requested_context(StudyRootQueryRetrieveInformationModelFind)
     started = time.perf_counter()
     expected = Expected()
-    with association(ae, pacs) as assoc:
+    with _lean(pacs, "C-FIND", model=cget.FIND_MODEL) as assoc:
         if not listed:
             _count(expected, _find(assoc, _study_count_query(study_uid)) or [])
         if expected.reported is None:
@@ -422,29 +410,36 @@ def c_get(pacs, study_uid, sop_classes, on_instance, identifier=None):
     `migration.cget`; instances go to `on_instance`."""
     receiver = _Receiver(on_instance)
     query = encode(identifier or _study_identifier(study_uid), True, True)
+    with _lean(pacs, "C-GET", storage_contexts(sop_classes), receiver=receiver) as assoc:
+        final = cget.c_get(assoc, query, lambda data: receiver.receive(lambda: data))
+    if receiver.error is not None:
+        raise receiver.error
+    counts = (cget.us(final, tag) for tag in cget.SUBOPERATIONS.values())
+    return _outcome(cget.us(final, cget.STATUS), *counts, receiver, "C-GET")
+
+
+@contextmanager
+def _lean(pacs, verb, storage=(), model=cget.GET_MODEL, receiver=None):
+    """A `migration.cget` association to the PACS; its failures as RetrieveError with
+    an error class and no PHI (the receiver's own error, when it stopped the C-GET)."""
     address = (pacs.host, pacs.port, pacs.calling_aet, pacs.called_aet)
-    contexts = storage_contexts(sop_classes)
+    timeouts = (pacs.timeout, min(10.0, pacs.timeout))
     try:
-        with cget.association(*address, contexts, pacs.timeout, min(10.0, pacs.timeout)) as assoc:
-            final = cget.c_get(assoc, query, lambda data: receiver.receive(lambda: data))
+        with cget.association(*address, list(storage), *timeouts, model=model) as assoc:
+            yield assoc
     except cget.RejectedError as exc:
         raise _rejected(pacs, (exc.source, exc.reason)) from None
     except cget.RefusedError as exc:
         raise RetrieveError("pacs_refused", f"{_where(pacs)}: {exc}") from None
     except cget.DroppedError as exc:
-        if receiver.error is not None:
+        if receiver is not None and receiver.error is not None:
             raise receiver.error from None
         if exc.timeout:
-            raise RetrieveError("timeout", f"C-GET: {exc.reason} ({pacs.timeout:.0f}s)") from None
-        raise RetrieveError("pacs_connection", f"C-GET: {exc.reason}") from None
+            raise RetrieveError("timeout", f"{verb}: {exc.reason} ({pacs.timeout:.0f}s)") from None
+        raise RetrieveError("pacs_connection", f"{verb}: {exc.reason}") from None
     except OSError as exc:
-        raise RetrieveError(
-            "pacs_connection", f"cannot connect to {_where(pacs)} ({type(exc).__name__})"
-        ) from None
-    if receiver.error is not None:
-        raise receiver.error
-    counts = (cget.us(final, tag) for tag in cget.SUBOPERATIONS.values())
-    return _outcome(cget.us(final, cget.STATUS), *counts, receiver, "C-GET")
+        where = f"{_where(pacs)} ({type(exc).__name__})"
+        raise RetrieveError("pacs_connection", f"cannot connect to {where}") from None
 
 
 # --- C-MOVE to our own Storage SCP ----------------------------------------------------

@@ -1,7 +1,8 @@
-"""The engine's C-GET (`migration.cget`): what it hands on for each instance is the DICOM
-file pynetdicom would write, byte for byte, whatever the modality, transfer syntax or
-character set, from Orthanc and from dcmtk's dcmqrscp, in PDUs of any size; a PACS that
-refuses, is not there or ends the association says so in the RetrieveError."""
+"""The engine's C-GET and C-FIND (`migration.cget`): what the C-GET hands on for each
+instance is the DICOM file pynetdicom would write, byte for byte, whatever the modality,
+transfer syntax or character set, from Orthanc and from dcmtk's dcmqrscp, in PDUs of any
+size; the C-FIND lists what the PACS holds; a PACS that refuses, is not there or ends the
+association says so in the RetrieveError."""
 
 import socket
 
@@ -163,3 +164,23 @@ def test_a_refused_instance_ends_the_retrieval_with_the_receivers_error(orthanc_
 
     assert len(calls) == 1
     assert dicom.query_study(pacs, study_uid).count == len(datasets)
+
+
+@pytest.mark.parametrize("archive", ["orthanc_pacs", "dcmqrscp_pacs"])
+def test_the_c_find_lists_every_instance_with_its_series(archive, request):
+    """Orthanc also returns each instance's SOP class; dcmqrscp leaves it empty."""
+    legacy = request.getfixturevalue(archive)
+    pacs = dicom.Pacs(legacy.host, legacy.port, legacy.aet, TEST_AET)
+    study_uid, datasets = next(iter(legacy.studies.items()))
+    by_sop = {str(ds.SOPInstanceUID): ds for ds in datasets}
+
+    counted = dicom.query_study(pacs, study_uid)
+    listed = dicom.query_study(pacs, study_uid, listed=True)
+
+    assert counted.count == listed.count == len(datasets)
+    assert {sop: series for sop, (series, _class) in listed.instances.items()} == {
+        sop: str(ds.SeriesInstanceUID) for sop, ds in by_sop.items()
+    }
+    classes = {sop: sop_class for sop, (_series, sop_class) in listed.instances.items()}
+    expected = {sop: str(ds.SOPClassUID) for sop, ds in by_sop.items()}
+    assert classes == expected if archive == "orthanc_pacs" else set(classes.values()) == {""}
