@@ -387,9 +387,23 @@ def revalidate(row):
         run = ValidationRun.objects.create(wave=wave, kind=kind, sample_size=1)
         execute_run(run, rows=[row])
     row.discrepancies.filter(status=Status.REMIGRATING).update(status=Status.OPEN)
-    if not wave.discrepancies.filter(status=Status.REMIGRATING).exists():
-        return execute_run(ValidationRun.objects.create(wave=wave, kind=RunKind.RECONCILE))
-    return None
+    return reconcile_after_remigration(wave)
+
+
+def reconcile_after_remigration(wave, attempts=3):
+    """Reconcile the whole wave once nothing of it is re-migrating. A study re-migrated
+    while the run looked (someone pressed re-migrate meanwhile) makes its view stale: the
+    run is made again, so the wave's latest reconciliation is one that saw every study
+    at rest. None while something is still re-migrating (its revalidation comes back)."""
+    result = None
+    for _attempt in range(attempts):
+        if wave.discrepancies.filter(status=Status.REMIGRATING).exists():
+            return result
+        started = timezone.now()
+        result = execute_run(ValidationRun.objects.create(wave=wave, kind=RunKind.RECONCILE))
+        if not wave.ledger.filter(finished_at__gte=started).exists():
+            return result
+    return result
 
 
 # --- the wave's state ---------------------------------------------------------------------

@@ -87,9 +87,8 @@ def test_damaged_objects_are_named_become_open_discrepancies_and_re_migrate_clea
     for item in (missing, found[("tag", tagged.sop_uid, "SeriesDescription")],
                  found[("pixel", flipped.sop_uid, "frame 1")]):  # fmt: skip
         discrepancies.remigrate(item)
-    assert set(Discrepancy.objects.filter(wave=wave).values_list("status", flat=True)) == {
-        "remigrating"
-    }
+    statuses = set(Discrepancy.objects.filter(wave=wave).values_list("status", flat=True))
+    assert "remigrating" in statuses and statuses <= {"remigrating", "fixed"}  # the worker is quick
 
     support.wait_for(
         lambda: discrepancies.wave_validation(wave)["validated"],
