@@ -115,45 +115,37 @@ def study_uids(pacs):
 
 def ceiling(pacs, uids, associations, nodelay=True):
     """pynetdicom C-GET of every study into memory, `associations` at a time: the issue's
-    baseline. With `nodelay`, pynetdicom's AE gets TCP_NODELAY as the engine's C-FIND
-    does (pynetdicom's two-PDU requests otherwise wait out the PACS's delayed ACK): the
-    strict ceiling the ratio is taken against; without it, pynetdicom as it comes."""
+    baseline. With `nodelay`, pynetdicom's AE gets TCP_NODELAY as the engine's own
+    associations have (pynetdicom's two-PDU requests otherwise wait out the PACS's
+    delayed ACK): the strict ceiling the ratio is taken against; without it, pynetdicom
+    as it comes."""
     from pydicom.dataset import Dataset
     from pynetdicom import AE, build_role, evt
     from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelGet as Get
 
     from migration import dicom
 
-    target = dicom.Pacs("127.0.0.1", pacs.dicom_port, PACS_AET, CALLING_AET, timeout=120)
-    sop_classes = list(dicom.query_study(target, uids[0]).sop_classes)
-    counts = []
-
-    def get(uid):
+    def get(target, uid, sop_classes, received):
         ae = (dicom.NoDelayAE if nodelay else AE)(ae_title=CALLING_AET)
         ae.maximum_pdu_size = 0
         ae.add_requested_context(Get)
         for sop_class in sop_classes:
             ae.add_requested_context(sop_class)
-        received = []
 
         def on_store(event):
             received.append(len(event.encoded_dataset()))
             return 0x0000
 
         roles = [build_role(sop_class, scp_role=True) for sop_class in sop_classes]
-        assoc = ae.associate("127.0.0.1", pacs.dicom_port, ae_title=PACS_AET, ext_neg=roles,
+        assoc = ae.associate(target.host, target.port, ae_title=PACS_AET, ext_neg=roles,
                              evt_handlers=[(evt.EVT_C_STORE, on_store)])  # fmt: skip
         identifier = Dataset()
         identifier.QueryRetrieveLevel, identifier.StudyInstanceUID = "STUDY", uid
         list(assoc.send_c_get(identifier, Get))
         assoc.release()
-        counts.append((len(received), sum(received)))
 
-    started = time.perf_counter()
-    with ThreadPoolExecutor(associations) as pool:
-        list(pool.map(get, uids))
     label = "ceiling (pynetdicom C-GET into memory" + (", TCP_NODELAY)" if nodelay else ")")
-    return measure(label, started, counts)
+    return into_memory(label, pacs, uids, associations, get)
 
 
 def engine_retrieval(pacs, uids, associations):
@@ -161,19 +153,30 @@ def engine_retrieval(pacs, uids, associations):
     retrieval alone can do, shown beside the ceiling (not a baseline)."""
     from migration import dicom
 
+    def get(target, uid, sop_classes, received):
+        dicom.c_get(target, uid, sop_classes, lambda data: received.append(len(data)))
+
+    return into_memory("the engine's C-GET alone (into memory)", pacs, uids, associations, get)
+
+
+def into_memory(label, pacs, uids, associations, get):
+    """Time `get(target, uid, sop_classes, received)` over every study, `associations`
+    at a time; it appends each instance's size to `received`."""
+    from migration import dicom
+
     target = dicom.Pacs("127.0.0.1", pacs.dicom_port, PACS_AET, CALLING_AET, timeout=120)
     sop_classes = list(dicom.query_study(target, uids[0]).sop_classes)
     counts = []
 
-    def get(uid):
+    def one(uid):
         received = []
-        dicom.c_get(target, uid, sop_classes, lambda data: received.append(len(data)))
+        get(target, uid, sop_classes, received)
         counts.append((len(received), sum(received)))
 
     started = time.perf_counter()
     with ThreadPoolExecutor(associations) as pool:
-        list(pool.map(get, uids))
-    return measure("the engine's C-GET alone (into memory)", started, counts)
+        list(pool.map(one, uids))
+    return measure(label, started, counts)
 
 
 # --- (b) the naive peer ----------------------------------------------------------------

@@ -116,11 +116,6 @@ def us(fields, tag, default=0):
     return struct.unpack("<H", value[:2])[0] if value and len(value) >= 2 else default
 
 
-def ul(fields, tag):
-    value = fields.get(tag)
-    return struct.unpack("<I", value[:4])[0] if value and len(value) >= 4 else 0
-
-
 def uid(fields, tag):
     return fields.get(tag, b"").rstrip(b"\x00 ")
 
@@ -141,7 +136,6 @@ class Association:
         self.pdu_left = 0  # bytes of the current P-DATA-TF not read yet
         self.context = 0  # of the PDV read last
         self.message_id = 0
-        self.released = False
 
     # reading ---------------------------------------------------------------------
 
@@ -157,9 +151,7 @@ class Association:
         except TimeoutError:
             raise DroppedError("the PACS did not answer in time", timeout=True) from None
         except OSError as exc:
-            raise DroppedError(
-                f"the connection to the PACS failed ({type(exc).__name__})"
-            ) from None
+            raise _failed(exc) from None
         if not got:
             raise DroppedError("the PACS closed the connection")
         self.end += got
@@ -247,9 +239,7 @@ class Association:
         try:
             self.sock.sendall(b"".join(pdus))
         except OSError as exc:
-            raise DroppedError(
-                f"the connection to the PACS failed ({type(exc).__name__})"
-            ) from None
+            raise _failed(exc) from None
 
     def release(self):
         """A-RELEASE-RQ, then the A-RELEASE-RP (waited for a few seconds at most)."""
@@ -276,6 +266,10 @@ def _pdus(context, data, control, max_pdu):
         item = PDV_HEADER.pack(len(piece) + 2, context, flags) + piece
         pdus.append(PDU_HEADER.pack(P_DATA, len(item)) + item)
     return pdus
+
+
+def _failed(exc):
+    return DroppedError(f"the connection to the PACS failed ({type(exc).__name__})")
 
 
 def _unexpected(pdu_type):

@@ -35,11 +35,7 @@ from pydicom.uid import (
     JPEGLSNearLossless,
     RLELossless,
 )
-from pynetdicom import (
-    AE,
-    _config,
-    evt,
-)
+from pynetdicom import AE, _config, evt
 from pynetdicom.dsutils import decode, encode
 from pynetdicom.presentation import AllStoragePresentationContexts, StoragePresentationContexts
 from pynetdicom.sop_class import (

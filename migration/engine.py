@@ -619,6 +619,9 @@ def lookup_tables(rules):
     return dict(LookupTable.objects.filter(name__in=names).values_list("name", "entries"))
 
 
+M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -2, -3, -8  # glibc mallopt
+
+
 def tune_allocator(mmap_threshold=4 << 20, keep=16 << 20):
     """Keep instance-sized buffers in the C heap (glibc): each received instance, and the
     Pixel Data its lint reads, is a fresh ~0.5 MB allocation that glibc would otherwise
@@ -635,9 +638,6 @@ def tune_allocator(mmap_threshold=4 << 20, keep=16 << 20):
         libc.mallopt(M_ARENA_MAX, 2)
     except (OSError, AttributeError):
         log.debug("allocator left as it is (no glibc)")
-
-
-M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -2, -3, -8
 
 
 def migrate_study(row, owner, **kwargs):
