@@ -3,10 +3,16 @@
 The supervisor starts Redis (embedded when REDIS_URL is unset), SeaweedFS as the S3
 store, a demo legacy PACS (Orthanc where installed, else pynetdicom's qrscp app),
 migrates and seeds demo data, then runs a Celery worker, Celery beat and the ASGI
-server. Data lives in var/, so a second run reuses it. Ctrl-C stops every process
-it started.
+server. Data lives in var/, so a second run reuses it: every start step is idempotent.
+
+Stopping is one sequence that a second signal cannot break: the first Ctrl-C (SIGINT),
+SIGTERM or SIGHUP sends SIGTERM to every child at once and SIGKILL after a short grace;
+another one only skips the grace. Children die with the supervisor even when it is
+killed (a parent-death signal), and their pid files in var/run/ let the next start stop
+whatever an earlier crashed run still left behind.
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -19,7 +25,14 @@ from pathlib import Path
 
 import requests
 
-from commandcenter.services.base import LOOPBACK, ServiceError, terminate_group
+from commandcenter.services import pidfiles
+from commandcenter.services.base import (
+    LOOPBACK,
+    ServiceError,
+    child_options,
+    tail_lines,
+    terminate_all,
+)
 
 DEMO_BUCKET = "cc-demo"
 # The demo destination names these variables; the stack sets them for its children only.
@@ -28,6 +41,10 @@ DEMO_PACS_AET = "LEGACYPACS"
 DEMO_CALLING_AET = "MIGRATOR"
 DEMO_MIX = (("CT", 10), ("MR", 6), ("CR", 5), ("US", 3))
 DEMO_STUDIES = sum(count for _, count in DEMO_MIX)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+STOP_GRACE = 8.0  # then SIGKILL; with the reaping, the stop takes about 10 s at most
+RESTARTS = {"worker": 1, "beat": 1}  # a crashed worker should not end a demo
+LOG_LINES = 10
 
 
 class StackError(RuntimeError):
@@ -37,8 +54,10 @@ class StackError(RuntimeError):
 @dataclass
 class Child:
     name: str
+    args: list
     proc: subprocess.Popen
     log: Path
+    restarts: int = 0
 
 
 @dataclass
@@ -50,10 +69,18 @@ class Stack:
     demo: bool = True
     services: list = field(default_factory=list)
     children: list = field(default_factory=list)
+    env: dict = field(default_factory=dict)
+    stopping: bool = False
+    hurry: bool = False
+
+    @property
+    def run_dir(self):
+        return self.var / "run"
 
     def run(self):
         """Start everything, wait until interrupted, stop everything."""
-        signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, self._on_stop_signal)
         try:
             self.start()
             self.watch()
@@ -62,8 +89,17 @@ class Stack:
         finally:
             self.stop()
 
+    def _on_stop_signal(self, signum, frame):
+        """The first signal interrupts whatever runs; later ones only hurry the stop."""
+        if self.stopping:
+            self.hurry = True
+            return
+        self.stopping = True
+        raise KeyboardInterrupt
+
     def start(self):
         (self.var / "log").mkdir(parents=True, exist_ok=True)
+        self.claim_var()
         self.env = self._child_env()
         self.manage("preflight")
         self.manage("migrate", "--noinput", "-v", "0")
@@ -99,19 +135,32 @@ class Stack:
             say(f"embedded Redis on {redis.url}")
         return env
 
+    def claim_var(self):
+        """Refuse a var/ another live supervisor uses; stop what a crashed one left."""
+        own = self.run_dir / "stack.pid"
+        other = pidfiles.live_pid(own)
+        if other is not None and other != os.getpid():
+            raise StackError(f"another `make run` (pid {other}) is using {self.var}; stop it first")
+        stopped = pidfiles.stop_recorded(sorted(set(self.run_dir.glob("*.pid")) - {own}))
+        if stopped:
+            say(f"stopped what an earlier run left running: {', '.join(sorted(stopped))}")
+        pidfiles.write(own, os.getpid())
+
     def _start_service(self, service, label):
+        """Start a service; it is listed first, so an interrupted start still stops it."""
+        service.pid_file = self.run_dir / f"{service.name}.pid"
+        self.services.append(service)
         try:
             service.start()
         except ServiceError as exc:
             raise StackError(f"{label} did not start: {exc}") from None
-        self.services.append(service)
         return service
 
     def start_demo_services(self):
         from commandcenter.services.seaweedfs import SeaweedS3
 
         s3 = self._start_service(SeaweedS3(workdir=self.var / "seaweedfs"), "SeaweedFS (S3)")
-        s3.create_bucket(DEMO_BUCKET)
+        s3.ensure_bucket(DEMO_BUCKET)
         self.env.update(zip(DEMO_S3_ENV, (s3.access_key, s3.secret_key), strict=True))
         pacs = self._start_service(self._demo_pacs(), "demo PACS")
         self._seed_pacs(pacs)
@@ -180,6 +229,7 @@ class Stack:
             stdout=None,
             stderr=subprocess.PIPE,
             text=True,
+            **child_options(new_session=False),
         )
         if result.returncode != 0:
             lines = result.stderr.strip().splitlines() or ["(no message)"]
@@ -187,6 +237,9 @@ class Stack:
 
     def spawn(self, name, args):
         log = self.var / "log" / f"{name}.log"
+        self.children.append(Child(name, args, self._popen(args, log), log))
+
+    def _popen(self, args, log):
         with open(log, "ab") as out:
             proc = subprocess.Popen(
                 [sys.executable, *args],
@@ -195,16 +248,17 @@ class Stack:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                start_new_session=True,
+                **child_options(),
             )
-        self.children.append(Child(name, proc, log))
+        pidfiles.write(self.run_dir / f"{log.stem}.pid", proc.pid)
+        return proc
 
     def wait_until_healthy(self, timeout=120):
         """Wait until /healthz says the database, Redis and a worker are all up."""
         url = f"http://{self.host}:{self.port}/healthz"
         deadline, last = time.monotonic() + timeout, "no answer"
         while time.monotonic() < deadline:
-            self._check_children()
+            self.check_children()
             try:
                 response = requests.get(url, timeout=5)
                 if response.status_code == 200:
@@ -234,23 +288,37 @@ class Stack:
 
     def watch(self):
         while True:
-            self._check_children()
+            self.check_children()
             time.sleep(1)
 
-    def _check_children(self):
+    def check_children(self):
+        """Restart a crashed worker or beat once; any other death ends the stack."""
+        for service in self.services:
+            if service.exited():
+                raise StackError(died(service.name, service.proc.returncode, service.log_path))
         for child in self.children:
-            if child.proc.poll() is not None:
-                tail = child.log.read_text(errors="replace").strip().splitlines()[-1:] or [""]
-                raise StackError(
-                    f"{child.name} exited with code {child.proc.returncode}: "
-                    f"{tail[0]} (see {child.log})"
-                )
+            if child.proc.poll() is None:
+                continue
+            report = died(child.name, child.proc.returncode, child.log)
+            if child.restarts >= RESTARTS.get(child.name, 0):
+                raise StackError(report)
+            child.restarts += 1
+            child.proc = self._popen(child.args, child.log)
+            say(f"{report}\nrestarted {child.name} (pid {child.proc.pid})")
 
     def stop(self):
-        for child in reversed(self.children):
-            terminate_group(child.proc, timeout=15)
-        for service in reversed(self.services):
+        """Every child and service at once: SIGTERM, then SIGKILL after the grace (at
+        once on a second signal). Nothing here raises on a signal."""
+        self.stopping = True
+        grace = [(child.proc, STOP_GRACE) for child in self.children]
+        grace += [(s.proc, min(s.stop_grace, STOP_GRACE)) for s in self.services if s.proc]
+        terminate_all(grace, hurry=lambda: self.hurry)
+        if self.hurry:
+            say("stopped at once (a second signal skipped the grace)")
+        for service in self.services:
             service.stop()
+        for path in self.run_dir.glob("*.pid"):
+            path.unlink(missing_ok=True)
         self.children.clear()
         self.services.clear()
 
@@ -260,9 +328,14 @@ def celery_args(command, *extra):
     return ["-m", "celery", "-A", "commandcenter", command, "-l", "INFO", *extra]
 
 
-def _raise_keyboard_interrupt(signum, frame):
-    raise KeyboardInterrupt
+def died(name, code, log):
+    """The report of a process that exited: its code and the last lines of its log."""
+    lines = tail_lines(log, LOG_LINES) or ["(empty log)"]
+    body = "\n".join(f"    {line}" for line in lines)
+    return f"{name} exited with code {code}; the last lines of {log}:\n{body}"
 
 
 def say(text):
-    print(f"[stack] {text}", flush=True)
+    """Print a status line; a closed terminal (SIGHUP) must not break the stop sequence."""
+    with contextlib.suppress(OSError):
+        print(f"[stack] {text}", flush=True)

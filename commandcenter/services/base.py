@@ -1,16 +1,22 @@
 """Process management shared by every local service."""
 
-import contextlib
+import ctypes
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
+from commandcenter.services import pidfiles
+
 LOOPBACK = "127.0.0.1"
+PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
 
 
 class ServiceError(RuntimeError):
@@ -46,18 +52,73 @@ def require_binary(name, hint):
     return path
 
 
+def _die_with(parent_pid):
+    """A preexec_fn: the child gets SIGKILL when its parent dies, even by SIGKILL. If the
+    parent died before the prctl took effect, the child kills itself at once."""
+
+    def set_parent_death_signal():
+        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent_pid:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return set_parent_death_signal
+
+
+def child_options(new_session=True):
+    """Popen arguments for a child that cannot outlive this process.
+
+    The kernel sends the parent-death signal when the *thread* that forked exits, so it is
+    set only for children forked by the main thread (whose end is the process's end).
+    `new_session` puts the child in its own session and process group: a Ctrl-C in the
+    terminal then reaches the parent alone, which stops its children itself.
+    """
+    options = {"start_new_session": new_session}
+    if _LIBC is not None and threading.current_thread() is threading.main_thread():
+        options["preexec_fn"] = _die_with(os.getpid())
+    return options
+
+
+def signal_group(pid, signum):
+    """Signal a child's process group (its pool processes too); False when it is gone."""
+    try:
+        os.killpg(pid, signum)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
 def terminate_group(proc, timeout=10.0):
     """SIGTERM a child's whole process group, then SIGKILL it if it lingers."""
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
+    terminate_all([(proc, timeout)])
+
+
+def terminate_all(entries, hurry=lambda: False, poll=0.05, reap=5.0):
+    """Stop many children at once: SIGTERM to every group, then SIGKILL to each group whose
+    grace (the second item of its (proc, grace) entry) is over, or to all of them as soon as
+    `hurry()` is true. Returns when every child has exited, or `reap` seconds after the
+    last SIGKILL if one cannot be reaped."""
+    alive = [(proc, grace) for proc, grace in entries if proc.poll() is None]
+    for proc, _grace in alive:
+        signal_group(proc.pid, signal.SIGTERM)
+    started, pending = time.monotonic(), alive
+    limit = started + max((grace for _proc, grace in alive), default=0) + reap
+    while pending and time.monotonic() < limit:
+        elapsed, hurried = time.monotonic() - started, hurry()
+        for proc, grace in pending:
+            if hurried or elapsed >= grace:
+                signal_group(proc.pid, signal.SIGKILL)
+        time.sleep(poll)
+        pending = [(proc, grace) for proc, grace in pending if proc.poll() is None]
+    for proc, _grace in alive:
+        signal_group(proc.pid, signal.SIGKILL)
+
+
+def tail_lines(path, lines=10):
+    """The last `lines` lines of a log file (empty when it cannot be read)."""
     try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(5)
+        return Path(path).read_text(errors="replace").strip().splitlines()[-lines:]
+    except OSError:
+        return []
 
 
 class ManagedProcess:
@@ -69,6 +130,8 @@ class ManagedProcess:
 
     name = "service"
     start_timeout = 60.0
+    stop_grace = 10.0
+    pid_file = None
 
     def __init__(self, workdir=None):
         self._own_dir = workdir is None
@@ -99,8 +162,10 @@ class ManagedProcess:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 env=self.env(),
-                start_new_session=True,
+                **child_options(),
             )
+        if self.pid_file is not None:
+            pidfiles.write(self.pid_file, self.proc.pid)
         self._wait_ready()
         return self
 
@@ -123,15 +188,17 @@ class ManagedProcess:
         )
 
     def log_tail(self, lines=5):
-        try:
-            text = self.log_path.read_text(errors="replace").strip().splitlines()
-        except OSError:
-            return "(no log)"
-        return " | ".join(text[-lines:]) or "(empty log)"
+        return " | ".join(tail_lines(self.log_path, lines)) or "(empty or no log)"
 
-    def stop(self, timeout=10.0):
+    def exited(self):
+        """True when the process was started and has since ended."""
+        return self.proc is not None and self.proc.poll() is not None
+
+    def stop(self, timeout=None):
         if self.proc is not None:
-            terminate_group(self.proc, timeout)
+            terminate_group(self.proc, self.stop_grace if timeout is None else timeout)
+        if self.pid_file is not None:
+            Path(self.pid_file).unlink(missing_ok=True)
         if self._own_dir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 

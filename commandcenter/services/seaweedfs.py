@@ -18,6 +18,7 @@ from pathlib import Path
 import boto3
 import requests
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from commandcenter.services.base import LOOPBACK, ManagedProcess, ServiceError, free_port
 
@@ -41,6 +42,7 @@ def weed_binary():
 class SeaweedS3(ManagedProcess):
     name = "seaweedfs"
     start_timeout = 90.0
+    stop_grace = 3.0
     region = REGION
 
     def __init__(self, workdir=None, volume_size_limit_mb=64):
@@ -73,6 +75,8 @@ class SeaweedS3(ManagedProcess):
 
     def prepare(self):
         (self.workdir / "data").mkdir(exist_ok=True)
+        for stale in self.workdir.glob("*.sock"):  # left by a killed earlier server
+            stale.unlink()
         self.config_path.write_text(json.dumps(self.s3_config(), indent=2))
         self.config_path.chmod(0o600)
 
@@ -95,8 +99,8 @@ class SeaweedS3(ManagedProcess):
             *[f"-{flag}={port}" for flag, port in self.ports.items()], *self._socket_args(),
         ]  # fmt: skip
 
-    def stop(self, timeout=3.0):
-        """SIGTERM, then SIGKILL after `timeout`: the filer waits 15 s for its own S3
+    def stop(self, timeout=None):
+        """SIGTERM, then SIGKILL after `stop_grace`: the filer waits 15 s for its own S3
         gateway's metadata stream before it exits. Killing it loses nothing already
         acknowledged: volumes and the filer store are written through to the OS."""
         super().stop(timeout)
@@ -132,3 +136,12 @@ class SeaweedS3(ManagedProcess):
     def create_bucket(self, name):
         self.client().create_bucket(Bucket=name)
         return name
+
+    def ensure_bucket(self, name):
+        """Create the bucket unless this server's identity already owns it (idempotent)."""
+        try:
+            return self.create_bucket(name)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "BucketAlreadyOwnedByYou":
+                raise
+            return name
