@@ -87,10 +87,12 @@ def _tls(url, timeout):
     host, port = parts.hostname, parts.port or 443
     context = ssl.create_default_context()
     try:
-        with socket.create_connection((host, port), timeout=timeout) as raw:
-            with context.wrap_socket(raw, server_hostname=host) as tls:
-                cert = tls.getpeercert()
-                return {"answer": {"version": tls.version(), "notAfter": cert.get("notAfter")}}
+        with (
+            socket.create_connection((host, port), timeout=timeout) as raw,
+            context.wrap_socket(raw, server_hostname=host) as tls,
+        ):
+            cert = tls.getpeercert()
+            return {"answer": {"version": tls.version(), "notAfter": cert.get("notAfter")}}
     except (OSError, ssl.SSLError) as exc:
         return {"error": f"TLS handshake failed: {exc}"[:300]}
 
