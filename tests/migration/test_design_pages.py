@@ -3,23 +3,17 @@ audit of a design change, the printable record, the what-if partial and the CSV.
 
 import csv
 import io
-from datetime import timedelta
 
 import pytest
 from auditlog.models import LogEntry
-from django.utils import timezone
 
-from inventory.models import PacsSource, Study
 from migration import actions
 from migration.models import (
     ConformanceRun,
-    Destination,
     DestinationDesign,
     PriceList,
-    StudyState,
-    Wave,
-    WaveStudy,
 )
+from tests.migration import forecast_support
 
 pytestmark = pytest.mark.django_db
 
@@ -38,22 +32,8 @@ def destination():
 
 @pytest.fixture
 def history():
-    """A wave of 12 studies of 6 MB, 6 done at 1 MB/s on one association; the last one
-    finished a minute ago."""
-    source = PacsSource.objects.create(name="legacy", ae_title="LEGACY", host="127.0.0.1", port=104)
-    folder = Destination.objects.create(name="folder", kind="filesystem", path="/tmp/cc-none")
-    wave = Wave.objects.create(name="ct", source=source, destination=folder)
-    start = timezone.now() - timedelta(seconds=60 + 36)
-    for n in range(12):
-        study = Study.objects.create(source=source, study_uid=f"1.2.3.{n}", modalities="CT",
-                                     num_instances=6)  # fmt: skip
-        fields = {}
-        if n < 6:
-            fields = {"state": StudyState.DONE, "started_at": start + timedelta(seconds=6 * n),
-                      "finished_at": start + timedelta(seconds=6 * n + 6), "host": "h1",
-                      "bytes_stored": 6_000_000, "instances_stored": 6}  # fmt: skip
-        WaveStudy.objects.create(wave=wave, study=study, **fields)
-    return wave
+    """12 studies of 6 MB, 6 done at 1 MB/s on one association."""
+    return forecast_support.wave_with_history()
 
 
 @pytest.mark.parametrize("url", ["/migration/destinations/cloud/design/",
