@@ -6,9 +6,10 @@ them from the database.
 The model, in words:
 - **Throughput** comes from the ledger's history of finished studies. Their busy time is
   the union of their [start, finish] intervals (gaps under `GAP_SECONDS` count as busy:
-  claiming and dispatching are part of the cost). The engine's rate is bytes / busy time;
-  per association slot it is that rate over the peak number of studies in flight, per
-  host that rate over the hosts seen. The spread comes from cutting the history into
+  claiming and dispatching are part of the cost). The engine's rate is bytes / busy time
+  over the most recent half of the history (warm-up and drift: see `recent`); per
+  association slot it is that rate over the peak number of studies in flight, per host
+  that rate over the hosts seen. The spread comes from cutting the history into
   `CHUNKS` runs of consecutive studies and taking the 10th and 90th percentile of their
   rates (relative to the median).
 - **Capacity** at any hour = min(association slots × MB/s per slot, hosts × MB/s per host,
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 GAP_SECONDS = 60.0
+RECENT_MINIMUM = 5
 CHUNKS = 6
 WINDOW_START = 20  # a day's migration window of `hours_per_day` opens at 20:00
 HORIZON_DAYS = 3650
@@ -132,17 +134,28 @@ def _run_rates(studies, chunks):
     return rates
 
 
+def recent(studies, minimum=RECENT_MINIMUM):
+    """The most recent half of the history (by finish) when it holds at least `minimum`
+    studies: the engine warms up (connections, caches) and conditions drift, so the
+    latest runs predict the next ones best."""
+    ordered = sorted(studies, key=lambda s: s.finished)
+    half = ordered[len(ordered) // 2 :]
+    return half if len(half) >= minimum else ordered
+
+
 def measure(studies, chunks=CHUNKS):
-    """Throughput from finished studies, or None without any history."""
+    """Throughput from finished studies, or None without any history. The rate, per
+    slot and per host, is the recent half's; the spread is over the whole history."""
     studies = [s for s in studies if s.finished > s.started]
-    busy = busy_seconds(studies)
-    if not studies or busy <= 0:
+    if not studies or busy_seconds(studies) <= 0:
         return None
-    rate = sum(s.size for s in studies) / MB / busy
+    latest = recent(studies)
+    busy = busy_seconds(latest)
+    rate = sum(s.size for s in latest) / MB / busy
     rates = _run_rates(studies, chunks) or [rate]
     median = quantile(rates, 0.5) or rate
-    slots = max(1, peak_in_flight(studies))
-    hosts = max(1, len({s.host for s in studies if s.host}))
+    slots = max(1, peak_in_flight(latest))
+    hosts = max(1, len({s.host for s in latest if s.host}))
     transferring = sum((s.finished - s.started).total_seconds() for s in studies)
     return Throughput(
         mb_s=rate, per_slot=rate / slots, per_host=rate / hosts,

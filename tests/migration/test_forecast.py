@@ -91,6 +91,19 @@ def test_throughput_per_slot_host_and_association_with_its_spread(measured):
     assert measured.low == pytest.approx(0.84) and measured.high == pytest.approx(1.16)
 
 
+def test_the_rate_is_the_recent_halfs_once_there_is_enough_history():
+    """Ten studies one after another: the first five of 10 MB in 10 s each (1 MB/s, the
+    engine warming up), the last five of 10 MB in 5 s each (2 MB/s): the rate is 2 MB/s,
+    the spread still spans both (two runs: 1 and 2 MB/s, median 1.5)."""
+    slow = [fc.Study(at(10 * n), at(10 * n + 10), 10_000_000) for n in range(5)]
+    fast = [fc.Study(at(50 + 5 * n), at(55 + 5 * n), 10_000_000) for n in range(5)]
+
+    measured = fc.measure(slow + fast, chunks=2)
+
+    assert measured.mb_s == 2 and measured.busy_seconds == 25
+    assert measured.low == pytest.approx(1.1 / 1.5) and measured.high == pytest.approx(1.9 / 1.5)
+
+
 def test_busy_time_bridges_short_gaps_but_not_long_ones():
     studies = [
         fc.Study(at(0), at(10), 1),

