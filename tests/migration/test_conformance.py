@@ -268,3 +268,52 @@ def test_a_wave_starts_at_once_against_a_conforming_destination(moto_s3, moto_de
 
     wave.refresh_from_db()
     assert wave.state == WaveState.RUNNING
+
+
+def test_a_failing_destination_holds_the_go_no_go_gate_until_it_conforms(moto_s3, moto_destination):
+    from cutover import readiness
+
+    client = moto_s3.client()
+    destination = moto_destination(configure(client, new_bucket(), "tags"))
+    draft_wave(destination)
+
+    actions.check_conformance(destination)
+    row = next(c for c in readiness.evaluate()["criteria"] if c["key"] == "destinations_conform")
+    assert (row["state"], row["value"]) == ("not met", 1)
+    assert destination.name in row["note"]
+
+    tags = [{"Key": "project", "Value": "pacs-migration"}, {"Key": "phi", "Value": "yes"}]
+    client.put_bucket_tagging(Bucket=destination.bucket, Tagging={"TagSet": tags})
+    actions.check_conformance(destination)
+    row = next(c for c in readiness.evaluate()["criteria"] if c["key"] == "destinations_conform")
+    assert row["state"] == "met"
+    ticket = Ticket.objects.get(cause=f"migration.conformance.destination-{destination.pk}")
+    assert ticket.status == "resolved"
+
+
+def test_beat_checks_every_destination_with_a_design(moto_s3, moto_destination):
+    from migration.tasks import check_conformance
+
+    checked = moto_destination(configure(moto_s3.client(), new_bucket()))
+    Destination.objects.create(name="no-design", kind="filesystem", path="/tmp/cc-none")
+
+    check_conformance()
+
+    assert checked.conformance_runs.get().trigger == "schedule"
+    assert Destination.objects.get(name="no-design").conformance_runs.count() == 0
+
+
+def test_a_dicomweb_store_over_plain_http_that_answers_anyone_fails_both_requirements(
+    dicomweb_store,
+):
+    destination = Destination.objects.create(
+        name="web", kind="dicomweb", url=dicomweb_store.dicomweb_url
+    )
+    actions.save_design(destination, dicomweb_tls=True, dicomweb_auth="bearer")
+
+    run = actions.check_conformance(destination)
+
+    rows = by_name(run)
+    assert rows["TLS"]["actual"] == "plain HTTP, no TLS" and not rows["TLS"]["ok"]
+    assert rows["authentication"]["actual"] == "HTTP 200 without credentials"
+    assert run.conforms is False

@@ -212,3 +212,25 @@ def test_the_schema_lists_the_design_and_forecast_endpoints(cast, client_for):
                      "/migration/api/waivers/", "/migration/api/forecast/",
                      "/migration/api/prices/", "/migration/api/forecast/assumptions/"):  # fmt: skip
         assert endpoint in schema["paths"], endpoint
+
+
+def test_the_roadmaps_live_bound_migration_tasks_show_their_forecast_and_slip(
+    cast, client_for, history
+):
+    from datetime import date
+
+    from cutover.models import Roadmap, Task, Workstream
+
+    roadmap = Roadmap.objects.create(name="Go-live", start_date=date(2026, 1, 5))
+    stream = Workstream.objects.create(roadmap=roadmap, name="Migration")
+    Task.objects.create(roadmap=roadmap, workstream=stream, code="MIG-CT", name="Migrate CT",
+                        measure="migration.waves", measure_params={"waves": [history.pk]},
+                        deadline=date(2026, 1, 30))  # fmt: skip
+
+    response = client_for(cast.pm).get("/migration/forecast/")
+
+    row = response.context["tasks"][0]
+    finish = response.context["r"]["waves"][0]["finish_date"]
+    assert (row["code"], row["forecast"]) == ("MIG-CT", finish)
+    assert row["slip_days"] == (date.fromisoformat(finish) - date(2026, 1, 30)).days
+    assert "MIG-CT Migrate CT" in response.content.decode()
