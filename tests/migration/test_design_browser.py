@@ -74,3 +74,36 @@ def test_moving_the_hours_slider_changes_the_finish_date_without_a_reload(cast, 
     assert page.evaluate("window.__notReloaded"), "the charts were redrawn without a reload"
     expect(page.locator("#forecast-results svg.cumulative")).to_have_count(1)
     expect(page.locator("#forecast-results svg.cost polygon")).to_have_count(5)
+
+
+def finish_three_more(wave):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from migration.models import StudyState
+
+    now = timezone.now()
+    for n, row in enumerate(wave.ledger.exclude(state=StudyState.DONE).order_by("pk")[:3]):
+        row.state, row.host, row.bytes_stored, row.instances_stored = "done", "h1", 6_000_000, 6
+        row.started_at = now - timedelta(seconds=6 * (3 - n))
+        row.finished_at = row.started_at + timedelta(seconds=6)
+        row.save()
+    actions.publish_progress(wave.pk, force=True)
+
+
+def test_the_forecast_follows_the_engine_live(cast, browser_as):
+    from tests.cutover import world
+
+    wave = forecast_support.wave_with_history()
+    page = browser_as(cast.pm)
+    page.goto(page.url.rstrip("/") + "/migration/forecast/")
+    expect(page.locator("#live-status")).to_have_attribute("data-subscribed", "migration.waves")
+    remaining = page.locator("#remaining")
+    expect(remaining).to_have_text("34.3\xa0MB")  # 6 studies of 6 MB
+    page.evaluate("window.__notReloaded = true")
+
+    world.beside(finish_three_more, wave)
+
+    expect(remaining).to_have_text("17.2\xa0MB")
+    assert page.evaluate("window.__notReloaded")

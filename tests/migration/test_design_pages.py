@@ -234,3 +234,23 @@ def test_the_roadmaps_live_bound_migration_tasks_show_their_forecast_and_slip(
     assert (row["code"], row["forecast"]) == ("MIG-CT", finish)
     assert row["slip_days"] == (date.fromisoformat(finish) - date(2026, 1, 30)).days
     assert "MIG-CT Migrate CT" in response.content.decode()
+
+
+@pytest.mark.parametrize("url", ["/migration/forecast/assumptions/", "/migration/prices/new/",
+                                 "/migration/prices/aws-s3-us-east-1-example/"])  # fmt: skip
+def test_assumptions_and_prices_are_edited_by_engineers_and_pms(cast, client_for, url):
+    for name in ROLES:
+        status = client_for(getattr(cast, name)).get(url).status_code
+        assert status == (200 if name in EDIT_DESIGN else 403), f"{name} on {url}"
+
+
+def test_saved_assumptions_move_the_forecast(cast, client_for, history):
+    client = client_for(cast.pm)
+    before = client.get("/migration/api/forecast/").json()["finish_at"]
+    form = {"link_mbps": "1000", "hosts": "1", "hours_per_day": "1", "reads_per_month": "0.02",
+            "egress_share": "1", "device_tb": "80", "device_turnaround_days": "10",
+            "months_after": "12"}  # fmt: skip
+
+    assert client.post("/migration/forecast/assumptions/", form).status_code == 302
+
+    assert client.get("/migration/api/forecast/").json()["finish_at"] > before
