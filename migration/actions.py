@@ -37,7 +37,7 @@ from migration.models import (
     WaveState,
     WaveStudy,
 )
-from migration.storage import DestinationError, open_store, s3_client
+from migration.storage import DestinationError, config_client, open_store
 from migration.throttle import client, key
 
 log = logging.getLogger(__name__)
@@ -445,7 +445,7 @@ def save_design(destination, user=None, **fields):
 def read_store(destination):
     """What the destination's own endpoint says about its configuration."""
     if destination.kind == Destination.Kind.S3:
-        return conformance.read_s3(s3_client(destination), destination.bucket)
+        return conformance.read_s3(config_client(destination), destination.bucket)
     if destination.kind == Destination.Kind.DICOMWEB:
         return conformance.read_dicomweb(destination.url)
     return {}

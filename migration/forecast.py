@@ -23,6 +23,7 @@ The model, in words:
   colder class, egress). Prices are per GiB (2^30 bytes), as cloud price lists bill.
 """
 
+import bisect
 import math
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -356,11 +357,12 @@ def stored_at(series, when, storage, finish):
     """Bytes in the cloud at `when`: already stored + moved by then (the plan's series,
     interpolated) + growth after the finish."""
     moved = 0.0
-    for (t0, b0), (t1, b1) in zip(series, series[1:], strict=False):
-        if when >= t1:
-            moved = b1
-        elif when > t0:
-            moved = b0 + (b1 - b0) * (when - t0).total_seconds() / (t1 - t0).total_seconds()
+    index = bisect.bisect_right([t for t, _b in series], when)
+    if index >= len(series) and series:
+        moved = series[-1][1]
+    elif index > 0:
+        (t0, b0), (t1, b1) = series[index - 1], series[index]
+        moved = b0 + (b1 - b0) * (when - t0).total_seconds() / (t1 - t0).total_seconds()
     after = max(0.0, (when - finish).total_seconds() / 86400) if finish else 0.0
     return storage.stored_bytes + moved + after * storage.growth_bytes_per_day
 

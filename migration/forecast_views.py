@@ -40,7 +40,7 @@ def _context(request):
     sliders = {
         "hosts": assumptions["hosts"],
         "link_mbps": assumptions["link_mbps"],
-        "hours_per_day": assumptions["hours_per_day"] or 24,
+        "hours_per_day": assumptions["hours_per_day"] or 0,
         "target_date": result["target_date"] or "",
     }
     return {"form": form, "r": result, "sliders": sliders, "tasks": planning.roadmap_tasks(result),

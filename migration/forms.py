@@ -235,7 +235,9 @@ class WhatIfForm(forms.Form):
 
     hosts = forms.IntegerField(min_value=1, max_value=64, required=False)
     link_mbps = forms.FloatField(min_value=1, max_value=100_000, required=False)
-    hours_per_day = forms.FloatField(min_value=1, max_value=24, required=False)
+    hours_per_day = forms.FloatField(
+        min_value=0, max_value=24, required=False, help_text="0: the waves' own schedules"
+    )
     target_date = forms.DateField(required=False)
 
     def overrides(self):

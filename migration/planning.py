@@ -123,8 +123,11 @@ def growth_bytes_per_day():
 
 
 def _assumption(assumptions, overrides, name):
+    """An override, else the saved assumption; `hours_per_day` 0 means "the waves' own
+    schedules" (None)."""
     value = overrides.get(name)
-    return getattr(assumptions, name) if value is None else value
+    value = getattr(assumptions, name) if value is None else value
+    return None if name == "hours_per_day" and value == 0 else value
 
 
 def _plan_for(wave, assumptions, overrides):

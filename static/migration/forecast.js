@@ -9,7 +9,9 @@
     if (!form) return;
     form.addEventListener("input", function (event) {
       var output = form.querySelector('output[data-for="' + event.target.id + '"]');
-      if (output) output.textContent = event.target.value;
+      if (!output) return;
+      var zero = output.dataset.zero;
+      output.textContent = zero && event.target.value === "0" ? zero : event.target.value;
     });
     document.addEventListener("live:migration.waves", function () {
       if (window.htmx) window.htmx.trigger(form, "refresh");
