@@ -43,6 +43,7 @@ Cost (storage 0.02 STANDARD, 0.01 STANDARD_IA per GiB-month; PUT 0.005, GET 0.00
       retrieval 0.16; egress 1.44; total 32.464384
 """
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -125,6 +126,17 @@ def test_a_slow_link_bounds_the_finish_and_closes_the_band(measured):
     outcome = fc.forecast([fc.Wave("ct", 36_000e6, plan(mbps=40))], measured, T0)
 
     assert outcome.finish == outcome.finish_p10 == outcome.finish_p90 == T0 + timedelta(hours=2)
+
+
+def test_a_link_busy_by_day_pauses_the_migration_between_8_and_18(measured):
+    """From 07:30 at 10 MB/s: 18,000 MB by 08:00, nothing until 18:00, the other 18,000
+    MB by 18:30."""
+    by_day = fc.Link(100, by_hour=(1,) * 8 + (0,) * 10 + (1,) * 6)
+    start = T0 + timedelta(hours=7, minutes=30)
+
+    outcome = fc.forecast([fc.Wave("ct", 36_000e6, replace(plan(), link=by_day))], measured, start)
+
+    assert outcome.finish == T0 + timedelta(hours=18, minutes=30)
 
 
 def test_a_two_hour_nightly_window_spreads_the_wave_over_two_evenings(measured):
