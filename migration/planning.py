@@ -163,55 +163,71 @@ def plan(now=None, **overrides):
     """The whole forecast as plain data (see the module docstring)."""
     now = timezone.localtime(now or timezone.now())
     assumptions = ForecastAssumptions.get()
-    prices = price_list(assumptions)
     throughput = fc.measure(history(now))
-    waves = pending_waves()
-    done = WaveStudy.objects.filter(state=StudyState.DONE)
-    per_instance = _bytes_per_instance(WaveStudy.objects.all())
-    models = [fc.Wave(w.name, remaining_bytes(w, per_instance), _plan_for(w, assumptions,
-              overrides)) for w in waves]  # fmt: skip
+    models = wave_models(assumptions, overrides)
     growth = growth_bytes_per_day()
     outcome = fc.forecast(models, throughput, now, growth)
     target = overrides.get("target_date") or assumptions.target_date
+    first = models[0].plan if models else _plan_for_default(assumptions, overrides)
     total = sum(w.remaining_bytes for w in models)
-    first_plan = models[0].plan if models else _plan_for_default(assumptions, overrides)
-    need = fc.needed(total, first_plan, throughput, now, target) if target else {}
-    stored = done.aggregate(n=Sum("bytes_stored"))["n"] or 0
-    instances = done.aggregate(n=Sum("instances_stored"))["n"] or 0
-    per_object = stored / instances if instances else (per_instance or 1_000_000)
-    storage = _storage(assumptions, stored, per_object, growth)
-    costs = fc.monthly_costs(outcome.plan_series or [(now, 0.0)], storage, prices.prices,
-                             outcome.finish, now, assumptions.months_after)  # fmt: skip
-    ship = fc.shipping(models, throughput, now, assumptions.device_tb,
-                       assumptions.device_turnaround_days, prices.prices)  # fmt: skip
+    need = fc.needed(total, first, throughput, now, target) if target else {}
     return {
         "now": _iso(now),
+        **_finishes(outcome, now),
+        "remaining_bytes": total,
+        "growth_bytes_per_day": growth,
+        "target_date": _iso(target),
+        "required_mbps": _round(need.get("required_mbps")),
+        "hosts_needed": need.get("hosts_needed"),
+        "slots_needed": need.get("slots_needed"),
+        "window_hours": need.get("window_hours"),
+        **_money_part(outcome, models, throughput, now, assumptions, growth),
+        "throughput": _throughput_row(throughput),
+        "assumptions": _assumptions_row(assumptions, overrides),
+        "plan_series": [(_iso(t), b) for t, b in outcome.plan_series],
+        "actual_series": actual_series(now),
+    }
+
+
+def wave_models(assumptions, overrides):
+    """The waves still to run as forecast.Wave, in the order the engine takes them."""
+    per_instance = _bytes_per_instance(WaveStudy.objects.all())
+    return [
+        fc.Wave(w.name, remaining_bytes(w, per_instance), _plan_for(w, assumptions, overrides))
+        for w in pending_waves()
+    ]
+
+
+def _finishes(outcome, now):
+    return {
         "finish_date": _day(outcome.finish),
         "finish_p10": _day(outcome.finish_p10),
         "finish_p90": _day(outcome.finish_p90),
         "finish_at": _iso(outcome.finish),
         "finish_p10_at": _iso(outcome.finish_p10),
         "finish_p90_at": _iso(outcome.finish_p90),
-        "remaining_bytes": total,
-        "stored_bytes": stored,
-        "growth_bytes_per_day": growth,
         "waves": [_wave_row(row, now) for row in outcome.waves],
-        "target_date": _iso(target),
-        "required_mbps": _round(need.get("required_mbps")),
-        "hosts_needed": need.get("hosts_needed"),
-        "slots_needed": need.get("slots_needed"),
-        "window_hours": need.get("window_hours"),
+    }
+
+
+def _money_part(outcome, models, throughput, now, assumptions, growth):
+    """Cost per month, network against shipping, and the price list used."""
+    prices = price_list(assumptions)
+    sums = WaveStudy.objects.filter(state=StudyState.DONE).aggregate(
+        size=Sum("bytes_stored"), count=Sum("instances_stored")
+    )
+    stored, instances = sums["size"] or 0, sums["count"] or 0
+    per_object = stored / instances if instances else _inventory_bytes_per_instance()
+    storage = _storage(assumptions, stored, per_object, growth)
+    series = outcome.plan_series or [(now, 0.0)]
+    costs = fc.monthly_costs(series, storage, prices.prices, outcome.finish, now,
+                             assumptions.months_after)  # fmt: skip
+    ship = fc.shipping(models, throughput, now, assumptions.device_tb,
+                       assumptions.device_turnaround_days, prices.prices)  # fmt: skip
+    return {
+        "stored_bytes": stored,
         "monthly_cost": [{k: _money(v) for k, v in row.items()} for row in costs],
-        "comparison": _comparison(outcome, ship, costs),
-        "throughput": _throughput_row(throughput),
-        "assumptions": {
-            "link_mbps": _assumption(assumptions, overrides, "link_mbps"),
-            "hosts": int(_assumption(assumptions, overrides, "hosts")),
-            "hours_per_day": _assumption(assumptions, overrides, "hours_per_day"),
-            "reads_per_month": assumptions.reads_per_month,
-            "device_tb": assumptions.device_tb,
-            "device_turnaround_days": assumptions.device_turnaround_days,
-        },
+        "comparison": _comparison(outcome, ship),
         "prices": {
             "name": prices.name,
             "region": prices.region,
@@ -219,8 +235,22 @@ def plan(now=None, **overrides):
             "taken_on": prices.taken_on.isoformat(),
             "source": prices.source,
         },  # fmt: skip
-        "plan_series": [(_iso(t), b) for t, b in outcome.plan_series],
-        "actual_series": actual_series(now),
+    }
+
+
+def _inventory_bytes_per_instance():
+    totals = reports.totals()
+    return totals["estimated_bytes"] / totals["instances"] if totals["instances"] else 1e6
+
+
+def _assumptions_row(assumptions, overrides):
+    return {
+        "link_mbps": _assumption(assumptions, overrides, "link_mbps"),
+        "hosts": int(_assumption(assumptions, overrides, "hosts")),
+        "hours_per_day": _assumption(assumptions, overrides, "hours_per_day"),
+        "reads_per_month": assumptions.reads_per_month,
+        "device_tb": assumptions.device_tb,
+        "device_turnaround_days": assumptions.device_turnaround_days,
     }
 
 
@@ -263,7 +293,7 @@ def _throughput_row(throughput):
     return row
 
 
-def _comparison(outcome, ship, costs):
+def _comparison(outcome, ship):
     return [
         {"method": "network transfer", "finish_date": _day(outcome.finish), "devices": None,
          "cost": 0.0, "note": "ingress is not billed; the link is the bound"},
