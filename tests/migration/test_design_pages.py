@@ -254,3 +254,17 @@ def test_saved_assumptions_move_the_forecast(cast, client_for, history):
     assert client.post("/migration/forecast/assumptions/", form).status_code == 302
 
     assert client.get("/migration/api/forecast/").json()["finish_at"] > before
+
+
+def test_the_printable_design_record_carries_the_requirements_the_last_check_and_sign_off(
+    cast, client_for, destination
+):
+    actions.check_conformance(destination)
+
+    html = client_for(cast.lead).get("/migration/destinations/cloud/design/print/").content
+    text = html.decode()
+
+    assert "Design record: destination cloud" in text
+    assert "refuses non-TLS requests" in text and "fully blocked" in text
+    assert 'data-name="TLS-only bucket policy"' in text
+    assert "Steering committee" in text and "<script" not in text

@@ -1,7 +1,7 @@
 """The forecast against the real engine: a wave of 60 studies (2 series of 20 small
 instances each) runs through a real Celery worker (Orthanc → SeaweedFS, 2 associations);
 after its first third, the forecast of the remaining time is within ±25% of what the
-rest then takes (measured here: 0.71–1.06 over six runs, five within ±25%: a load rise
+rest then takes (measured here: 0.71–1.22 over seven runs, six within ±25%: a load rise
 on the shared machine during the rest is not foreseeable)."""
 
 import json
