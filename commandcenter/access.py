@@ -54,6 +54,11 @@ RULES = {
     "pause_migration": {ENGINEER, LEAD, ADMIN},  # the command center's global pause
     "validate_migration": {ENGINEER, ADMIN},  # run validations, accept, re-migrate
     "review_renders": {ENGINEER, PM, LEAD, ADMIN},  # sign side-by-side thumbnails
+    "view_design": {ENGINEER, PM, LEAD, ADMIN},  # destinations' designs and conformance
+    "edit_design": {ENGINEER, PM, ADMIN},  # change a design, run its conformance check
+    "waive_conformance": {LEAD, ADMIN},  # let a wave start against a non-conforming store
+    "view_forecast": {ENGINEER, PM, LEAD, ADMIN},  # finish dates, link, hosts, cost
+    "edit_forecast": {ENGINEER, PM, ADMIN},  # assumptions and price lists
 }
 
 # Websocket topics: the first dotted part names the rule a subscriber needs.

@@ -220,6 +220,10 @@ CELERY_BEAT_SCHEDULE["migration-tick"] = {
     "schedule": MIGRATION_TICK_SECONDS,
     "options": {"queue": MIGRATION_QUEUE},
 }
+CELERY_BEAT_SCHEDULE["migration-conformance"] = {
+    "task": "migration.tasks.check_conformance",
+    "schedule": env.float("CONFORMANCE_INTERVAL_SECONDS", default=3600.0),
+}
 AUDITLOG_EXCLUDE_TRACKING_MODELS += (  # the engine's ledgers change per study; they are logs
     "migration.wavestudy",
     "migration.storedinstance",

@@ -38,6 +38,15 @@ def _discrepancies():
     return summary["open_discrepancies"], f"{summary['open_discrepancies']} open"
 
 
+def _conformance():
+    summary = read("migration.measures.conformance_summary")
+    failing = summary["failing"]
+    note = f"{summary['conforming']} of {summary['destinations']} cloud destinations conform"
+    if failing:
+        note += "; not proven: " + ", ".join(failing[:5])
+    return len(failing), note
+
+
 def _viewer_pass_rate():
     from cutover.models import ViewerTestCase
 
@@ -122,6 +131,16 @@ CRITERIA = [
         "unit": "",
         "measure": _discrepancies,
         "evidence": "migration:index",
+    },
+    {
+        "key": "destinations_conform",
+        "group": "Migration",
+        "label": "Cloud destinations not proven to conform to their design",
+        "op": "<=",
+        "threshold": 0,
+        "unit": "",
+        "measure": _conformance,
+        "evidence": "migration:destinations",
     },
     {
         "key": "viewer_pass_rate",

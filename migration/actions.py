@@ -19,13 +19,16 @@ from django.utils import timezone
 from commandcenter.alerts import raise_alert
 from commandcenter.events import publish
 from inventory.models import Study
-from migration import conflicts, ledger, mapping, measures
+from migration import conflicts, conformance, ledger, mapping, measures
 from migration.models import (
     ERROR_CLASSES,
     TERMINAL_STATES,
     WAVE_TRANSITIONS,
     Conflict,
+    ConformanceRun,
+    ConformanceWaiver,
     Destination,
+    DestinationDesign,
     EngineControl,
     LookupTable,
     MappingProfile,
@@ -34,7 +37,7 @@ from migration.models import (
     WaveState,
     WaveStudy,
 )
-from migration.storage import open_store
+from migration.storage import DestinationError, config_client, open_store
 from migration.throttle import client, key
 
 log = logging.getLogger(__name__)
@@ -127,6 +130,8 @@ def change_wave(wave, verb, user=None):
     if verb not in WAVE_TRANSITIONS:
         raise ActionError(f"unknown action {verb!r}")
     sources, target = WAVE_TRANSITIONS[verb]
+    if verb == "start" and wave.state in sources:
+        require_conformance(wave, user)
     now = timezone.now()
     fields = {"state": target}
     if verb == "start":
@@ -299,12 +304,20 @@ def progress_context(wave, status=None):
 
 
 def add_destination(**fields):
+    """A new destination; an S3 one starts with the recommended design (encryption,
+    versioning, public access blocked, TLS-only policy), which its owners then adjust."""
     destination = Destination(**fields)
     try:
         destination.full_clean()
     except ValidationError as exc:
         raise ActionError(_problems(exc)) from None
-    destination.save()
+    with transaction.atomic():
+        destination.save()
+        if destination.kind == Destination.Kind.S3:
+            recommended = {**conformance.RECOMMENDED_S3, "region": destination.region}
+            if destination.sse:
+                recommended.update(encryption=destination.sse, kms_key_id=destination.kms_key_id)
+            DestinationDesign.objects.create(destination=destination, **recommended)
     publish("migration.destinations", {"id": destination.pk, "name": destination.name})
     return destination
 
@@ -395,3 +408,121 @@ def _tick_now():
         enqueue_tick()
     except Exception as exc:
         log.warning("could not queue a migration tick: %s", exc)
+
+
+# --- the destination's design and its conformance ---------------------------------------
+
+DESIGN_FIELDS = [
+    f.name
+    for f in DestinationDesign._meta.get_fields()
+    if f.concrete and f.name not in ("id", "destination", "updated_at", "updated_by")
+]
+
+
+def design_values(design):
+    return {name: getattr(design, name) for name in DESIGN_FIELDS}
+
+
+def save_design(destination, user=None, **fields):
+    """Create or change a destination's design (audited by auditlog, like every model)."""
+    unknown = set(fields) - set(DESIGN_FIELDS)
+    if unknown:
+        raise ActionError(f"unknown design fields: {', '.join(sorted(unknown))}")
+    design = DestinationDesign.objects.filter(destination=destination).first()
+    design = design or DestinationDesign(destination=destination)
+    for name, value in fields.items():
+        setattr(design, name, value)
+    design.updated_by = user if getattr(user, "is_authenticated", False) else None
+    if design.encryption != "aws:kms" and design.kms_key_id:
+        raise ActionError("kms_key_id: a named key needs SSE-KMS encryption")
+    if not isinstance(design.required_tags, dict):
+        raise ActionError('required_tags: an object of {"key": "value"}')
+    design.save()
+    publish("migration.destinations", {"id": destination.pk, "design": True})
+    return design
+
+
+def read_store(destination):
+    """What the destination's own endpoint says about its configuration."""
+    if destination.kind == Destination.Kind.S3:
+        return conformance.read_s3(config_client(destination), destination.bucket)
+    if destination.kind == Destination.Kind.DICOMWEB:
+        return conformance.read_dicomweb(destination.url)
+    return {}
+
+
+def check_conformance(destination, trigger="on demand", user=None):
+    """Compare the store with its design and keep the result; a failure raises a ticket
+    (one per destination), a pass clears it. Returns the ConformanceRun."""
+    design = DestinationDesign.objects.filter(destination=destination).first()
+    requirements, error = [], ""
+    if design is None:
+        error = "no design recorded for this destination: nothing to check against"
+    else:
+        try:
+            answers = read_store(destination)
+        except DestinationError as exc:
+            answers, error = {}, str(exc)[:500]
+        requirements = conformance.compare(destination.kind, design_values(design), answers)
+        if not requirements and not error:
+            error = "the design names no requirement that applies to this destination"
+    run = ConformanceRun.objects.create(
+        destination=destination, trigger=trigger[:20], requirements=requirements,
+        conforms=conformance.verdict(requirements) and not error, error=error,
+        checked_by=user if getattr(user, "is_authenticated", False) else None,
+    )  # fmt: skip
+    _conformance_alert(destination, run)
+    publish("migration.conformance", {"destination": destination.pk, "conforms": run.conforms})
+    return run
+
+
+def _conformance_alert(destination, run):
+    from commandcenter.alerts import clear_alert
+
+    cause = f"migration.conformance.destination-{destination.pk}"
+    if run.conforms:
+        clear_alert("migration", cause, detail=f"conformance run {run.pk} passed")
+        return
+    failed = [r["name"] for r in run.requirements if not r["ok"]] or [run.error]
+    raise_alert(
+        "migration",
+        cause=cause,
+        title=f"Destination {destination.name} does not conform to its design",
+        category="performance",
+        impact="high",
+        urgency="medium",
+        detail=f"conformance run {run.pk} ({run.trigger}): failed {', '.join(failed)}",
+        links={},
+    )
+
+
+def failed_names(run):
+    return ", ".join(r["name"] for r in run.requirements if not r["ok"]) or run.error
+
+
+def require_conformance(wave, user=None):
+    """Before a wave starts: a destination with a design must conform to it, unless a lead
+    recorded a waiver for this wave. Raises ActionError saying what failed."""
+    if not DestinationDesign.objects.filter(destination_id=wave.destination_id).exists():
+        return None
+    run = check_conformance(wave.destination, trigger="wave start", user=user)
+    if run.conforms:
+        return run
+    waiver = wave.conformance_waivers.first()
+    if waiver is not None:
+        log.info("wave %s starts under conformance waiver %s", wave.pk, waiver.pk)
+        return run
+    raise ActionError(
+        f"cannot start wave {wave.name}: destination {wave.destination.name} does not conform "
+        f"to its design ({failed_names(run)}); a lead may record a waiver with a reason"
+    )
+
+
+def waive_conformance(wave, user, reason):
+    """A lead lets this wave start against a non-conforming destination, saying why."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ActionError("a waiver needs a reason")
+    waiver = ConformanceWaiver.objects.create(wave=wave, reason=reason[:500], granted_by=user)
+    publish(f"migration.wave.{wave.pk}.waiver", {"wave": wave.pk, "waiver": waiver.pk})
+    return waiver

@@ -151,3 +151,102 @@ def _text(upload):
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         return raw.decode("latin-1")
+
+
+class DesignForm(forms.ModelForm):
+    required_tags = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
+        help_text='A JSON object, e.g. {"project": "pacs-migration", "phi": "yes"}',
+    )
+
+    class Meta:
+        from migration.models import DestinationDesign
+
+        model = DestinationDesign
+        fields = [
+            "region", "encryption", "kms_key_id", "versioning", "object_lock", "retention_days",
+            "retention_mode", "block_public_access", "tls_only_policy", "transition_days",
+            "transition_class", "required_tags", "dicomweb_tls", "dicomweb_auth", "notes",
+        ]  # fmt: skip
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and not self.is_bound:
+            self.initial["required_tags"] = json.dumps(self.instance.required_tags or {})
+
+    def clean_required_tags(self):
+        text = (self.cleaned_data.get("required_tags") or "").strip()
+        try:
+            tags = json.loads(text) if text else {}
+        except ValueError as exc:
+            raise forms.ValidationError(f"not JSON: {exc}") from None
+        if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
+            raise forms.ValidationError('write an object of strings: {"key": "value"}')
+        return tags
+
+
+class WaiverForm(forms.Form):
+    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class AssumptionsForm(forms.ModelForm):
+    class Meta:
+        from migration.models import ForecastAssumptions
+
+        model = ForecastAssumptions
+        fields = [
+            "link_mbps", "link_by_hour", "hosts", "hours_per_day", "target_date",
+            "reads_per_month", "egress_share", "device_tb", "device_turnaround_days",
+            "months_after", "price_list",
+        ]  # fmt: skip
+        widgets = {"target_date": forms.DateInput(attrs={"type": "date"})}
+
+    def clean_link_by_hour(self):
+        shares = self.cleaned_data.get("link_by_hour") or []
+        valid = isinstance(shares, list) and len(shares) in (0, 24)
+        if not valid or not all(isinstance(v, int | float) and 0 <= v <= 1 for v in shares):
+            raise forms.ValidationError("24 shares between 0 and 1 (midnight first), or []")
+        return shares
+
+
+class PriceListForm(forms.ModelForm):
+    prices = forms.CharField(widget=forms.Textarea(attrs={"rows": 12, "spellcheck": "false"}))
+
+    class Meta:
+        from migration.models import PriceList
+
+        model = PriceList
+        fields = ["name", "region", "currency", "taken_on", "source", "prices"]
+        widgets = {"taken_on": forms.DateInput(attrs={"type": "date"})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and not self.is_bound:
+            self.initial["prices"] = json.dumps(self.instance.prices, indent=1)
+
+    def clean_prices(self):
+        from migration.forecast import PRICE_KEYS
+
+        try:
+            prices = json.loads(self.cleaned_data["prices"])
+        except ValueError as exc:
+            raise forms.ValidationError(f"not JSON: {exc}") from None
+        missing = sorted(set(PRICE_KEYS) - set(prices if isinstance(prices, dict) else {}))
+        if missing:
+            raise forms.ValidationError(f"missing: {', '.join(missing)}")
+        return prices
+
+
+class WhatIfForm(forms.Form):
+    """The what-if sliders; empty values fall back to the saved assumptions."""
+
+    hosts = forms.IntegerField(min_value=1, max_value=64, required=False)
+    link_mbps = forms.FloatField(min_value=1, max_value=100_000, required=False)
+    hours_per_day = forms.FloatField(
+        min_value=0, max_value=24, required=False, help_text="0: the waves' own schedules"
+    )
+    target_date = forms.DateField(required=False)
+
+    def overrides(self):
+        return {k: v for k, v in self.cleaned_data.items() if v is not None}

@@ -96,6 +96,7 @@ def _take(pk, owner, now):
         StudyState.RETRIEVING,
         where=_claimable(now) & Q(attempts__lt=settings.MIGRATION_MAX_ATTEMPTS),
         lease_owner=owner,
+        host=owner.split(":", 1)[0][:80],
         lease_expires=now + timedelta(seconds=lease_seconds()),
         attempts=F("attempts") + 1,
         started_at=now,

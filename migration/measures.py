@@ -182,3 +182,19 @@ def destination_stats(now=None):
             }
         )
     return rows
+
+
+def conformance_summary():
+    """{"destinations": cloud (S3, DICOMweb) destinations some wave uses, "conforming":
+    those whose latest check against their design passed, "failing": names of the others
+    (no design, never checked, or failed)}."""
+    from migration.models import ConformanceRun
+
+    used = Destination.objects.filter(waves__isnull=False, kind__in=["s3", "dicomweb"]).distinct()
+    failing = []
+    for destination in used.order_by("name"):
+        latest = ConformanceRun.objects.filter(destination=destination).first()
+        if latest is None or not latest.conforms:
+            failing.append(destination.name)
+    count = used.count()
+    return {"destinations": count, "conforming": count - len(failing), "failing": failing}

@@ -241,6 +241,7 @@ class WaveStudy(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     not_before = models.DateTimeField(null=True, blank=True, help_text="next retry")
     lease_owner = models.CharField(max_length=120, blank=True)
+    host = models.CharField(max_length=80, blank=True, help_text="worker host of the last attempt")
     lease_expires = models.DateTimeField(null=True, blank=True)
     error_class = models.CharField(max_length=24, choices=ERROR_CHOICES, blank=True)
     last_error = models.TextField(blank=True)
@@ -509,3 +510,147 @@ class RenderReview(models.Model):
 
     def __str__(self):
         return f"{self.get_verdict_display()} by {self.reviewer} on {self.sop_uid}"
+
+
+# --- the cloud side's design, its conformance, and the forecast's editable data ----------
+
+
+class DestinationDesign(models.Model):
+    """What a destination must be, as data (migration/conformance.py checks the store
+    against it). S3 requirements apply to S3 destinations, the DicomWeb ones to DICOMweb."""
+
+    class Encryption(models.TextChoices):
+        ANY = "", "Not required"
+        AES256 = "AES256", "SSE-S3 (AES256)"
+        KMS = "aws:kms", "SSE-KMS (named key)"
+
+    class Auth(models.TextChoices):
+        NONE = "", "Not required"
+        BASIC = "basic", "HTTP Basic"
+        BEARER = "bearer", "Bearer token (OAuth 2 / OIDC)"
+
+    destination = models.OneToOneField(Destination, on_delete=models.CASCADE, related_name="design")
+    encryption = models.CharField(max_length=8, choices=Encryption, blank=True)
+    kms_key_id = models.CharField(max_length=200, blank=True, help_text="the key SSE-KMS must use")
+    versioning = models.BooleanField(default=False)
+    object_lock = models.BooleanField(default=False)
+    retention_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="object lock default retention (days)"
+    )
+    retention_mode = models.CharField(
+        max_length=10,
+        blank=True,
+        choices=[("GOVERNANCE", "Governance"), ("COMPLIANCE", "Compliance")],
+    )
+    block_public_access = models.BooleanField("public access fully blocked", default=False)
+    tls_only_policy = models.BooleanField("bucket policy refuses non-TLS", default=False)
+    transition_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="lifecycle: move objects after this many days"
+    )
+    transition_class = models.CharField(max_length=20, blank=True, default="STANDARD_IA")
+    region = models.CharField(max_length=40, blank=True)
+    required_tags = models.JSONField(default=dict, blank=True, help_text='{"key": "value"}')
+    dicomweb_tls = models.BooleanField("DICOMweb over TLS", default=False)
+    dicomweb_auth = models.CharField(max_length=8, choices=Auth, blank=True)
+    notes = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+
+    def __str__(self):
+        return f"design of {self.destination}"
+
+
+class ConformanceRun(models.Model):
+    """One check of a destination against its design: each requirement with what the
+    store answered (`requirements`: [{name, required, actual, ok, evidence}])."""
+
+    destination = models.ForeignKey(
+        Destination, on_delete=models.CASCADE, related_name="conformance_runs"
+    )
+    trigger = models.CharField(max_length=20, default="on demand")
+    conforms = models.BooleanField(default=False)
+    requirements = models.JSONField(default=list)
+    error = models.CharField(max_length=500, blank=True)
+    checked_at = models.DateTimeField(auto_now_add=True)
+    checked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+
+    class Meta:
+        ordering = ["-checked_at", "-pk"]
+
+    def __str__(self):
+        return f"conformance of {self.destination_id}: {'ok' if self.conforms else 'not ok'}"
+
+
+class ConformanceWaiver(models.Model):
+    """A lead's decision that one wave may start although its destination does not
+    conform to its design, with the reason."""
+
+    wave = models.ForeignKey(Wave, on_delete=models.CASCADE, related_name="conformance_waivers")
+    reason = models.CharField(max_length=500)
+    granted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    granted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-granted_at"]
+
+    def __str__(self):
+        return f"waiver for wave {self.wave_id}"
+
+
+class PriceList(models.Model):
+    """Cloud list prices the forecast costs with; editable data with the date taken (never
+    looked up on the network). See migration/forecast.py PRICE_KEYS for the keys."""
+
+    name = models.SlugField(max_length=60, unique=True)
+    region = models.CharField(max_length=40)
+    currency = models.CharField(max_length=3, default="USD")
+    taken_on = models.DateField(help_text="when these prices were read")
+    source = models.CharField(max_length=300, blank=True)
+    prices = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-taken_on", "name"]
+
+    def __str__(self):
+        return f"{self.name} ({self.region}, {self.taken_on})"
+
+
+class ForecastAssumptions(models.Model):
+    """The forecast's editable assumptions (one row): the link, hosts, viewer reads,
+    shipping devices, the target date."""
+
+    link_mbps = models.FloatField(default=1000.0, validators=[MinValueValidator(0.001)])
+    link_by_hour = models.JSONField(
+        default=list, blank=True, help_text="24 shares of the link free per hour (empty: all)"
+    )
+    hosts = models.PositiveIntegerField(default=1, validators=[MinValueValidator(1)])
+    hours_per_day = models.FloatField(
+        null=True, blank=True, help_text="empty: the waves' schedules decide"
+    )
+    target_date = models.DateField(null=True, blank=True)
+    reads_per_month = models.FloatField(
+        default=0.02, help_text="share of the archive the viewers read each month"
+    )
+    egress_share = models.FloatField(
+        default=1.0, help_text="share of viewer reads leaving the cloud (billed as egress)"
+    )
+    device_tb = models.FloatField("shipping device capacity (TB)", default=80.0)
+    device_turnaround_days = models.FloatField(default=10.0)
+    months_after = models.PositiveIntegerField(default=12)
+    price_list = models.ForeignKey(PriceList, null=True, blank=True, on_delete=models.SET_NULL)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "forecast assumptions"
+
+    def __str__(self):
+        return "forecast assumptions"
+
+    @classmethod
+    def get(cls):
+        return cls.objects.get_or_create(pk=1)[0]

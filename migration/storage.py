@@ -527,6 +527,27 @@ def s3_client(destination):
     return _s3(destination)[0]
 
 
+def config_client(destination):
+    """A fresh boto3 client for reading a bucket's configuration (conformance checks):
+    one attempt and short timeouts, so a wave's start never waits long on a dead store."""
+    kwargs = _credentials(destination)
+    config = Config(
+        retries={"max_attempts": 1, "mode": "standard"},
+        connect_timeout=5,
+        read_timeout=10,
+        s3={"addressing_style": "path"} if destination.endpoint_url else {},
+    )
+    with _clients_lock:
+        session = _session()
+    return session.client(
+        "s3",
+        endpoint_url=destination.endpoint_url or None,
+        region_name=destination.region or None,
+        config=config,
+        **kwargs,
+    )
+
+
 def lean_put(destination):
     """The destination bucket's LeanPut (cached per process like the client), or None."""
     cache_key = (_s3_cache_key(destination), destination.bucket)

@@ -100,3 +100,13 @@ def availability_check():
     from migration import availability
 
     availability.check()
+
+
+@shared_task(ignore_result=True, soft_time_limit=300, time_limit=360)
+def check_conformance():
+    """Beat: every destination with a design is checked against its store."""
+    from migration import actions
+    from migration.models import Destination
+
+    for destination in Destination.objects.filter(design__isnull=False):
+        actions.check_conformance(destination, trigger="schedule")

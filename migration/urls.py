@@ -1,6 +1,14 @@
 from django.urls import path
 
-from migration import api, validation_api, validation_views, views
+from migration import (
+    api,
+    design_api,
+    design_views,
+    forecast_views,
+    validation_api,
+    validation_views,
+    views,
+)
 
 app_name = "migration"
 urlpatterns = [
@@ -9,6 +17,8 @@ urlpatterns = [
     path("waves/<slug:name>/", views.wave_detail, name="wave"),
     path("waves/<slug:name>/studies/", views.wave_studies, name="wave_studies"),
     *validation_views.urlpatterns,
+    *design_views.urlpatterns,
+    *forecast_views.urlpatterns,
     path("waves/<slug:name>/<slug:verb>/", views.wave_action, name="wave_action"),
     path("destinations/", views.destinations, name="destinations"),
     path("destinations/new/", views.destination_new, name="destination_new"),
@@ -23,4 +33,5 @@ urlpatterns = [
     path("control/", views.control, name="control"),
     *api.urlpatterns,
     *validation_api.urlpatterns,
+    *design_api.urlpatterns,
 ]

@@ -18,6 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from commandcenter import synthetic
 from commandcenter.services.base import LOOPBACK, ManagedProcess, ServiceError, free_port
 from commandcenter.services.dcmtk import DcmQrScp
+from commandcenter.services.moto import MotoS3
 from commandcenter.services.orthanc import Orthanc
 from commandcenter.services.seaweedfs import SeaweedS3
 
@@ -134,3 +135,14 @@ def s3_bucket(s3_server):
     yield name
     with contextlib.suppress(BotoCoreError, ClientError):
         s3_server.client().delete_bucket(Bucket=name)
+
+
+@pytest.fixture(scope="session")
+def moto_s3():
+    """moto's S3 server as a real process on loopback, for the bucket configuration calls
+    SeaweedFS lacks: `.endpoint_url`, `.access_key`, `.secret_key`, `.client()`."""
+    server = MotoS3()
+    try:
+        yield start_service(server)
+    finally:
+        server.stop()

@@ -1,5 +1,6 @@
-"""`manage.py destination add|check|list`: cloud destinations, and a probe that proves one
-works (write, read back, delete) or says clearly why not."""
+"""`manage.py destination add|check|conform|list`: cloud destinations, a probe that proves
+one works (write, read back, delete) or says clearly why not, and the check of its store
+against its design (`conform --json` prints `conforms` and `requirements`)."""
 
 import json
 
@@ -37,6 +38,9 @@ class Command(BaseCommand):
         check = sub.add_parser("check", help="write, read back and delete a probe object")
         check.add_argument("name")
         check.add_argument("--json", dest="as_json", action="store_true")
+        conform = sub.add_parser("conform", help="check the store against the design")
+        conform.add_argument("name")
+        conform.add_argument("--json", dest="as_json", action="store_true")
         listing = sub.add_parser("list", help="list destinations")
         listing.add_argument("--json", dest="as_json", action="store_true")
 
@@ -75,6 +79,20 @@ class Command(BaseCommand):
             raise CommandError(
                 f"destination {destination.name} failed its check: {result['detail']}"
             )
+
+    def do_conform(self, name, as_json=False, **options):
+        run = actions.check_conformance(_destination(name), trigger="command")
+        if as_json:
+            fields = ("name", "required", "actual", "ok", "evidence")
+            rows = [{k: r[k] for k in fields} for r in run.requirements]
+            self.stdout.write(json.dumps({"destination": name, "conforms": run.conforms,
+                                          "requirements": rows, "error": run.error}))  # fmt: skip
+            return
+        for r in run.requirements:
+            mark = "ok  " if r["ok"] else "FAIL"
+            self.stdout.write(f"{mark} {r['name']}: required {r['required']}; is {r['actual']}")
+        self.stdout.write(f"{name}: {'conforms' if run.conforms else 'does NOT conform'}"
+                          + (f" ({run.error})" if run.error else ""))  # fmt: skip
 
     def do_list(self, as_json=False, **options):
         rows = [
