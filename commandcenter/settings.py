@@ -200,6 +200,13 @@ LOGGING = {
     "loggers": {"pynetdicom": {"level": "WARNING"}, "botocore": {"level": "WARNING"}},
 }
 
+# --- Egress (issue 15): where destinations and probes may connect, which variables hold
+# credentials (see commandcenter/egress.py). Nothing is allowed unless listed.
+EGRESS_ALLOW = env.str("EGRESS_ALLOW", default="")  # "10.0.0.0/8,pacs.hospital.example"
+EGRESS_SECRET_PREFIXES = env.list("EGRESS_SECRET_PREFIXES", default=["CC_SECRET_"])
+EGRESS_CHECK_TIMEOUT = env.float("EGRESS_CHECK_TIMEOUT", default=60.0)  # a Check or probe task
+EGRESS_MAX_BODY_BYTES = env.int("EGRESS_MAX_BODY_BYTES", default=1024 * 1024)  # probes, QIDO
+
 # --- Migration engine (issue 4): tunables from the environment (see migration/engine.py) ---
 MIGRATION_QUEUE = env.str("MIGRATION_QUEUE", default="celery")  # Celery queue of engine tasks
 MIGRATION_REDIS_PREFIX = env.str("MIGRATION_REDIS_PREFIX", default="mig")

@@ -259,12 +259,20 @@ def gate_open(request, pk):
     return Response(s.StageSerializer(stage).data)
 
 
-@extend_schema(request=None, responses=s.ProbeResultSerializer)
+@extend_schema(
+    request=None,
+    responses={
+        202: inline_serializer(
+            "ProbeQueued", {"queued": serializers.BooleanField(), "id": serializers.IntegerField()}
+        )
+    },
+)
 @api_view(["POST"])
 @permission_classes([RulePermission("edit_roadmap")])
 def probe_run(request, pk):
+    """Queue the probe in a worker; its result appears in `/probes/{id}/results/`."""
     probe = get_object_or_404(Probe.objects.select_related("plan__integration"), pk=pk)
-    return Response(s.ProbeResultSerializer(actions.run_probe(probe)).data)
+    return Response(actions.queue_probe(probe), status=status.HTTP_202_ACCEPTED)
 
 
 @extend_schema(responses=s.ProbeResultSerializer(many=True))

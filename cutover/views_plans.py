@@ -192,9 +192,8 @@ def probe_add(request, pk):
 @require_POST
 def probe_run(request, probe_pk):
     probe = get_object_or_404(Probe.objects.select_related("plan__integration"), pk=probe_pk)
-    result = actions.run_probe(probe)
-    level = messages.SUCCESS if result.ok else messages.ERROR
-    messages.add_message(request, level, f"{probe.name}: {result.detail}")
+    actions.queue_probe(probe)
+    messages.info(request, f"{probe.name}: queued; its result appears on this page.")
     return redirect("cutover:plan", probe.plan_id)
 
 

@@ -48,13 +48,9 @@ class DestinationSerializer(serializers.ModelSerializer):
         return attrs
 
 
-CheckResult = inline_serializer(
-    "DestinationCheck",
-    {
-        "ok": serializers.BooleanField(),
-        "detail": serializers.CharField(),
-        "ms": serializers.FloatField(allow_null=True),
-    },
+CheckQueued = inline_serializer(
+    "DestinationCheckQueued",
+    {"queued": serializers.BooleanField(), "id": serializers.IntegerField()},
 )
 
 
@@ -73,11 +69,13 @@ class DestinationViewSet(
     def perform_create(self, serializer):
         serializer.instance = actions.add_destination(**serializer.validated_data)
 
-    @extend_schema(request=None, responses=CheckResult)
+    @extend_schema(request=None, responses={202: CheckQueued})
     @action(detail=True, methods=["post"])
     def check(self, request, pk=None):
-        """Write, read back and delete a probe object; report latency or the error."""
-        return Response(actions.check_destination(self.get_object()))
+        """Queue a worker to write, read back and delete a probe object; the result lands
+        on the destination (`last_check_*`) and in the `migration.destination.<id>` event."""
+        queued = actions.queue_destination_check(self.get_object())
+        return Response(queued, status=status.HTTP_202_ACCEPTED)
 
 
 # --- mapping profiles -------------------------------------------------------------------

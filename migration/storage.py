@@ -34,6 +34,7 @@ from botocore.httpsession import get_cert_path
 from botocore.utils import get_environ_proxies
 from django.conf import settings
 
+from commandcenter import egress, scrub
 from commandcenter.services import dicomweb_client
 from migration import sigv4
 
@@ -167,7 +168,7 @@ class Store:
         except DestinationError as exc:
             ok, detail = False, str(exc)
         except Exception as exc:  # a check reports, it never raises
-            ok, detail = False, f"{type(exc).__name__}: {exc}"
+            ok, detail = False, scrub.exception_text(exc)
         return {
             "ok": ok,
             "detail": detail[:300],
@@ -559,10 +560,28 @@ def _credentials(destination):
     ):
         name = getattr(destination, field)
         if name:
-            if not os.environ.get(name):
-                raise DestinationError(f"environment variable {name} is not set", retry=False)
-            kwargs[arg] = os.environ[name]
+            kwargs[arg] = _secret(name)
     return kwargs
+
+
+def _secret(name):
+    """The value of an allowed credentials variable (commandcenter.egress)."""
+    try:
+        return egress.secret(name, os.environ, egress.current_policy())
+    except egress.EgressError as exc:
+        raise DestinationError(str(exc), retry=False) from None
+
+
+def check_egress(destination):
+    """Refuse a destination whose URL the egress policy does not allow, before any
+    connection (DestinationError, not retried)."""
+    url = destination.url if destination.kind == "dicomweb" else destination.endpoint_url
+    if destination.kind == "filesystem" or not url:
+        return
+    try:
+        egress.check_url(url, egress.current_policy())
+    except egress.EgressError as exc:
+        raise DestinationError(str(exc), retry=False) from None
 
 
 def _new_s3_client(destination, kwargs):
@@ -706,14 +725,8 @@ class DicomWebStore(Store):
         self.base = destination.url.rstrip("/")
         self.headers = {}
         if destination.auth_header_env:
-            value = os.environ.get(destination.auth_header_env)
-            if not value:
-                raise DestinationError(
-                    f"environment variable {destination.auth_header_env} is not set", retry=False
-                )
-            self.headers["Authorization"] = value
-        self.session = session or requests.Session()
-        self.session.trust_env = False
+            self.headers["Authorization"] = _secret(destination.auth_header_env)
+        self.session = session or dicomweb_client.new_session()
         self.present = set()
         self.local = FilesystemStore(_LocalFolder(destination))
 
@@ -731,18 +744,24 @@ class DicomWebStore(Store):
 
     def _get(self, path, accept="application/dicom+json"):
         try:
-            response = self.session.get(
-                f"{self.base}/{path}", headers={"Accept": accept, **self.headers}, timeout=60
+            status, body = dicomweb_client.get_capped(
+                self.session,
+                f"{self.base}/{path}",
+                {"Accept": accept, **self.headers},
+                settings.EGRESS_MAX_BODY_BYTES * 64,
             )
-        except requests.RequestException as exc:
+        except (requests.RequestException, dicomweb_client.DicomWebError) as exc:
             raise DestinationError(f"DICOMweb server unreachable: {type(exc).__name__}") from exc
-        if response.status_code in (401, 403):
-            raise DestinationError(f"DICOMweb access denied ({response.status_code})", False)
-        if response.status_code == 404:
+        if status in (401, 403):
+            raise DestinationError(f"DICOMweb access denied ({status})", False)
+        if status == 404:
             return []
-        if response.status_code >= 400:
-            raise DestinationError(f"QIDO-RS answered {response.status_code}")
-        return response.json() if response.content else []
+        if status >= 300:
+            raise DestinationError(f"QIDO-RS answered {status}")
+        try:
+            return json.loads(body) if body else []
+        except ValueError as exc:
+            raise DestinationError("QIDO-RS answered something that is not JSON") from exc
 
     def begin_study(self, study):
         found = self._get(f"studies/{study}/instances")
@@ -787,8 +806,9 @@ class DicomWebStore(Store):
         _studies, study, _series, series, _instances, sop = key.split("/")
         try:
             return dicomweb_client.wado_instance(
-                self.base, study, series, sop, headers=self.headers, session=self.session
-            )
+                self.base, study, series, sop, headers=self.headers, session=self.session,
+                max_bytes=self.max_bytes + 64 * 1024,
+            )  # fmt: skip
         except (dicomweb_client.DicomWebError, requests.RequestException) as exc:
             raise DestinationError(f"WADO-RS read-back failed: {exc}"[:300]) from exc
 
@@ -824,7 +844,10 @@ class DicomWebStore(Store):
         if sha256_hex(self.read(key)) != sha256_hex(data):
             raise DestinationError("the probe instance read back different bytes")
         deleted = self.session.delete(
-            f"{self.base}/studies/{ds.StudyInstanceUID}", headers=self.headers, timeout=30
+            f"{self.base}/studies/{ds.StudyInstanceUID}",
+            headers=self.headers,
+            timeout=30,
+            allow_redirects=False,
         )
         note = (
             "deleted it"
@@ -848,4 +871,6 @@ STORES = {"s3": S3Store, "filesystem": FilesystemStore, "dicomweb": DicomWebStor
 
 
 def open_store(destination):
+    """The destination's store, once the egress policy allows where it points."""
+    check_egress(destination)
     return STORES[destination.kind](destination)
