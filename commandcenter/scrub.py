@@ -32,20 +32,27 @@ RULES = (
     (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@"), r"\1***@"),
     # PatientName='DOE^JANE', PatientID: 123, (0010,0020) ... value
     (
-        re.compile(r"(?i)\b(" + "|".join(PHI_KEYWORDS) + r")\b(\s*[=:]\s*|\s+)(\S+)"),
+        re.compile(r"(?i)\b(" + "|".join(PHI_KEYWORDS) + r")\b(\s*[=:]\s*)(\S+)"),
         r"\1\2" + MASK,
     ),
-    (re.compile(r"'[^'\n]*'"), "'" + MASK + "'"),
-    (re.compile(r'"[^"\n]*"'), '"' + MASK + '"'),
+    # quoted values, except lowercase slugs (bucket, table and destination names)
+    (re.compile(r"'([^'\n]*)'|\"([^\"\n]*)\""), lambda m: _quoted(m)),
     # DICOM person names: DOE^JANE, ^JANE, DOE^^^DR
     (re.compile(r"[^\s'\"=:,;()\[\]]*\^[^\s'\"=:,;()\[\]]*"), MASK),
     # dates (birth dates): 19800131, 1980-01-31, 31/01/1980
-    (re.compile(r"(?<![\d.])(19|20)\d{2}-?(0[1-9]|1[0-2])-?(0[1-9]|[12]\d|3[01])(?![\d.])"), MASK),
+    (re.compile(r"(?<![\w.])(19|20)\d{2}-?(0[1-9]|1[0-2])-?(0[1-9]|[12]\d|3[01])(?![\w.])"), MASK),
     (re.compile(r"(?<![\d.])\d{1,2}/\d{1,2}/\d{4}(?![\d.])"), MASK),
     # long numbers (IDs, MRNs, accession numbers) that are not part of a UID or a port
-    (re.compile(r"(?<![\d.:])\d{6,}(?![\d.])"), MASK),
+    (re.compile(r"(?<![\w.:])\d{6,}(?![\w.])"), MASK),
 )
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+SLUG = re.compile(r"[a-z][a-z0-9._-]*")
+
+
+def _quoted(match):
+    quote = match.group(0)[0]
+    inner = match.group(1) if match.group(1) is not None else match.group(2)
+    return match.group(0) if SLUG.fullmatch(inner) else f"{quote}{MASK}{quote}"
 
 
 def scrub_text(text):

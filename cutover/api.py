@@ -14,6 +14,7 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.response import Response
 
 from commandcenter.access import RulePermission, has_rule
+from commandcenter.uploads import cap_bytes
 from cutover import actions, csvio, planning, readiness
 from cutover import serializers as s
 from cutover.models import (
@@ -201,6 +202,8 @@ def tasks_csv(request, pk):
     upload = request.FILES.get("file")
     if upload is None:
         return Response({"file": ["upload a CSV file"]}, status=400)
+    if upload.size > cap_bytes("roadmap_csv"):
+        return Response({"file": ["the file is too large"]}, status=400)
     try:
         count = actions.import_tasks(rm, upload.read().decode("utf-8-sig"), request.user)
     except UnicodeDecodeError:

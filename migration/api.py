@@ -2,6 +2,7 @@
 measures. Reading needs `view_migration`, changing needs `operate_migration`. Nothing here
 returns PHI: ledger rows carry UIDs and ids only."""
 
+from django.conf import settings
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -115,11 +116,13 @@ class WaveSerializer(serializers.ModelSerializer):
         slug_field="name", queryset=MappingProfile.objects.all(), allow_null=True, required=False
     )
     accession_numbers = serializers.ListField(
-        child=serializers.CharField(), write_only=True, required=False
-    )
+        child=serializers.CharField(max_length=64), write_only=True, required=False,
+        max_length=settings.UPLOAD_LIST_MAX_ITEMS,
+    )  # fmt: skip
     patient_ids = serializers.ListField(
-        child=serializers.CharField(), write_only=True, required=False
-    )
+        child=serializers.CharField(max_length=64), write_only=True, required=False,
+        max_length=settings.UPLOAD_LIST_MAX_ITEMS,
+    )  # fmt: skip
     schedule_spec = serializers.CharField(
         write_only=True, required=False, allow_blank=True, help_text="e.g. 'mon-fri 7-19=1'"
     )

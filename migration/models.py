@@ -155,6 +155,8 @@ class Destination(models.Model):
             missing["path"] = "must be an absolute path"
         if self.sse == "aws:kms" and self.kind != "s3":
             missing["sse"] = "only S3 destinations encrypt server-side"
+        if ".." in self.prefix.split("/"):
+            missing["prefix"] = "a prefix cannot climb out of its root (no '..')"
         missing.update(self._egress_problems())
         if missing:
             raise ValidationError(missing)
@@ -195,6 +197,8 @@ class LookupTable(models.Model):
     name = models.SlugField(max_length=60, unique=True)
     description = models.CharField(max_length=200, blank=True)
     entries = models.JSONField(default=dict)
+
+    PHI_FIELDS = ("entries",)  # masked in the audit log (commandcenter/audit.py)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -235,6 +239,7 @@ class Wave(models.Model):
     modalities = models.JSONField(default=list, blank=True)
     accession_numbers = models.JSONField(default=list, blank=True)
     patient_ids = models.JSONField(default=list, blank=True)
+    PHI_FIELDS = ("accession_numbers", "patient_ids")  # masked in the audit log
     schedule = models.JSONField(
         default=list,
         blank=True,

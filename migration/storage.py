@@ -243,7 +243,8 @@ class S3Store(Store):
         return found
 
     def existing_sha256(self, key):
-        if key.startswith(self._join("studies")) and key not in self.listed:
+        listed = self.listed
+        if listed is not None and key.startswith(self._join("studies")) and key not in listed:
             return None  # the study listing says it is not there: skip the HEAD
         try:
             head = self.client.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
@@ -627,7 +628,13 @@ class FilesystemStore(Store):
         self.root = Path(destination.path)
 
     def _path(self, key):
-        return self.root / key
+        """The file of a key, which must stay inside the root once resolved (a key
+        built from a mapped UID or a prefix with `../` would escape it)."""
+        root = self.root.resolve()
+        path = (root / key).resolve()
+        if not path.is_relative_to(root) or path == root:
+            raise DestinationError(f"key {key!r} leads outside the folder", retry=False)
+        return path
 
     def existing_sha256(self, key):
         path = self._path(key)
@@ -714,8 +721,8 @@ class FilesystemStore(Store):
 class DicomWebStore(Store):
     """STOW-RS to store, QIDO-RS to see what is there, WADO-RS to read back and verify.
 
-    DICOMweb has no place for conflict copies, quarantined bytes or the manifest: those
-    are kept in a local folder under VAR_DIR (`local:` keys)."""
+    DICOMweb has no place for conflict copies, quarantined bytes, copies kept aside or
+    the manifest: those are kept in its side store (`local:` keys, see `side_store`)."""
 
     kind = "dicomweb"
     max_bytes = DICOMWEB_DEFAULT_LIMIT
@@ -728,7 +735,7 @@ class DicomWebStore(Store):
             self.headers["Authorization"] = _secret(destination.auth_header_env)
         self.session = session or dicomweb_client.new_session()
         self.present = set()
-        self.local = FilesystemStore(_LocalFolder(destination))
+        self.local = side_store(destination)
 
     def instance_key(self, study, series, sop):
         return f"studies/{study}/series/{series}/instances/{sop}"
@@ -854,7 +861,34 @@ class DicomWebStore(Store):
             if deleted.status_code < 300
             else "the server does not allow DELETE: probe left"
         )
-        return f"stored and read back a probe instance; {note}"
+        where = (
+            f"side copies go to {settings.MIGRATION_DICOMWEB_SIDE_DESTINATION}"
+            if settings.MIGRATION_DICOMWEB_SIDE_DESTINATION
+            else "side copies stay on this host's disk (set MIGRATION_DICOMWEB_SIDE_DESTINATION)"
+        )
+        return f"stored and read back a probe instance; {note}; {where}"
+
+
+def side_store(destination):
+    """Where a DICOMweb destination keeps what DICOMweb has no place for: the destination
+    named by MIGRATION_DICOMWEB_SIDE_DESTINATION (an S3 bucket or a shared folder, durable
+    and the same for every worker), under `dicomweb-side/<name>/`. Unset, a folder under
+    this host's VAR_DIR (a rehearsal only: the destination's Check says so)."""
+    name = settings.MIGRATION_DICOMWEB_SIDE_DESTINATION
+    if not name:
+        return FilesystemStore(_LocalFolder(destination))
+    from migration.models import Destination
+
+    side = Destination.objects.filter(name=name, kind__in=("s3", "filesystem")).first()
+    if side is None:
+        raise DestinationError(f"side destination {name!r} is not an S3 or folder destination")
+    side.prefix = "/".join(
+        p for p in (side.prefix.strip("/"), "dicomweb-side", destination.name) if p
+    )
+    store = open_store(side)
+    if isinstance(store, S3Store):
+        store.listed = None  # no study listing: every existence check asks the bucket
+    return store
 
 
 class _LocalFolder:

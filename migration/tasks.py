@@ -54,6 +54,17 @@ def check_destination(destination_id):
         actions.check_destination(destination)
 
 
+@shared_task(ignore_result=True, acks_late=False, soft_time_limit=3600, time_limit=3660)
+def remigrate(row_id, user_id=None):
+    """Re-migrate a study (keep changed objects aside, verified, then queue it again)."""
+    from django.contrib.auth import get_user_model
+
+    from migration import discrepancies
+
+    user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
+    discrepancies.run_remigration(row_id, user)
+
+
 @shared_task(ignore_result=True, acks_late=False, soft_time_limit=60, time_limit=90)
 def tick():
     """Beat, worker start and `wave start --wait` run this: top up, recover, close."""
