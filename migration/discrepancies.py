@@ -327,7 +327,7 @@ def run_remigration(row_id, user=None):
         row = _remigratable(row)
         kept = set_aside_changed(row)
         _requeue(row, user)
-    except ActionError as exc:
+    except (ActionError, DestinationError) as exc:  # e.g. refused by the egress policy
         _remigration_failed(row, exc)
         return None
     log.info("ledger %s: re-migration by %s, %d object(s) kept aside", row.pk,

@@ -12,6 +12,7 @@ from pathlib import Path
 import requests
 
 from commandcenter.services.base import free_port, port_open
+from tests.migration.support import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -68,7 +69,18 @@ def test_the_stack_serves_the_product_and_stops_everything_on_ctrl_c(tmp_path):
             f"{base}/migration/api/destinations/{demo_s3}/check/",
             headers={"X-CSRFToken": session.cookies["csrftoken"], "Referer": base},
         )
-        assert check.status_code == 200 and check.json()["ok"], check.text
+        assert check.status_code == 202, check.text  # the stack's worker checks it
+        checked = wait_for(
+            lambda: (
+                session.get(f"{base}/migration/api/destinations/{demo_s3}/")
+                .json()
+                .get("last_check_ok")
+                is not None
+            ),
+            message="the demo destination's check",
+        )
+        detail = session.get(f"{base}/migration/api/destinations/{demo_s3}/").json()
+        assert checked and detail["last_check_ok"] is True, detail
         pacs_port = int(re.search(r"AE LEGACYPACS at 127\.0\.0\.1:(\d+)", output).group(1))
     finally:
         proc.send_signal(signal.SIGINT)
