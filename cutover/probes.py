@@ -22,6 +22,7 @@ from commandcenter import egress
 from commandcenter.services import dicomnet
 
 DEFAULT_TIMEOUT = 10.0
+MLLP_MAX_BYTES = 64 * 1024  # a longer answer is a ValueError: "not an HL7 message"
 ACK_TEXT = {
     "AA": "application accept",
     "CA": "commit accept",
@@ -108,7 +109,8 @@ def hl7_test_message(control_id, sending=("CMDCENTER", "MIGRATION"), receiving=(
 
 
 async def _exchange(host, port, message, timeout):
-    reader, writer = await asyncio.wait_for(open_hl7_connection(host, port), timeout)
+    connecting = open_hl7_connection(host, port, limit=MLLP_MAX_BYTES)
+    reader, writer = await asyncio.wait_for(connecting, timeout)
     try:
         writer.writemessage(message)
         await writer.drain()
