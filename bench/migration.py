@@ -55,6 +55,7 @@ def setup_django():
         DJANGO_SETTINGS_MODULE="commandcenter.settings",
         MIGRATION_QUEUE=QUEUE,
         LOG_LEVEL="WARNING",
+        EGRESS_ALLOW="127.0.0.0/8,::1,localhost",
     )
     from commandcenter.services.redis import EmbeddedRedis
 
@@ -235,8 +236,8 @@ class Worker:
         env = dict(
             os.environ,
             MIGRATION_UPLOAD_THREADS=str(threads),
-            BENCH_S3_KEY=s3.access_key,
-            BENCH_S3_SECRET=s3.secret_key,
+            CC_SECRET_BENCH_S3_KEY=s3.access_key,
+            CC_SECRET_BENCH_S3_SECRET=s3.secret_key,
             PYTHONUNBUFFERED="1",
         )
         self.log = open(WORK / "worker.log", "wb")  # noqa: SIM115 (closed by stop())
@@ -302,7 +303,8 @@ def engine(pacs, s3, uids, associations, threads, meter):
     Study.objects.bulk_create(Study(source=source, study_uid=uid) for uid in uids)
     destination = Destination.objects.create(
         name="seaweed", kind="s3", bucket=BUCKET, prefix="engine", endpoint_url=s3.endpoint_url,
-        region=s3.region, access_key_env="BENCH_S3_KEY", secret_key_env="BENCH_S3_SECRET",
+        region=s3.region, access_key_env="CC_SECRET_BENCH_S3_KEY",
+        secret_key_env="CC_SECRET_BENCH_S3_SECRET",
     )  # fmt: skip
     worker = Worker(s3, associations, threads)
     try:

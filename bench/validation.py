@@ -69,7 +69,9 @@ def main():
     s3 = SeaweedS3().start()
     try:
         s3.create_bucket(base.BUCKET)
-        os.environ.update(BENCH_S3_KEY=s3.access_key, BENCH_S3_SECRET=s3.secret_key)
+        os.environ.update(
+            CC_SECRET_BENCH_S3_KEY=s3.access_key, CC_SECRET_BENCH_S3_SECRET=s3.secret_key
+        )
         uids = base.study_uids(pacs)
         base.say(f"{len(uids)} studies, {args.studies * args.instances} instances of "
                  f"{args.size}x{args.size}; {args.associations} association(s)")  # fmt: skip

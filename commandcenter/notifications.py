@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from commandcenter import events
 from commandcenter.models import Notification
+from commandcenter.scrub import scrub_text
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +43,12 @@ def _push(note):
 
 
 def _email(user, text, ticket):
+    text = scrub_text(text)
     subject = f"[Command center] {text}"[:150]
     body = text
     if ticket is not None:
-        body += f"\n\nTicket #{ticket.pk}: {ticket.title}\n{reverse('cc:ticket', args=[ticket.pk])}"
+        title = scrub_text(ticket.title)
+        body += f"\n\nTicket #{ticket.pk}: {title}\n{reverse('cc:ticket', args=[ticket.pk])}"
     try:
         send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [user.email])
     except Exception as exc:  # the live notification stands; the mail server is logged

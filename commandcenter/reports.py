@@ -1,6 +1,5 @@
 """Ticket reports: volume per day, response times, SLA compliance, recurring problems."""
 
-import csv
 import io
 from datetime import timedelta
 
@@ -11,6 +10,7 @@ from django.utils import timezone
 from commandcenter import catalog, sla, triage
 from commandcenter.models import Ticket
 from commandcenter.priority import PRIORITIES
+from commandcenter.scrub import safe_writer, scrub_text
 
 CSV_FIELDS = [
     "id",
@@ -123,14 +123,14 @@ def csv_text(days=30, now=None):
     """Every ticket opened in the window, one CSV row each (no PHI columns)."""
     now = now or timezone.now()
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = safe_writer(out)
     writer.writerow(CSV_FIELDS)
     for t in window(days, now).select_related("assignee").order_by("opened_at"):
         writer.writerow(
             [
                 t.pk,
                 t.opened_at.isoformat(),
-                t.title,
+                scrub_text(t.title),
                 t.get_category_display(),
                 t.priority,
                 t.get_status_display(),

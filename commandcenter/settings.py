@@ -200,6 +200,24 @@ LOGGING = {
     "loggers": {"pynetdicom": {"level": "WARNING"}, "botocore": {"level": "WARNING"}},
 }
 
+# --- Uploads (issue 15): request and per-file caps (see commandcenter/uploads.py) ---
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=10 * 1024 * 1024)
+FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("FILE_UPLOAD_MAX_MEMORY_SIZE", default=2621440)
+UPLOAD_CAPS_MB = {
+    "training_material": env.float("UPLOAD_MAX_MATERIAL_MB", default=50.0),
+    "lookup_csv": env.float("UPLOAD_MAX_LOOKUP_MB", default=5.0),
+    "catalogue_csv": env.float("UPLOAD_MAX_CATALOGUE_MB", default=5.0),
+    "roadmap_csv": env.float("UPLOAD_MAX_ROADMAP_MB", default=5.0),
+}
+UPLOAD_LIST_MAX_ITEMS = env.int("UPLOAD_LIST_MAX_ITEMS", default=100000)
+
+# --- Egress (issue 15): where destinations and probes may connect, which variables hold
+# credentials (see commandcenter/egress.py). Nothing is allowed unless listed.
+EGRESS_ALLOW = env.str("EGRESS_ALLOW", default="")  # "10.0.0.0/8,pacs.hospital.example"
+EGRESS_SECRET_PREFIXES = env.list("EGRESS_SECRET_PREFIXES", default=["CC_SECRET_"])
+EGRESS_CHECK_TIMEOUT = env.float("EGRESS_CHECK_TIMEOUT", default=60.0)  # a Check or probe task
+EGRESS_MAX_BODY_BYTES = env.int("EGRESS_MAX_BODY_BYTES", default=1024 * 1024)  # probes, QIDO
+
 # --- Migration engine (issue 4): tunables from the environment (see migration/engine.py) ---
 MIGRATION_QUEUE = env.str("MIGRATION_QUEUE", default="celery")  # Celery queue of engine tasks
 MIGRATION_REDIS_PREFIX = env.str("MIGRATION_REDIS_PREFIX", default="mig")
@@ -215,6 +233,9 @@ MIGRATION_QUEUE_MB = env.int("MIGRATION_QUEUE_MB", default=64)  # received, not 
 MIGRATION_DIMSE_TIMEOUT = env.float("MIGRATION_DIMSE_TIMEOUT", default=60.0)
 MIGRATION_LATENCY_BOUND_MS = env.float("MIGRATION_LATENCY_BOUND_MS", default=1500.0)
 MIGRATION_TICK_SECONDS = env.float("MIGRATION_TICK_SECONDS", default=10.0)
+# an S3 or folder destination (by name) for DICOMweb destinations' conflict copies,
+# quarantine, manifests and copies kept aside; unset: VAR_DIR on the worker (rehearsal)
+MIGRATION_DICOMWEB_SIDE_DESTINATION = env.str("MIGRATION_DICOMWEB_SIDE_DESTINATION", default="")
 CELERY_BEAT_SCHEDULE["migration-tick"] = {
     "task": "migration.tasks.tick",
     "schedule": MIGRATION_TICK_SECONDS,

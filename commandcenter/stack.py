@@ -36,7 +36,7 @@ from commandcenter.services.base import (
 
 DEMO_BUCKET = "cc-demo"
 # The demo destination names these variables; the stack sets them for its children only.
-DEMO_S3_ENV = ("CC_DEMO_S3_ACCESS_KEY", "CC_DEMO_S3_SECRET_KEY")
+DEMO_S3_ENV = ("CC_SECRET_DEMO_S3_ACCESS_KEY", "CC_SECRET_DEMO_S3_SECRET_KEY")
 DEMO_PACS_AET = "LEGACYPACS"
 DEMO_CALLING_AET = "MIGRATOR"
 DEMO_MIX = (("CT", 10), ("MR", 6), ("CR", 5), ("US", 3))
@@ -127,6 +127,7 @@ class Stack:
 
     def _child_env(self):
         env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env.setdefault("EGRESS_ALLOW", "127.0.0.0/8,::1,localhost")  # the demo services
         if not env.get("REDIS_URL"):
             from commandcenter.services.redis import EmbeddedRedis
 

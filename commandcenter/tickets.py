@@ -15,6 +15,7 @@ from django.utils import timezone
 from commandcenter import catalog, events, sla, ticket_page, triage, workflow
 from commandcenter.models import Comment, Ticket, TicketEvent
 from commandcenter.priority import priority_for
+from commandcenter.scrub import scrub_text
 
 log = logging.getLogger(__name__)
 
@@ -355,7 +356,7 @@ def add_attachment(ticket, upload, user, now=None):
 
     content_type = check_screenshot(upload)
     now = now or timezone.now()
-    name = re.sub(r"[^\w.() -]", "_", upload.name)[:200] or "screenshot"
+    name = re.sub(r"[^\w.() -]", "_", scrub_text(upload.name))[:200] or "screenshot"
     attachment = Attachment(
         ticket=ticket,
         name=name,

@@ -25,6 +25,7 @@ from commandcenter import (
     workflow,
 )
 from commandcenter.access import has_rule, require
+from commandcenter.audit import phi_response
 from commandcenter.forms import TicketForm
 from commandcenter.models import (
     Attachment,
@@ -239,9 +240,8 @@ def ticket_attach(request, pk):
 def attachment(request, pk):
     item = get_object_or_404(Attachment, pk=pk)
     response = FileResponse(item.file.open("rb"), content_type=item.content_type)
-    response["Content-Disposition"] = f'inline; filename="{item.name}"'
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    response["Content-Disposition"] = f'inline; filename="attachment-{item.pk}"'
+    return phi_response(request, response, "commandcenter.attachment", item.pk)
 
 
 @require("view_board")

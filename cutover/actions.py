@@ -10,6 +10,7 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from commandcenter import egress
 from commandcenter.alerts import raise_alert
 from commandcenter.events import publish
 from cutover import binding, csvio, planning, probes, readiness, schedule, stages, template
@@ -524,6 +525,20 @@ def _check_probe_target(probe):
         raise ValidationError({"host": "this probe needs a host and a port"})
     if probe.kind in (Probe.Kind.DICOM_ECHO, Probe.Kind.DICOM_FIND) and not probe.called_aet:
         raise ValidationError({"called_aet": "a DICOM probe needs the called AE title"})
+    _check_probe_egress(probe)
+
+
+def _check_probe_egress(probe):
+    """Refuse a target the egress policy does not allow (commandcenter/egress.py)."""
+    policy = egress.current_policy()
+    if probe.kind == Probe.Kind.HTTP:
+        problem = egress.url_problem(probe.url, policy)
+        field = "url"
+    else:
+        problem = egress.host_problem(probe.host, probe.port, policy)
+        field = "host"
+    if problem:
+        raise ValidationError({field: problem})
 
 
 def _outcome(probe):
@@ -534,6 +549,15 @@ def _outcome(probe):
     if probe.kind == Probe.Kind.HL7:
         return probes.hl7_mllp(probe.host, probe.port, timeout=probe.timeout_s)
     return probes.http_get(probe.url, timeout=probe.timeout_s)
+
+
+def queue_probe(probe, trigger="on demand"):
+    """Ask a worker to run the probe (the web process never connects to its target);
+    the result arrives on the plan's page as an event and in the probe's history."""
+    from cutover import tasks
+
+    transaction.on_commit(lambda: tasks.run_probe.delay(probe.pk, trigger))
+    return {"queued": True, "id": probe.pk}
 
 
 def run_probe(probe, trigger="on demand"):

@@ -14,6 +14,7 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.response import Response
 
 from commandcenter.access import RulePermission, has_rule
+from commandcenter.uploads import cap_bytes
 from cutover import actions, csvio, planning, readiness
 from cutover import serializers as s
 from cutover.models import (
@@ -201,6 +202,8 @@ def tasks_csv(request, pk):
     upload = request.FILES.get("file")
     if upload is None:
         return Response({"file": ["upload a CSV file"]}, status=400)
+    if upload.size > cap_bytes("roadmap_csv"):
+        return Response({"file": ["the file is too large"]}, status=400)
     try:
         count = actions.import_tasks(rm, upload.read().decode("utf-8-sig"), request.user)
     except UnicodeDecodeError:
@@ -259,12 +262,20 @@ def gate_open(request, pk):
     return Response(s.StageSerializer(stage).data)
 
 
-@extend_schema(request=None, responses=s.ProbeResultSerializer)
+@extend_schema(
+    request=None,
+    responses={
+        202: inline_serializer(
+            "ProbeQueued", {"queued": serializers.BooleanField(), "id": serializers.IntegerField()}
+        )
+    },
+)
 @api_view(["POST"])
 @permission_classes([RulePermission("edit_roadmap")])
 def probe_run(request, pk):
+    """Queue the probe in a worker; its result appears in `/probes/{id}/results/`."""
     probe = get_object_or_404(Probe.objects.select_related("plan__integration"), pk=pk)
-    return Response(s.ProbeResultSerializer(actions.run_probe(probe)).data)
+    return Response(actions.queue_probe(probe), status=status.HTTP_202_ACCEPTED)
 
 
 @extend_schema(responses=s.ProbeResultSerializer(many=True))

@@ -10,6 +10,7 @@ import io
 import re
 from datetime import date
 
+from commandcenter.scrub import safe_writer
 from cutover.models import Dependency, Task
 
 COLUMNS = [
@@ -61,7 +62,7 @@ def format_dependency(code, kind, lag):
 
 def export_tasks(roadmap):
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = safe_writer(out)
     writer.writerow(COLUMNS + COMPUTED)
     deps = {}
     for dep in Dependency.objects.filter(successor__roadmap=roadmap).select_related("predecessor"):

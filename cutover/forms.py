@@ -2,6 +2,7 @@ from datetime import date
 
 from django import forms
 
+from commandcenter.uploads import check_size
 from cutover import binding, readiness
 from cutover.models import CloudViewer, Dependency, Probe, Task, ViewerTestCase, Workstream
 
@@ -87,6 +88,9 @@ class BaselineForm(forms.Form):
 
 class ImportForm(forms.Form):
     file = forms.FileField(help_text="CSV with columns code, workstream, name, … (as exported)")
+
+    def clean_file(self):
+        return check_size(self.cleaned_data.get("file"), "roadmap_csv")
 
 
 class HolidaysForm(forms.Form):

@@ -342,8 +342,27 @@ def validate_screenshot(upload):
 
     if upload.size > SCREENSHOT_MAX_BYTES:
         raise ValidationError("a screenshot may be at most 5 MB")
-    if not upload.name.lower().endswith((".png", ".jpg", ".jpeg", ".webp")):
+    if _decoded_format(upload) not in SCREENSHOT_FORMATS:
         raise ValidationError("a screenshot is a PNG, JPEG or WebP image")
+
+
+SCREENSHOT_FORMATS = {"PNG", "JPEG", "WEBP"}
+
+
+def _decoded_format(upload):
+    """The image format Pillow finds by decoding the upload (never its name), or None."""
+    from PIL import Image, UnidentifiedImageError
+
+    upload.seek(0)
+    try:
+        with Image.open(upload) as image:
+            image.verify()
+            return image.format
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError,
+            ValueError):  # fmt: skip
+        return None
+    finally:
+        upload.seek(0)
 
 
 class ViewerTestCase(models.Model):

@@ -1,12 +1,15 @@
 """Connectivity probes for integrations: DICOM C-ECHO / C-FIND, HL7 v2 over MLLP, HTTP(S)/FHIR.
 
 Each probe takes plain arguments and returns an `Outcome(ok, detail, ms)`; it never
-raises for a network problem, it says what went wrong. The HL7 probe sends a test
+raises for a network problem, it says what went wrong. Every target passes the egress
+policy (commandcenter/egress.py) first, so a refused host is never contacted; HTTP
+follows no redirect and reads at most `max_body` bytes. The HL7 probe sends a test
 message with the `hl7` library's MLLP streams and requires an AA (or CA) acknowledgement
 whose MSA-2 echoes the message control id.
 """
 
 import asyncio
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -15,9 +18,11 @@ import hl7
 import requests
 from hl7.mllp import InvalidBlockError, open_hl7_connection
 
+from commandcenter import egress
 from commandcenter.services import dicomnet
 
 DEFAULT_TIMEOUT = 10.0
+MLLP_MAX_BYTES = 64 * 1024  # a longer answer is a ValueError: "not an HL7 message"
 ACK_TEXT = {
     "AA": "application accept",
     "CA": "commit accept",
@@ -36,14 +41,26 @@ class Outcome:
     ms: float
 
 
-def _timed(func):
-    """Run `func() -> (ok, detail)` and time it; an unexpected exception is a failure."""
+def _timed(func, host=None, port=None, url=None):
+    """Run `func() -> (ok, detail)` and time it, once the egress policy allows the
+    target; a refusal or an unexpected exception is a failure."""
     started = time.perf_counter()
     try:
+        _allowed(host, port, url)
         ok, detail = func()
+    except egress.EgressError as exc:
+        ok, detail = False, str(exc)
     except Exception as exc:  # a probe reports, it does not crash its caller
-        ok, detail = False, f"{type(exc).__name__}: {exc}"
+        ok, detail = False, f"{type(exc).__name__}"
     return Outcome(ok, detail[:500], round((time.perf_counter() - started) * 1000, 1))
+
+
+def _allowed(host, port, url):
+    policy = egress.current_policy()
+    if url is not None:
+        egress.check_url(url, policy)
+    else:
+        egress.check_host(host, port, policy)
 
 
 def dicom_echo(host, port, called_aet, calling_aet="CCPROBE"):
@@ -52,7 +69,7 @@ def dicom_echo(host, port, called_aet, calling_aet="CCPROBE"):
             return True, f"C-ECHO to {called_aet}@{host}:{port} succeeded"
         return False, f"C-ECHO to {called_aet}@{host}:{port} failed: no association or no Success"
 
-    return _timed(run)
+    return _timed(run, host, port)
 
 
 def dicom_find(host, port, called_aet, calling_aet="CCPROBE"):
@@ -68,7 +85,7 @@ def dicom_find(host, port, called_aet, calling_aet="CCPROBE"):
             return False, f"C-FIND on {called_aet}@{host}:{port} failed: {exc}"
         return True, f"C-FIND on {called_aet}@{host}:{port} answered ({len(matches)} matches today)"
 
-    return _timed(run)
+    return _timed(run, host, port)
 
 
 def hl7_test_message(control_id, sending=("CMDCENTER", "MIGRATION"), receiving=("", "")):
@@ -92,7 +109,8 @@ def hl7_test_message(control_id, sending=("CMDCENTER", "MIGRATION"), receiving=(
 
 
 async def _exchange(host, port, message, timeout):
-    reader, writer = await asyncio.wait_for(open_hl7_connection(host, port), timeout)
+    connecting = open_hl7_connection(host, port, limit=MLLP_MAX_BYTES)
+    reader, writer = await asyncio.wait_for(connecting, timeout)
     try:
         writer.writemessage(message)
         await writer.drain()
@@ -147,33 +165,51 @@ def hl7_mllp(host, port, timeout=DEFAULT_TIMEOUT, receiving=("", "")):
             return False, f"{host}:{port} answered something that is not an HL7 message: {exc}"
         return judge_ack(ack, control_id)
 
-    return _timed(run)
+    return _timed(run, host, port)
 
 
-def http_get(url, timeout=DEFAULT_TIMEOUT, expect_status=200):
-    """GET a health or FHIR capability endpoint (`[base]/metadata`) and expect a status."""
+def http_get(url, timeout=DEFAULT_TIMEOUT, expect_status=200, max_body=64 * 1024):
+    """GET a health or FHIR capability endpoint (`[base]/metadata`) and expect a status.
+    A redirect is reported as its status, not followed."""
+    shown = egress.mask_url(url)
 
     def run():
         try:
-            response = requests.get(url, timeout=timeout, headers={"Accept": "application/json"})
+            status, content_type, body = _get(url, timeout, max_body)
         except requests.Timeout:
-            return False, f"GET {url}: no answer within {timeout:g} s"
+            return False, f"GET {shown}: no answer within {timeout:g} s"
         except requests.RequestException as exc:
-            return False, f"GET {url} failed: {type(exc).__name__}"
-        detail = f"GET {url}: HTTP {response.status_code}"
-        kind = _resource_type(response)
+            return False, f"GET {shown} failed: {type(exc).__name__}"
+        detail = f"GET {shown}: HTTP {status}"
+        kind = _resource_type(content_type, body)
         if kind:
             detail += f" ({kind})"
-        return response.status_code == expect_status, detail
+        return status == expect_status, detail
 
-    return _timed(run)
+    return _timed(run, url=url)
 
 
-def _resource_type(response):
-    if "json" not in response.headers.get("Content-Type", ""):
+def _get(url, timeout, max_body):
+    """(status, content type, the first `max_body` bytes of the body)."""
+    session = requests.Session()
+    session.trust_env = False
+    with session.get(
+        url,
+        timeout=timeout,
+        headers={"Accept": "application/json"},
+        allow_redirects=False,
+        stream=True,
+    ) as response:
+        body = response.raw.read(max_body + 1, decode_content=True)
+        return response.status_code, response.headers.get("Content-Type", ""), body
+
+
+def _resource_type(content_type, body):
+    """A FHIR answer's resourceType; "" for a body that is not (whole) JSON."""
+    if "json" not in content_type:
         return ""
     try:
-        body = response.json()
+        parsed = json.loads(body)
     except ValueError:
         return ""
-    return body.get("resourceType", "") if isinstance(body, dict) else ""
+    return str(parsed.get("resourceType", ""))[:60] if isinstance(parsed, dict) else ""

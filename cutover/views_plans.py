@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from commandcenter.access import require
+from commandcenter.audit import phi_response
 from cutover import actions, readiness
 from cutover.forms import (
     CaseResultForm,
@@ -132,7 +133,8 @@ def item_evidence_file(request, item_pk):
     item = get_object_or_404(ChecklistItem, pk=item_pk)
     if not item.evidence_file:
         raise Http404("no evidence file")
-    return FileResponse(item.evidence_file.open("rb"), as_attachment=True)
+    response = FileResponse(item.evidence_file.open("rb"), as_attachment=True)
+    return phi_response(request, response, "cutover.evidence", item.pk)
 
 
 def _back_to_plan(request, plan_pk):
@@ -192,9 +194,8 @@ def probe_add(request, pk):
 @require_POST
 def probe_run(request, probe_pk):
     probe = get_object_or_404(Probe.objects.select_related("plan__integration"), pk=probe_pk)
-    result = actions.run_probe(probe)
-    level = messages.SUCCESS if result.ok else messages.ERROR
-    messages.add_message(request, level, f"{probe.name}: {result.detail}")
+    actions.queue_probe(probe)
+    messages.info(request, f"{probe.name}: queued; its result appears on this page.")
     return redirect("cutover:plan", probe.plan_id)
 
 
@@ -272,7 +273,8 @@ def case_screenshot(request, case_pk):
     case = get_object_or_404(ViewerTestCase, pk=case_pk)
     if not case.screenshot:
         raise Http404("no screenshot")
-    return FileResponse(case.screenshot.open("rb"))
+    response = FileResponse(case.screenshot.open("rb"))
+    return phi_response(request, response, "cutover.viewer_screenshot", case.pk)
 
 
 @require("view_roadmap")

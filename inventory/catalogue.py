@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
+from commandcenter.scrub import safe_writer
 from inventory import forms
 from inventory.models import (
     AccessRole,
@@ -136,7 +137,7 @@ def _cell(kind, obj, column):
 
 def export_csv(kind):
     buffer = io.StringIO()
-    csv.writer(buffer).writerows(export_rows(kind))
+    safe_writer(buffer).writerows(export_rows(kind))
     return buffer.getvalue()
 
 

@@ -1,6 +1,7 @@
 from django import forms
 from django.utils.text import slugify
 
+from commandcenter.uploads import check_size
 from inventory.models import (
     AccessRole,
     AuditLogLocation,
@@ -159,3 +160,6 @@ class AuditLogLocationForm(forms.ModelForm):
 
 class CsvImportForm(forms.Form):
     file = forms.FileField(label="CSV file", help_text="UTF-8, first line the column names")
+
+    def clean_file(self):
+        return check_size(self.cleaned_data.get("file"), "catalogue_csv")

@@ -86,6 +86,7 @@ class Study(models.Model):
     patient_id = models.CharField(max_length=64, blank=True)
     patient_name = models.CharField(max_length=324, blank=True)
     accession_number = models.CharField(max_length=16, blank=True)
+    PHI_FIELDS = ("patient_id", "patient_name", "accession_number")  # masked in audit entries
     study_date = models.DateField(null=True, blank=True)
     description = models.CharField(max_length=64, blank=True)
     modalities = models.CharField(max_length=64, blank=True, help_text="backslash-separated")

@@ -1,6 +1,5 @@
 """Inventory pages: thin views over `inventory.actions` (changes) and `inventory.reports`."""
 
-import csv
 from datetime import date
 
 from django.contrib import messages
@@ -11,6 +10,7 @@ from django.views.decorators.http import require_POST
 
 from commandcenter.access import has_rule, require
 from commandcenter.audit import record_phi_access
+from commandcenter.scrub import safe_writer
 from inventory import actions, charts, reports
 from inventory.catalogue import KINDS, CsvImportError, entries, export_csv, import_csv
 from inventory.forms import CrawlForm, CsvImportForm, PacsSourceForm, StudyFilterForm
@@ -233,7 +233,7 @@ class _Echo:
 
 
 def _csv_response(filename, header, rows):
-    writer = csv.writer(_Echo())
+    writer = safe_writer(_Echo())
     lines = (writer.writerow(row) for row in _prepend(header, rows))
     response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'

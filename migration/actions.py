@@ -16,6 +16,7 @@ from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from commandcenter import scrub
 from commandcenter.alerts import raise_alert
 from commandcenter.events import publish
 from inventory.models import Study
@@ -322,19 +323,33 @@ def add_destination(**fields):
     return destination
 
 
+def queue_destination_check(destination):
+    """Ask a worker to check the destination (the web process never connects to it);
+    the result arrives as the `migration.destination.<id>` event and on the row."""
+    from migration import tasks
+
+    transaction.on_commit(lambda: tasks.enqueue_destination_check(destination.pk))
+    return {"queued": True, "id": destination.pk}
+
+
 def check_destination(destination):
     """Write, read back and delete a probe; the result is kept on the destination."""
     try:
         result = open_store(destination).check()
-    except Exception as exc:  # e.g. a credentials variable is unset
+    except DestinationError as exc:  # e.g. refused by the egress policy
         result = {"ok": False, "detail": str(exc)[:300], "ms": None}
+    except Exception as exc:
+        result = {"ok": False, "detail": scrub.exception_text(exc)[:300], "ms": None}
     Destination.objects.filter(pk=destination.pk).update(
         last_check_ok=result["ok"],
         last_check_at=timezone.now(),
         last_check_detail=result["detail"],
         last_check_ms=result["ms"],
     )
+    destination.refresh_from_db()
+    html = render_to_string("migration/_check_result.html", {"d": destination})
     publish("migration.destinations", {"id": destination.pk, "check": result})
+    publish(f"migration.destination.{destination.pk}", {"check": result}, html=html)
     return result
 
 

@@ -2,6 +2,7 @@
 measures. Reading needs `view_migration`, changing needs `operate_migration`. Nothing here
 returns PHI: ledger rows carry UIDs and ids only."""
 
+from django.conf import settings
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -48,13 +49,9 @@ class DestinationSerializer(serializers.ModelSerializer):
         return attrs
 
 
-CheckResult = inline_serializer(
-    "DestinationCheck",
-    {
-        "ok": serializers.BooleanField(),
-        "detail": serializers.CharField(),
-        "ms": serializers.FloatField(allow_null=True),
-    },
+CheckQueued = inline_serializer(
+    "DestinationCheckQueued",
+    {"queued": serializers.BooleanField(), "id": serializers.IntegerField()},
 )
 
 
@@ -73,11 +70,13 @@ class DestinationViewSet(
     def perform_create(self, serializer):
         serializer.instance = actions.add_destination(**serializer.validated_data)
 
-    @extend_schema(request=None, responses=CheckResult)
+    @extend_schema(request=None, responses={202: CheckQueued})
     @action(detail=True, methods=["post"])
     def check(self, request, pk=None):
-        """Write, read back and delete a probe object; report latency or the error."""
-        return Response(actions.check_destination(self.get_object()))
+        """Queue a worker to write, read back and delete a probe object; the result lands
+        on the destination (`last_check_*`) and in the `migration.destination.<id>` event."""
+        queued = actions.queue_destination_check(self.get_object())
+        return Response(queued, status=status.HTTP_202_ACCEPTED)
 
 
 # --- mapping profiles -------------------------------------------------------------------
@@ -117,11 +116,13 @@ class WaveSerializer(serializers.ModelSerializer):
         slug_field="name", queryset=MappingProfile.objects.all(), allow_null=True, required=False
     )
     accession_numbers = serializers.ListField(
-        child=serializers.CharField(), write_only=True, required=False
-    )
+        child=serializers.CharField(max_length=64), write_only=True, required=False,
+        max_length=settings.UPLOAD_LIST_MAX_ITEMS,
+    )  # fmt: skip
     patient_ids = serializers.ListField(
-        child=serializers.CharField(), write_only=True, required=False
-    )
+        child=serializers.CharField(max_length=64), write_only=True, required=False,
+        max_length=settings.UPLOAD_LIST_MAX_ITEMS,
+    )  # fmt: skip
     schedule_spec = serializers.CharField(
         write_only=True, required=False, allow_blank=True, help_text="e.g. 'mon-fri 7-19=1'"
     )

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from commandcenter.alerts import clear_alert, raise_alert
 from commandcenter.events import publish
+from commandcenter.scrub import exception_text
 from migration import discrepancies, validation
 from migration.models import StoredInstance, StudyState, ValidationRun, WaveStudy
 from migration.storage import open_store
@@ -45,7 +46,7 @@ def fetch(store, item):
         data = store.read(item.key)
         error = "" if len(data) == item.size else f"read {len(data)} bytes, expected {item.size}"
     except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}"[:300]
+        error = exception_text(exc)[:300]
     return (time.perf_counter() - started) * 1000, error
 
 

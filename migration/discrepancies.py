@@ -11,11 +11,13 @@ study once more and each becomes fixed or open again with the new detail.
 
 import logging
 import time
-from pathlib import Path
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from commandcenter import scrub
+from commandcenter.access import has_rule
 from commandcenter.alerts import raise_alert
 from commandcenter.events import publish
 from migration import actions, ledger, validation
@@ -25,10 +27,11 @@ from migration.models import (
     StoredInstance,
     StudyState,
     ValidationRun,
+    Wave,
     WaveState,
     WaveStudy,
 )
-from migration.storage import DestinationError, open_store
+from migration.storage import DestinationError, open_store, sha256_hex
 
 log = logging.getLogger(__name__)
 Status = Discrepancy.Status
@@ -253,7 +256,12 @@ def _change(discrepancy, user, **fields):
 
 
 def assign(discrepancy, user, owner):
-    """Give the discrepancy an owner (None: nobody)."""
+    """Give the discrepancy an owner (None: nobody). Only someone who may work on
+    discrepancies assigns them, and only to someone who may."""
+    if user is not None and not has_rule(user, "validate_migration"):
+        raise ActionError("you cannot assign discrepancies")
+    if owner is not None and not (owner.is_active and has_rule(owner, "validate_migration")):
+        raise ActionError(f"{owner} cannot work on discrepancies")
     return _change(discrepancy, user, owner=owner)
 
 
@@ -277,10 +285,20 @@ def mark_fixed(discrepancy, user):
 
 
 def remigrate(target, user=None):
-    """Run a study through the engine again: objects whose bytes no longer match the
-    manifest are first kept aside (nothing is lost) and removed, so the engine uploads
-    them anew instead of seeing a conflict; then the ledger row is queued again and the
-    wave dispatched. `target` is a Discrepancy or a WaveStudy. Returns the ledger row."""
+    """Queue a study to run through the engine again (see `run_remigration`, which a
+    worker runs): its open discrepancies become `remigrating` at once. `target` is a
+    Discrepancy or a WaveStudy. Returns the ledger row."""
+    row = _remigratable(target)
+    with transaction.atomic():
+        row.discrepancies.filter(status=Status.OPEN).update(
+            status=Status.REMIGRATING, updated_at=timezone.now()
+        )
+        transaction.on_commit(lambda: _enqueue_remigration(row.pk, getattr(user, "pk", None)))
+    publish_wave(row.wave)
+    return row
+
+
+def _remigratable(target):
     row = target.ledger if isinstance(target, Discrepancy) else target
     if row is None:
         raise ActionError("this discrepancy concerns no study of the wave")
@@ -290,21 +308,63 @@ def remigrate(target, user=None):
         raise ActionError(f"wave {wave.name} is {wave.state}: it cannot run the study again")
     if row.state not in REMIGRATABLE:
         raise ActionError(f"the study is {row.state}: the engine is on it already")
-    kept = set_aside_changed(row)
+    return row
+
+
+def _enqueue_remigration(row_id, user_id):
+    from migration import tasks
+
+    tasks.remigrate.apply_async((row_id, user_id), queue=settings.MIGRATION_QUEUE)
+
+
+def run_remigration(row_id, user=None):
+    """In a worker: objects whose bytes no longer match the manifest are first kept aside
+    (and the kept copy read back and compared) and removed, so the engine uploads them
+    anew instead of seeing a conflict; then the ledger row is queued again and the wave
+    dispatched. A failure reopens the discrepancies and raises an alert (a ticket)."""
+    row = WaveStudy.objects.select_related("wave__destination", "study").get(pk=row_id)
+    try:
+        row = _remigratable(row)
+        kept = set_aside_changed(row)
+        _requeue(row, user)
+    except (ActionError, DestinationError) as exc:  # e.g. refused by the egress policy
+        _remigration_failed(row, exc)
+        return None
+    log.info("ledger %s: re-migration by %s, %d object(s) kept aside", row.pk,
+             getattr(user, "pk", "-"), len(kept))  # fmt: skip
+    actions.publish_progress(row.wave.pk, force=True)
+    publish_wave(row.wave)
+    return row
+
+
+def _requeue(row, user):
+    """Queue the row again and wake its wave; the wave's row is locked meanwhile, so that
+    re-migrations running side by side do not each try to restart a finished wave."""
     with transaction.atomic():
+        wave = Wave.objects.select_for_update().get(pk=row.wave_id)
         moved = ledger.transition(row.pk, StudyState.QUEUED, from_states=REMIGRATABLE, attempts=0,
                                   not_before=None, error_class="", last_error="")  # fmt: skip
         if not moved:
             raise ActionError("the study changed state meanwhile; try again")
-        row.discrepancies.filter(status=Status.OPEN).update(
-            status=Status.REMIGRATING, updated_at=timezone.now()
-        )
         _resume(wave, user)
-    log.info("ledger %s: re-migration by %s, %d object(s) kept aside", row.pk,
-             getattr(user, "pk", "-"), len(kept))  # fmt: skip
-    actions.publish_progress(wave.pk, force=True)
-    publish_wave(wave)
-    return row
+
+
+def _remigration_failed(row, exc):
+    detail = scrub.scrub_text(exc)[:300]
+    log.warning("ledger %s: re-migration failed: %s", row.pk, detail)
+    with transaction.atomic():
+        row.discrepancies.filter(status=Status.REMIGRATING).update(
+            status=Status.OPEN, updated_at=timezone.now()
+        )
+        raise_alert(
+            "validation",
+            f"validation.remigrate-{row.pk}",
+            f"Re-migration of a study of wave {row.wave.name} failed",
+            category="missing/incorrect images",
+            detail=detail,
+            links={"wave": row.wave.pk},
+        )
+    publish_wave(row.wave)
 
 
 def _resume(wave, user):
@@ -316,7 +376,8 @@ def _resume(wave, user):
 
 def set_aside_changed(row):
     """Keep aside and remove the destination objects of the study whose bytes differ from
-    the manifest; returns the keys they were kept under."""
+    the manifest; returns the keys they were kept under. Nothing is removed before its
+    kept copy has been read back with the same SHA-256."""
     store = open_store(row.wave.destination)
     uid = row.study.study_uid
     kept = []
@@ -326,13 +387,22 @@ def set_aside_changed(row):
             current = store.existing_sha256(item.key)
             if current is None or current == item.sha256:
                 continue
-            aside = _aside_key(store, uid, item, current)
-            store.put_aside(aside, store.read(item.key), current)
+            kept.append(_keep_aside(store, uid, item))
             _remove(store, item.key)
-            kept.append(aside)
     except DestinationError as exc:
         raise ActionError(f"the destination failed while keeping objects aside: {exc}") from exc
     return kept
+
+
+def _keep_aside(store, uid, item):
+    """Copy an object aside and prove the copy: read back, same SHA-256."""
+    data = store.read(item.key)
+    sha = sha256_hex(data)
+    aside = _aside_key(store, uid, item, sha)
+    store.put_aside(aside, data, sha)
+    if sha256_hex(store.read(aside)) != sha:
+        raise DestinationError(f"the copy kept aside of {item.sop_uid} reads back different bytes")
+    return aside
 
 
 def _aside_key(store, uid, item, sha):
@@ -346,9 +416,11 @@ def _remove(store, key):
     if store.kind == "s3":
         store._call("delete_object", Key=key)
     elif store.kind == "filesystem":
-        Path(store.root, key).unlink(missing_ok=True)
+        store.delete(key)
     else:
-        answer = store.session.delete(f"{store.base}/{key}", headers=store.headers, timeout=60)
+        answer = store.session.delete(
+            f"{store.base}/{key}", headers=store.headers, timeout=60, allow_redirects=False
+        )
         if answer.status_code >= 300:
             raise DestinationError(f"the DICOMweb server refused DELETE ({answer.status_code})")
 

@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
+from commandcenter.scrub import scrub_text
 from migration import dicom, ledger, lint, mapping, rates, throttle
 from migration.dicom import RetrieveError
 from migration.models import (
@@ -381,11 +382,13 @@ class StudyRun:
             self.tally.received_sops[sop] += 1
 
     def _map(self, ds, data, sop, coerced):
+        before = lint.identity(ds)
         try:
             changed = mapping.apply_rules(ds, self.rules, self.tables) if self.rules else []
         except mapping.MappingError as exc:
             raise QuarantineError(str(exc), sop) from exc
         problems, more = lint.values(ds, self.destination.kind, self.destination.coerce)
+        problems = lint.identity_problems(before, ds) + problems
         if problems:
             raise QuarantineError("; ".join(problems), sop)
         if changed or coerced or more:
@@ -531,7 +534,12 @@ class StudyRun:
         )
         QuarantinedInstance.objects.bulk_create(
             QuarantinedInstance(
-                ledger=row, sop_uid=sop, reason=reason[:500], key=key, sha256=sha, size=size
+                ledger=row,
+                sop_uid=sop,
+                reason=scrub_text(reason)[:500],
+                key=key,
+                sha256=sha,
+                size=size,
             )
             for sop, reason, key, sha, size in self.tally.quarantined
         )
@@ -607,7 +615,7 @@ def _quarantine_reason(quarantined):
         f"instance {first_sop}" if first_sop else f"an instance (sha256 {quarantined[0][3][:12]})"
     )
     more = f" (and {len(quarantined) - 1} more)" if len(quarantined) > 1 else ""
-    return f"{len(quarantined)} instance(s) quarantined: {name} {first_reason}{more}"
+    return scrub_text(f"{len(quarantined)} instance(s) quarantined: {name} {first_reason}{more}")
 
 
 def lookup_tables(rules):

@@ -5,6 +5,7 @@ import json
 from django import forms
 from django.db import models
 
+from commandcenter.uploads import check_size
 from inventory.models import PacsSource
 from migration import mapping, throttle
 from migration.models import Conflict, Destination, LookupTable, MappingProfile
@@ -61,6 +62,9 @@ class LookupTableForm(forms.Form):
     name = forms.SlugField(max_length=60)
     description = forms.CharField(max_length=200, required=False)
     file = forms.FileField(help_text="CSV: old value, new value (a header row is skipped)")
+
+    def clean_file(self):
+        return check_size(self.cleaned_data.get("file"), "lookup_csv")
 
     def clean(self):
         data = super().clean()

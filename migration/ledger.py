@@ -15,6 +15,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from commandcenter.scrub import scrub_text
 from migration.models import (
     ACTIVE_STATES,
     ERROR_CLASSES,
@@ -130,7 +131,7 @@ def fail(row, owner, error_class, message, **fields):
         to_state,
         owner=owner,
         error_class=error_class,
-        last_error=message[:2000],
+        last_error=scrub_text(message)[:2000],
         not_before=None if final else now + timedelta(seconds=retry_delay(row.attempts)),
         lease_owner="",
         lease_expires=None,

@@ -82,6 +82,21 @@ def structure(ds, size, *, study_uid=None, max_bytes=None, coerce=(), data=None)
     return problems, coerced
 
 
+def identity(ds):
+    """The identifying UIDs of a dataset, to compare before and after mapping."""
+    return {name: str(ds.get(name, "") or "") for name in REQUIRED_UIDS}
+
+
+def identity_problems(before, ds):
+    """Problems when mapping changed an identifying UID or left an invalid one: the
+    object key and the ledger are built from them, so they are checked after mapping."""
+    after = identity(ds)
+    changed = [name for name in REQUIRED_UIDS if after[name] != before[name]]
+    invalid = [name for name in REQUIRED_UIDS if not _valid_uid(after[name])]
+    problems = [f"mapping changed {', '.join(changed)}"] if changed else []
+    return problems + ([f"has an invalid UID in {', '.join(invalid)}"] if invalid else [])
+
+
 def _valid_uid(value):
     return len(value) <= 64 and bool(UID_RE.match(value))
 

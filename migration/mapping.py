@@ -94,6 +94,8 @@ def _rule_problems(rule, tables):
     for field in ("tag", "from", "to"):
         if field in rule and field not in missing:
             problems += _tag_problems(rule["op"], field, rule[field])
+    if rule["op"] == "issuer":
+        problems += _tag_problems("issuer", "tag", "IssuerOfPatientID")
     if rule["op"] == "map" and rule.get("table") and rule["table"] not in tables:
         problems.append(f"unknown lookup table {rule['table']!r}")
     if rule.get("missing", "keep") not in MISSING:
@@ -116,6 +118,8 @@ def _tag_problems(op, field, text):
         vr = dictionary_VR(tag)
     except KeyError:
         return [f"{text!r} is not in the DICOM dictionary"]
+    if vr == "UI" and field != "from":
+        return [f"{text!r} is a UID: UIDs identify objects and keys, and are never mapped"]
     if op != "remove" and vr not in TEXT_VRS:
         return [f"{text!r} has VR {vr}; only text values can be mapped"]
     return []

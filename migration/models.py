@@ -155,16 +155,40 @@ class Destination(models.Model):
             missing["path"] = "must be an absolute path"
         if self.sse == "aws:kms" and self.kind != "s3":
             missing["sse"] = "only S3 destinations encrypt server-side"
+        if ".." in self.prefix.split("/"):
+            missing["prefix"] = "a prefix cannot climb out of its root (no '..')"
+        missing.update(self._egress_problems())
         if missing:
             raise ValidationError(missing)
+
+    def _egress_problems(self):
+        """Credential variable names and URLs the egress policy refuses (see
+        commandcenter/egress.py)."""
+        from commandcenter import egress
+
+        policy = egress.current_policy()
+        problems = {
+            field: egress.secret_name_problem(getattr(self, field), policy)
+            for field in ("access_key_env", "secret_key_env", "auth_header_env")
+        }
+        problems.update(
+            {
+                field: egress.url_problem(getattr(self, field), policy)
+                for field in ("url", "endpoint_url")
+                if getattr(self, field)
+            }
+        )
+        return {field: problem for field, problem in problems.items() if problem}
 
     @property
     def summary(self):
         """Where it points, without secrets."""
+        from commandcenter.egress import mask_url
+
         if self.kind == "s3":
             where = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
-            return f"{where} ({self.endpoint_url})" if self.endpoint_url else where
-        return self.url if self.kind == "dicomweb" else self.path
+            return f"{where} ({mask_url(self.endpoint_url)})" if self.endpoint_url else where
+        return mask_url(self.url) if self.kind == "dicomweb" else self.path
 
 
 class LookupTable(models.Model):
@@ -173,6 +197,8 @@ class LookupTable(models.Model):
     name = models.SlugField(max_length=60, unique=True)
     description = models.CharField(max_length=200, blank=True)
     entries = models.JSONField(default=dict)
+
+    PHI_FIELDS = ("entries",)  # masked in the audit log (commandcenter/audit.py)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -213,6 +239,7 @@ class Wave(models.Model):
     modalities = models.JSONField(default=list, blank=True)
     accession_numbers = models.JSONField(default=list, blank=True)
     patient_ids = models.JSONField(default=list, blank=True)
+    PHI_FIELDS = ("accession_numbers", "patient_ids")  # masked in the audit log
     schedule = models.JSONField(
         default=list,
         blank=True,

@@ -2,9 +2,9 @@
 source (from the latest finished whole-wave reconciliation runs), its CSV form, and the
 studies a reviewer should look at. UIDs and ledger ids only, never PHI."""
 
-import csv
 import io
 
+from commandcenter.scrub import safe_writer
 from migration.discrepancies import wave_validation
 from migration.models import Discrepancy, ValidationRun, WaveState
 
@@ -71,7 +71,7 @@ def verdict_filter(rows, verdict):
 def csv_text(rows):
     """The report's rows as CSV, with a header line."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = safe_writer(buffer)
     writer.writerow([label for _key, label in REPORT_COLUMNS])
     for row in rows:
         writer.writerow(

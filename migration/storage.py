@@ -34,6 +34,7 @@ from botocore.httpsession import get_cert_path
 from botocore.utils import get_environ_proxies
 from django.conf import settings
 
+from commandcenter import egress, scrub
 from commandcenter.services import dicomweb_client
 from migration import sigv4
 
@@ -167,7 +168,7 @@ class Store:
         except DestinationError as exc:
             ok, detail = False, str(exc)
         except Exception as exc:  # a check reports, it never raises
-            ok, detail = False, f"{type(exc).__name__}: {exc}"
+            ok, detail = False, scrub.exception_text(exc)
         return {
             "ok": ok,
             "detail": detail[:300],
@@ -242,7 +243,8 @@ class S3Store(Store):
         return found
 
     def existing_sha256(self, key):
-        if key.startswith(self._join("studies")) and key not in self.listed:
+        listed = self.listed
+        if listed is not None and key.startswith(self._join("studies")) and key not in listed:
             return None  # the study listing says it is not there: skip the HEAD
         try:
             head = self.client.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
@@ -580,10 +582,28 @@ def _credentials(destination):
     ):
         name = getattr(destination, field)
         if name:
-            if not os.environ.get(name):
-                raise DestinationError(f"environment variable {name} is not set", retry=False)
-            kwargs[arg] = os.environ[name]
+            kwargs[arg] = _secret(name)
     return kwargs
+
+
+def _secret(name):
+    """The value of an allowed credentials variable (commandcenter.egress)."""
+    try:
+        return egress.secret(name, os.environ, egress.current_policy())
+    except egress.EgressError as exc:
+        raise DestinationError(str(exc), retry=False) from None
+
+
+def check_egress(destination):
+    """Refuse a destination whose URL the egress policy does not allow, before any
+    connection (DestinationError, not retried)."""
+    url = destination.url if destination.kind == "dicomweb" else destination.endpoint_url
+    if destination.kind == "filesystem" or not url:
+        return
+    try:
+        egress.check_url(url, egress.current_policy())
+    except egress.EgressError as exc:
+        raise DestinationError(str(exc), retry=False) from None
 
 
 def _new_s3_client(destination, kwargs):
@@ -629,7 +649,13 @@ class FilesystemStore(Store):
         self.root = Path(destination.path)
 
     def _path(self, key):
-        return self.root / key
+        """The file of a key, which must stay inside the root once resolved (a key
+        built from a mapped UID or a prefix with `../` would escape it)."""
+        root = self.root.resolve()
+        path = (root / key).resolve()
+        if not path.is_relative_to(root) or path == root:
+            raise DestinationError(f"key {key!r} leads outside the folder", retry=False)
+        return path
 
     def existing_sha256(self, key):
         path = self._path(key)
@@ -716,8 +742,8 @@ class FilesystemStore(Store):
 class DicomWebStore(Store):
     """STOW-RS to store, QIDO-RS to see what is there, WADO-RS to read back and verify.
 
-    DICOMweb has no place for conflict copies, quarantined bytes or the manifest: those
-    are kept in a local folder under VAR_DIR (`local:` keys)."""
+    DICOMweb has no place for conflict copies, quarantined bytes, copies kept aside or
+    the manifest: those are kept in its side store (`local:` keys, see `side_store`)."""
 
     kind = "dicomweb"
     max_bytes = DICOMWEB_DEFAULT_LIMIT
@@ -727,16 +753,10 @@ class DicomWebStore(Store):
         self.base = destination.url.rstrip("/")
         self.headers = {}
         if destination.auth_header_env:
-            value = os.environ.get(destination.auth_header_env)
-            if not value:
-                raise DestinationError(
-                    f"environment variable {destination.auth_header_env} is not set", retry=False
-                )
-            self.headers["Authorization"] = value
-        self.session = session or requests.Session()
-        self.session.trust_env = False
+            self.headers["Authorization"] = _secret(destination.auth_header_env)
+        self.session = session or dicomweb_client.new_session()
         self.present = set()
-        self.local = FilesystemStore(_LocalFolder(destination))
+        self.local = side_store(destination)
 
     def instance_key(self, study, series, sop):
         return f"studies/{study}/series/{series}/instances/{sop}"
@@ -752,18 +772,24 @@ class DicomWebStore(Store):
 
     def _get(self, path, accept="application/dicom+json"):
         try:
-            response = self.session.get(
-                f"{self.base}/{path}", headers={"Accept": accept, **self.headers}, timeout=60
+            status, body = dicomweb_client.get_capped(
+                self.session,
+                f"{self.base}/{path}",
+                {"Accept": accept, **self.headers},
+                settings.EGRESS_MAX_BODY_BYTES * 64,
             )
-        except requests.RequestException as exc:
+        except (requests.RequestException, dicomweb_client.DicomWebError) as exc:
             raise DestinationError(f"DICOMweb server unreachable: {type(exc).__name__}") from exc
-        if response.status_code in (401, 403):
-            raise DestinationError(f"DICOMweb access denied ({response.status_code})", False)
-        if response.status_code == 404:
+        if status in (401, 403):
+            raise DestinationError(f"DICOMweb access denied ({status})", False)
+        if status == 404:
             return []
-        if response.status_code >= 400:
-            raise DestinationError(f"QIDO-RS answered {response.status_code}")
-        return response.json() if response.content else []
+        if status >= 300:
+            raise DestinationError(f"QIDO-RS answered {status}")
+        try:
+            return json.loads(body) if body else []
+        except ValueError as exc:
+            raise DestinationError("QIDO-RS answered something that is not JSON") from exc
 
     def begin_study(self, study):
         found = self._get(f"studies/{study}/instances")
@@ -808,8 +834,9 @@ class DicomWebStore(Store):
         _studies, study, _series, series, _instances, sop = key.split("/")
         try:
             return dicomweb_client.wado_instance(
-                self.base, study, series, sop, headers=self.headers, session=self.session
-            )
+                self.base, study, series, sop, headers=self.headers, session=self.session,
+                max_bytes=self.max_bytes + 64 * 1024,
+            )  # fmt: skip
         except (dicomweb_client.DicomWebError, requests.RequestException) as exc:
             raise DestinationError(f"WADO-RS read-back failed: {exc}"[:300]) from exc
 
@@ -845,14 +872,44 @@ class DicomWebStore(Store):
         if sha256_hex(self.read(key)) != sha256_hex(data):
             raise DestinationError("the probe instance read back different bytes")
         deleted = self.session.delete(
-            f"{self.base}/studies/{ds.StudyInstanceUID}", headers=self.headers, timeout=30
+            f"{self.base}/studies/{ds.StudyInstanceUID}",
+            headers=self.headers,
+            timeout=30,
+            allow_redirects=False,
         )
         note = (
             "deleted it"
             if deleted.status_code < 300
             else "the server does not allow DELETE: probe left"
         )
-        return f"stored and read back a probe instance; {note}"
+        where = (
+            f"side copies go to {settings.MIGRATION_DICOMWEB_SIDE_DESTINATION}"
+            if settings.MIGRATION_DICOMWEB_SIDE_DESTINATION
+            else "side copies stay on this host's disk (set MIGRATION_DICOMWEB_SIDE_DESTINATION)"
+        )
+        return f"stored and read back a probe instance; {note}; {where}"
+
+
+def side_store(destination):
+    """Where a DICOMweb destination keeps what DICOMweb has no place for: the destination
+    named by MIGRATION_DICOMWEB_SIDE_DESTINATION (an S3 bucket or a shared folder, durable
+    and the same for every worker), under `dicomweb-side/<name>/`. Unset, a folder under
+    this host's VAR_DIR (a rehearsal only: the destination's Check says so)."""
+    name = settings.MIGRATION_DICOMWEB_SIDE_DESTINATION
+    if not name:
+        return FilesystemStore(_LocalFolder(destination))
+    from migration.models import Destination
+
+    side = Destination.objects.filter(name=name, kind__in=("s3", "filesystem")).first()
+    if side is None:
+        raise DestinationError(f"side destination {name!r} is not an S3 or folder destination")
+    side.prefix = "/".join(
+        p for p in (side.prefix.strip("/"), "dicomweb-side", destination.name) if p
+    )
+    store = open_store(side)
+    if isinstance(store, S3Store):
+        store.listed = None  # no study listing: every existence check asks the bucket
+    return store
 
 
 class _LocalFolder:
@@ -869,4 +926,6 @@ STORES = {"s3": S3Store, "filesystem": FilesystemStore, "dicomweb": DicomWebStor
 
 
 def open_store(destination):
+    """The destination's store, once the egress policy allows where it points."""
+    check_egress(destination)
     return STORES[destination.kind](destination)

@@ -33,6 +33,38 @@ def migrate_next(source_id, ticket=None):
     return None
 
 
+def enqueue_destination_check(destination_id):
+    limit = settings.EGRESS_CHECK_TIMEOUT
+    check_destination.apply_async(
+        (destination_id,),
+        queue=settings.MIGRATION_QUEUE,
+        soft_time_limit=limit,
+        time_limit=limit + 15,
+    )
+
+
+@shared_task(ignore_result=True, acks_late=False)
+def check_destination(destination_id):
+    """The destination's Check, in a worker (egress stays out of the web process)."""
+    from migration import actions
+    from migration.models import Destination
+
+    destination = Destination.objects.filter(pk=destination_id).first()
+    if destination is not None:
+        actions.check_destination(destination)
+
+
+@shared_task(ignore_result=True, acks_late=False, soft_time_limit=3600, time_limit=3660)
+def remigrate(row_id, user_id=None):
+    """Re-migrate a study (keep changed objects aside, verified, then queue it again)."""
+    from django.contrib.auth import get_user_model
+
+    from migration import discrepancies
+
+    user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
+    discrepancies.run_remigration(row_id, user)
+
+
 @shared_task(ignore_result=True, acks_late=False, soft_time_limit=60, time_limit=90)
 def tick():
     """Beat, worker start and `wave start --wait` run this: top up, recover, close."""

@@ -25,6 +25,7 @@ from django.conf import settings
 from pydicom.datadict import keyword_for_tag
 from pydicom.pixels import iter_pixels
 
+from commandcenter.scrub import exception_text
 from migration import dicom, lint, mapping, readback
 from migration.dicom import RetrieveError
 from migration.engine import Pipeline, lookup_tables
@@ -397,7 +398,7 @@ class StudyCheck:
             self._retrieve(pipeline.submit)
             pipeline.finish()
         except Exception as exc:  # the PACS failed, or a comparison did: report, go on
-            detail = f"{type(exc).__name__}: {exc}"[:300]
+            detail = exception_text(exc)[:300]
             error = {"study": self.uid, "ledger_id": self.row.pk, "detail": detail}
             pipeline.abort()
         if error is None:

@@ -130,7 +130,10 @@ class DiscrepancyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
             owner = get_user_model().objects.filter(username=name, is_active=True).first()
             if owner is None:
                 return bad_request(f"no active user named {name!r}")
-        item = discrepancies.assign(self.get_object(), request.user, owner)
+        try:
+            item = discrepancies.assign(self.get_object(), request.user, owner)
+        except ActionError as exc:
+            return bad_request(exc)
         return Response(self.get_serializer(item).data)
 
     @extend_schema(request=AcceptSerializer, responses=DiscrepancySerializer)

@@ -4,6 +4,7 @@ discrepancies.py (the validation actions), reports.py, reviews.py and render.py.
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import HttpResponse
@@ -13,8 +14,9 @@ from django.utils.html import escape
 from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
+from commandcenter import scrub
 from commandcenter.access import RULES, has_rule, require
-from commandcenter.audit import record_phi_access
+from commandcenter.audit import phi_response, record_phi_access
 from inventory.models import PacsSource
 from migration import discrepancies, readback, reports, reviews, validation
 from migration import render as thumbnails
@@ -215,16 +217,18 @@ def _instances(row):
 @require("view_migration")
 def thumbnail(request, name, ledger_id, sop, side):
     """One side's thumbnail as PNG (pixel data only); an SVG saying why when it fails."""
+    if not has_rule(request.user, "view_phi"):
+        raise PermissionDenied("Patient images are shown to roles allowed PHI.")
     row = _ledger_row(name, ledger_id)
     frame = _positive_int(request.GET.get("frame"), allow_zero=True) or 0
     try:
         png = thumbnails.render_side(row, sop, side, frame=frame)
     except thumbnails.RenderError as exc:
-        response = HttpResponse(_error_svg(str(exc)), content_type="image/svg+xml", status=422)
+        svg = _error_svg(scrub.scrub_text(exc))
+        response = HttpResponse(svg, content_type="image/svg+xml", status=422)
     else:
         response = HttpResponse(png, content_type="image/png")
-    response["Cache-Control"] = "private, max-age=300"
-    return response
+    return phi_response(request, response, "migration.thumbnail", f"{ledger_id}/{sop}/{side}")
 
 
 def _error_svg(message):
@@ -328,8 +332,6 @@ def _apply(found, verb, request):
     if verb == "assign":
         owner_id = request.POST.get("owner", "")
         owner = get_user_model().objects.filter(pk=owner_id).first() if owner_id else None
-        if owner is not None and not has_rule(owner, "validate_migration"):
-            raise ActionError(f"{owner} cannot work on discrepancies")
         discrepancies.assign(found, request.user, owner)
     elif verb == "accept":
         discrepancies.accept(found, request.user, request.POST.get("reason", ""))

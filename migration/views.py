@@ -160,11 +160,10 @@ def destination_new(request):
 @require_POST
 def destination_check(request, name):
     destination = get_object_or_404(Destination, name=name)
-    result = actions.check_destination(destination)
-    destination.refresh_from_db()
+    actions.queue_destination_check(destination)
     if request.htmx:
-        return render(request, "migration/_check_result.html", {"d": destination, "result": result})
-    (messages.success if result["ok"] else messages.error)(request, f"{name}: {result['detail']}")
+        return render(request, "migration/_check_result.html", {"d": destination, "queued": True})
+    messages.info(request, f"{name}: check queued; the result appears here when it is done.")
     return redirect("migration:destinations")
 
 

@@ -13,6 +13,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "commandcenter.settings")
 # Playwright's sync API runs an event loop in the test thread; the ORM calls the
 # tests make around it are still plain synchronous code.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+# Every test service listens on loopback: allow it, explicitly (production allows nothing
+# unless listed).
+os.environ.setdefault("EGRESS_ALLOW", "127.0.0.0/8,::1,localhost")
 os.environ.setdefault("CHANNEL_PREFIX", f"cctest{os.getpid()}")
 
 _embedded_redis = None

@@ -5,6 +5,8 @@ from django.core.validators import RegexValidator
 from django.utils import timezone
 
 from commandcenter.access import ROLES
+from commandcenter.egress import mask_url
+from commandcenter.uploads import check_size
 from training.catalog import FEEDBACK_STATUSES, KINDS, SEVERITIES, VIEWERS, choices
 from training.models import Department, Highlight, Module, TrainingSession
 from training.screenshots import (
@@ -115,6 +117,15 @@ class MaterialForm(forms.Form):
     title = forms.CharField(max_length=200)
     url = forms.URLField(label="Link", required=False, assume_scheme="https")
     file = forms.FileField(label="or a file", required=False)
+
+    def clean_file(self):
+        return check_size(self.cleaned_data.get("file"), "training_material")
+
+    def clean_url(self):
+        url = self.cleaned_data.get("url")
+        if url and mask_url(url) != url:
+            raise forms.ValidationError("A link may not carry a user name or password.")
+        return url
 
     def clean(self):
         data = super().clean()

@@ -6,3 +6,11 @@ register = template.Library()
 @register.filter
 def get_item(mapping, key):
     return mapping.get(key, key)
+
+
+@register.filter
+def mask_url(url):
+    """A URL with any user:password@ shown as ***@."""
+    from commandcenter.egress import mask_url as masked
+
+    return masked(url)

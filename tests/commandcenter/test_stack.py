@@ -143,11 +143,19 @@ def check_demo_s3(stack, session):
     listed = session.get(f"{stack.base}/migration/api/destinations/").json()
     listed = listed.get("results", listed) if isinstance(listed, dict) else listed
     demo_s3 = next(d["id"] for d in listed if d["name"] == "demo-s3")
+    detail_url = f"{stack.base}/migration/api/destinations/{demo_s3}/"
+    before = session.get(detail_url).json()["last_check_at"]
     check = session.post(
-        f"{stack.base}/migration/api/destinations/{demo_s3}/check/",
+        f"{detail_url}check/",
         headers={"X-CSRFToken": session.cookies["csrftoken"], "Referer": stack.base},
     )
-    assert check.status_code == 200 and check.json()["ok"], check.text
+    assert check.status_code == 202, check.text  # the stack's worker checks it
+    wait_for(
+        lambda: session.get(detail_url).json()["last_check_at"] not in (None, before),
+        message="the demo destination's check",
+    )
+    detail = session.get(detail_url).json()
+    assert detail["last_check_ok"] is True, detail
 
 
 def demo_password(stack):

@@ -7,7 +7,7 @@ from commandcenter import synthetic
 from inventory.models import PacsSource, Study
 from migration.models import Destination
 
-S3_KEY_ENV, S3_SECRET_ENV = "CC_MIGTEST_S3_KEY", "CC_MIGTEST_S3_SECRET"
+S3_KEY_ENV, S3_SECRET_ENV = "CC_SECRET_MIGTEST_S3_KEY", "CC_SECRET_MIGTEST_S3_SECRET"
 
 # (modality, transfer syntax, charset, studies, instances, size): 50 studies in all.
 MIX = (

@@ -42,7 +42,7 @@ def test_an_s3_destination_is_added_and_its_check_writes_reads_and_deletes_a_pro
         ("no-bucket", "bucket 'no-such-bucket' does not exist"),
         ("bad-key", "access denied to bucket"),
         ("unreachable", "S3 endpoint unreachable"),
-        ("unset-variable", "environment variable CC_MIGTEST_UNSET is not set"),
+        ("unset-variable", "credentials not available"),
     ],
 )
 def test_a_failing_s3_check_names_the_problem(migration_s3, bucket, monkeypatch, case, expected):
@@ -50,12 +50,12 @@ def test_a_failing_s3_check_names_the_problem(migration_s3, bucket, monkeypatch,
     if case == "no-bucket":
         fields["bucket"] = "no-such-bucket"
     elif case == "bad-key":
-        monkeypatch.setenv("CC_MIGTEST_WRONG", "not-the-key")
-        fields["access_key_env"] = "CC_MIGTEST_WRONG"
+        monkeypatch.setenv("CC_SECRET_MIGTEST_WRONG", "not-the-key")
+        fields["access_key_env"] = "CC_SECRET_MIGTEST_WRONG"
     elif case == "unreachable":
         fields["endpoint_url"] = f"http://127.0.0.1:{free_port()}"
     else:
-        fields["access_key_env"] = "CC_MIGTEST_UNSET"
+        fields["access_key_env"] = "CC_SECRET_MIGTEST_UNSET"
     Destination.objects.create(
         name=case, kind="s3", region="us-east-1", secret_key_env=support.S3_SECRET_ENV,
         access_key_env=fields.pop("access_key_env", support.S3_KEY_ENV), **fields,

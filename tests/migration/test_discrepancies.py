@@ -157,6 +157,9 @@ def test_engineers_run_accept_and_re_migrate_while_pm_and_lead_only_read(
     moved = engineer.post(f"{base}/discrepancies/{second.pk}/remigrate/")
     assert moved.status_code == 202 and moved.json()["status"] == "remigrating"
     row.refresh_from_db()
+    assert row.state == StudyState.DONE  # a worker re-migrates it (the web process does not)
+    discrepancies.run_remigration(row.pk, cast.engineer)  # what the worker's task runs
+    row.refresh_from_db()
     wave.refresh_from_db()
     assert row.state == StudyState.QUEUED and wave.state == WaveState.RUNNING
 

@@ -21,6 +21,7 @@ from migration.models import (
     WaveState,
     WaveStudy,
 )
+from tests.migration.support import wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -188,7 +189,11 @@ def test_a_lookup_table_is_uploaded_as_csv_and_its_values_are_never_shown(cast, 
     assert client_for(cast.pm).get(reverse("migration:tables")).status_code == 403
 
 
-def test_a_destination_is_added_and_checked_with_a_clear_result(cast, client_for, tmp_path):
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_destination_is_added_and_checked_by_a_worker_with_a_clear_result(
+    cast, client_for, tmp_path, migration_worker
+):
     engineer = client_for(cast.engineer)
     response = engineer.post(reverse("migration:destination_new"), {"name": "s3-bad", "kind": "s3"})
     assert (
@@ -203,15 +208,17 @@ def test_a_destination_is_added_and_checked_with_a_clear_result(cast, client_for
         {"name": "gone", "kind": "filesystem", "path": str(tmp_path / "x")},
     )
 
-    ok = engineer.post(
-        reverse("migration:destination_check", args=["archive"]), HTTP_HX_REQUEST="true"
-    )
-    assert "OK" in ok.content.decode()
-    bad = engineer.post(
-        reverse("migration:destination_check", args=["gone"]), HTTP_HX_REQUEST="true"
-    )
-    assert "Failed" in bad.content.decode() and "does not exist" in bad.content.decode()
+    for name in ("archive", "gone"):
+        queued = engineer.post(
+            reverse("migration:destination_check", args=[name]), HTTP_HX_REQUEST="true"
+        )
+        assert "checking" in queued.content.decode()
+    wait_for(lambda: not Destination.objects.filter(last_check_at=None).exists())
     assert Destination.objects.get(name="archive").last_check_ok is True
+    gone = Destination.objects.get(name="gone")
+    assert gone.last_check_ok is False and "does not exist" in gone.last_check_detail
+    page = engineer.get(reverse("migration:destinations")).content.decode()
+    assert "OK" in page and "Failed" in page
     assert (
         client_for(cast.lead)
         .post(reverse("migration:destination_check", args=["archive"]))
@@ -281,7 +288,11 @@ def test_the_api_lists_creates_and_drives_waves_for_operators_only(
     assert measures["validation"] == {"waves": 0, "validated_waves": 0, "open_discrepancies": 0}
 
 
-def test_the_api_checks_destinations_and_validates_profiles(cast, client_for, tmp_path):
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_the_api_checks_destinations_and_validates_profiles(
+    cast, client_for, tmp_path, migration_worker
+):
     engineer = client_for(cast.engineer)
     made = engineer.post(
         "/migration/api/destinations/",
@@ -289,10 +300,10 @@ def test_the_api_checks_destinations_and_validates_profiles(cast, client_for, tm
         content_type="application/json",
     )
     assert made.status_code == 201
-    assert (
-        engineer.post(f"/migration/api/destinations/{made.json()['id']}/check/").json()["ok"]
-        is True
-    )
+    queued = engineer.post(f"/migration/api/destinations/{made.json()['id']}/check/")
+    assert queued.status_code == 202 and queued.json()["queued"] is True
+    wait_for(lambda: Destination.objects.get(name="f").last_check_ok is not None)
+    assert Destination.objects.get(name="f").last_check_ok is True
     bad = engineer.post(
         "/migration/api/profiles/",
         {"name": "p", "rules": [{"op": "nope"}]},

@@ -126,9 +126,9 @@ def test_a_missing_bucket_is_named_and_not_retried(migration_s3):
 
 
 def test_bad_credentials_are_access_denied_and_not_retried(migration_s3, bucket, monkeypatch):
-    monkeypatch.setenv("CC_LEANTEST_BAD_SECRET", "not-the-secret")
+    monkeypatch.setenv("CC_SECRET_LEANTEST_BAD", "not-the-secret")
     destination = support.s3_destination(migration_s3, bucket)
-    destination.secret_key_env = "CC_LEANTEST_BAD_SECRET"
+    destination.secret_key_env = "CC_SECRET_LEANTEST_BAD"
     store = S3Store(destination)
     data = instance_bytes()
     status, _answer = store.lean.put("k.dcm", data, params_for(store, "k.dcm", sha256_hex(data)))

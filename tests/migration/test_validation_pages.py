@@ -14,6 +14,7 @@ from PIL import Image
 from commandcenter import synthetic
 from commandcenter.models import PHIAccess
 from inventory.models import PacsSource, Study
+from migration import discrepancies
 from migration.models import (
     Destination,
     Discrepancy,
@@ -292,12 +293,15 @@ def test_the_review_page_offers_both_thumbnails_and_signing_to_reviewers_only(
     sop = row.instances.get().sop_uid
     url = reverse("migration:review", args=[wave.name, row.pk])
 
-    html = client_for(cast.pm).get(url).content.decode()
+    html = client_for(cast.lead).get(url).content.decode()
     staff_html = client_for(cast.staff).get(url).content.decode()
+    pm_html = client_for(cast.pm).get(url).content.decode()
 
     assert f"{sop}/source.png" in html and f"{sop}/destination.png" in html
     assert "Renders correctly" in html and "Flag a problem" in html
     assert f"{sop}/source.png" in staff_html and "Renders correctly" not in staff_html
+    assert "Renders correctly" in pm_html and "thumbs-withheld" in pm_html  # no view_phi
+    assert f"{sop}/source.png" not in pm_html
 
 
 def test_the_destination_thumbnail_is_a_png_of_the_pixels_and_nothing_else(cast, client_for, wave):
@@ -308,11 +312,13 @@ def test_the_destination_thumbnail_is_a_png_of_the_pixels_and_nothing_else(cast,
     response = client_for(cast.staff).get(url)
 
     assert response.status_code == 200 and response["Content-Type"] == "image/png"
-    assert "private" in response["Cache-Control"]
+    assert response["Cache-Control"] == "private, no-store"
+    assert PHIAccess.objects.filter(user=cast.staff, what="migration.thumbnail").count() == 1
     image = Image.open(io.BytesIO(response.content))
     assert image.size == (16, 16) and image.mode == "L" and not image.info
     assert b"Doe" not in response.content and b"PID" not in response.content
     assert client_for(cast.clinician).get(url).status_code == 403
+    assert client_for(cast.pm).get(url).status_code == 403  # view_migration, not view_phi
 
 
 def test_a_damaged_cloud_copy_answers_with_an_image_saying_it_cannot_render(
@@ -323,7 +329,7 @@ def test_a_damaged_cloud_copy_answers_with_an_image_saying_it_cannot_render(
     (tmp_path / stored.key).write_bytes(b"DICM but not really")
     url = reverse("migration:thumbnail", args=[wave.name, row.pk, stored.sop_uid, "destination"])
 
-    response = client_for(cast.pm).get(url)
+    response = client_for(cast.lead).get(url)
 
     assert response.status_code == 422 and response["Content-Type"] == "image/svg+xml"
     assert b"Cannot render" in response.content
@@ -464,4 +470,6 @@ def test_re_migrate_queues_the_study_again_and_marks_the_discrepancy(cast, clien
 
     found.refresh_from_db()
     assert found.status == "remigrating" and "Re-migrating" in html
+    assert WaveStudy.objects.get(pk=found.ledger_id).state == StudyState.DONE  # for a worker
+    discrepancies.run_remigration(found.ledger_id, cast.engineer)  # what the worker's task runs
     assert WaveStudy.objects.get(pk=found.ledger_id).state == StudyState.QUEUED
