@@ -14,7 +14,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Case, Count, F, Q, Sum, When
 from django.db.models.functions import Substr
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -22,6 +22,7 @@ from django.utils import timezone
 from commandcenter.alerts import raise_alert
 from commandcenter.events import publish
 from inventory import crawler, dicom, reports
+from inventory import witness as witness_module
 from inventory.models import (
     CrawlProblem,
     CrawlRange,
@@ -30,6 +31,8 @@ from inventory.models import (
     PacsSource,
     Series,
     Study,
+    Witness,
+    WitnessInstance,
 )
 
 log = logging.getLogger(__name__)
@@ -51,6 +54,8 @@ STUDY_FIELDS = (
 DERIVED_WHEN_MISSING = ("modalities", "num_series", "num_instances")
 RETRY_BACKOFF = (2, 5, 10)
 CHUNK = 400
+WITNESS_KINDS = ("scan", "listing")
+SETTLED = ("leaf", "split", "pruned")  # the node states that leave nothing to ask
 PROGRESS_EVERY = 0.5  # seconds between two progress events of one crawl
 
 
@@ -341,6 +346,9 @@ class CrawlLedger:
         self.found = run.studies_found
         self.new_cap = None
         self.last_check = 0.0
+        self.partitions = tuple(settings.INVENTORY_PARTITIONS)
+        self.alphabets = {}
+        self.in_batch = set()
 
     def stopping(self):
         """Checked before every node; the database is asked at most once a second (each
@@ -371,11 +379,16 @@ class CrawlLedger:
             time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
 
     def pending(self, limit=50):
-        todo = self.run.ranges.filter(status=CrawlRange.Status.PENDING).order_by("kind", "pk")
+        stage = Case(*(When(kind=k, then=n) for n, k in enumerate(crawler.STAGES)), default=99)
+        todo = (
+            self.run.ranges.filter(status=CrawlRange.Status.PENDING)
+            .annotate(stage=stage)
+            .order_by("stage", "pk")
+        )
         first = todo.first()
         if first is None:
             return []
-        nodes = list(todo.filter(kind=first.kind)[:limit])  # the StudyTime tree waits
+        nodes = list(todo.filter(kind=first.kind)[:limit])  # each tree waits for the last
         for node in nodes:
             node.range = crawler.Range.from_model(node)
         return nodes
@@ -405,8 +418,40 @@ class CrawlLedger:
                 minutes[minute] = minutes.get(minute, 0) + n
         return minutes
 
+    def alphabet(self, keyword):
+        """Digits, letters and what the PACS returned for `keyword` in this crawl."""
+        if keyword not in self.alphabets:
+            values = Study.objects.filter(seen_run=self.run)
+            values = values.values_list(crawler.FIELDS[keyword], flat=True).distinct()
+            self.alphabets[keyword] = crawler.alphabet(values.iterator())
+        return self.alphabets[keyword]
+
+    def values_under(self, keyword, prefix):
+        """The distinct values of `keyword` starting with `prefix` this crawl has listed."""
+        field = crawler.FIELDS[keyword]
+        rows = Study.objects.filter(seen_run=self.run, **{f"{field}__startswith": prefix})
+        return rows.values_list(field, flat=True).distinct()
+
+    def unlisted(self, studies):
+        """The Study UIDs of `studies` this crawl has not listed yet."""
+        fresh = set(studies) - self.in_batch
+        seen = Study.objects.filter(source=self.run.source, seen_run=self.run, study_uid__in=fresh)
+        return fresh - set(seen.values_list("study_uid", flat=True))
+
+    def listed_per_patient(self, patient_ids):
+        """{PatientID: studies this crawl has listed for it}."""
+        rows = Study.objects.filter(seen_run=self.run, patient_id__in=list(patient_ids))
+        return dict(rows.values_list("patient_id").annotate(n=Count("id")))
+
+    def walk_settled(self):
+        """Did the patient walk run, and count every patient's studies?"""
+        nodes = self.run.ranges.filter(kind="patient")
+        open_ = nodes.exclude(status__in=[CrawlRange.Status.LEAF, CrawlRange.Status.SPLIT])
+        return nodes.exists() and not open_.exists()
+
     def learn(self, answer):
         """What later answers of the same batch need to know already."""
+        self.in_batch |= set(answer.parsed.studies)
         self.modalities |= answer.parsed.modalities
         if answer.detected_cap and not self.detected_cap:
             self.detected_cap = self.new_cap = answer.detected_cap
@@ -415,8 +460,9 @@ class CrawlLedger:
         records = {}
         for _node, answer in batch:
             records.update(answer.parsed.studies)
+        kind = batch[0][0].kind if batch else ""
         with transaction.atomic():
-            found, created, changed = _upsert_studies(self.run, records)
+            found, created, changed = _upsert_studies(self.run, records, kind)
             new_problems = sum(
                 _record_problems(self.run, node, answer.parsed.problems) for node, answer in batch
             )
@@ -430,6 +476,7 @@ class CrawlLedger:
         self.found += found
         self.total += sum(len(answer.children) for _node, answer in batch)
         self.done += len(batch)
+        self.in_batch = set()
         if self.on_answer:
             self.on_answer()
 
@@ -479,8 +526,9 @@ def _close_nodes(batch):
     )
 
 
-def _upsert_studies(run, records):
-    """Insert new studies, update changed ones, stamp all as seen by this run.
+def _upsert_studies(run, records, kind=""):
+    """Insert new studies, update changed ones, stamp all as seen by this run, and those it
+    lists for the first time as found by the tree `kind`.
 
     Returns (found for the first time in this run, created, changed).
     """
@@ -491,8 +539,9 @@ def _upsert_studies(run, records):
         existing = {
             s.study_uid: s for s in Study.objects.filter(source=run.source, study_uid__in=chunk)
         }
-        new = [_new_study(run, records[uid]) for uid in chunk if uid not in existing]
-        found += len(new) + sum(1 for s in existing.values() if s.seen_run_id != run.pk)
+        new = [_new_study(run, records[uid], kind) for uid in chunk if uid not in existing]
+        again = [s.pk for s in existing.values() if s.seen_run_id != run.pk]
+        found += len(new) + len(again)
         Study.objects.bulk_create(new, batch_size=CHUNK)
         updated, touched = _merge_existing(run, existing, records)
         created += len(new)
@@ -501,18 +550,20 @@ def _upsert_studies(run, records):
         Study.objects.filter(pk__in=touched).update(
             seen_run=run, last_seen=timezone.now(), vanished=False
         )
+        Study.objects.filter(pk__in=again).update(found_by=kind)
     return found, created, changed
 
 
 _STAMP = ("seen_run", "last_seen", "vanished", "has_problems", "series_synced")
 
 
-def _new_study(run, record):
+def _new_study(run, record, kind=""):
     values = {key: record[key] for key in STUDY_FIELDS}
     return Study(
         source=run.source,
         study_uid=record["study_uid"],
         seen_run=run,
+        found_by=kind,
         has_problems=bool(record["problems"]),
         **values,
     )
@@ -641,10 +692,11 @@ def _note(run, text):
 def _finish(run):
     """Settle completeness, flag vanished studies, snapshot growth, release the lease."""
     run.refresh_from_db()
-    open_nodes = run.ranges.exclude(status__in=[CrawlRange.Status.LEAF, CrawlRange.Status.SPLIT])
-    complete = not open_nodes.exists()
+    open_nodes = run.ranges.exclude(status__in=SETTLED)
+    complete, unproven = crawler.verdict(_coverage(run, open_nodes.count()))
+    settled = not open_nodes.exists()
     with transaction.atomic():
-        vanished = _flag_vanished(run) if complete else 0
+        vanished = _flag_vanished(run) if settled else 0
         totals = Study.objects.filter(seen_run=run).aggregate(
             series=Sum("num_series"), instances=Sum("num_instances")
         )
@@ -653,6 +705,8 @@ def _finish(run):
             status=CrawlRun.Status.DONE,
             phase=CrawlRun.Phase.FINISHED,
             complete=complete,
+            unproven=unproven,
+            complete_reason=_proof_reason(run) if complete else "",
             studies_vanished=vanished,
             studies_found=Study.objects.filter(seen_run=run).count(),
             series_found=totals["series"] or 0,
@@ -664,13 +718,41 @@ def _finish(run):
             lease_until=None,
         )
         run.refresh_from_db()
-        if complete:
+        if settled:
             _snapshot(run)
     _report_finish(run, open_nodes.count())
 
 
+def _coverage(run, open_count):
+    ranges = run.ranges
+    root = ranges.filter(kind="all").first()
+    walked = tuple(ranges.filter(level="root").values_list("kind", flat=True))
+    patient = ranges.filter(kind="patient")
+    return crawler.Coverage(
+        universal_capped=root is not None and root.status != CrawlRange.Status.LEAF,
+        dated_only=root is None,
+        open_nodes=open_count,
+        cap=run.source.find_cap or run.detected_cap,
+        walked=walked,
+        walk_settled=patient.exists() and not patient.exclude(status__in=SETTLED[:2]).exists(),
+        pruned=ranges.filter(status=CrawlRange.Status.PRUNED, count__isnull=False).count(),
+    )
+
+
+def _proof_reason(run):
+    if run.since is not None:
+        return f"every study dated from {run.since} is in a leaf answered under the cap"
+    return "the universal C-FIND answered under the cap"
+
+
 def _flag_vanished(run):
-    missing = Study.objects.filter(source=run.source, vanished=False).exclude(seen_run=run)
+    """Studies a settled crawl no longer lists; those only a witness found are not expected
+    in a crawl and stay."""
+    missing = (
+        Study.objects.filter(source=run.source, vanished=False)
+        .exclude(seen_run=run)
+        .exclude(found_by__in=WITNESS_KINDS)
+    )
     if run.since is not None:
         missing = missing.filter(study_date__gte=run.since)
     return missing.update(vanished=True)
@@ -693,7 +775,7 @@ def _snapshot(run):
 
 def _report_finish(run, open_count):
     name = run.source.name
-    verdict = "complete" if run.complete else f"INCOMPLETE ({open_count} ranges still capped)"
+    verdict = "complete" if run.complete else "NOT PROVEN complete"
     _activity(
         f"crawl {run.pk} of {name} finished: {run.studies_found} studies, "
         f"{run.studies_new} new, {run.studies_vanished} vanished, {verdict}",
@@ -703,11 +785,11 @@ def _report_finish(run, open_count):
         raise_alert(
             "inventory",
             f"inventory.crawl_incomplete.{run.source.pk}",
-            f"Inventory crawl of {name} is incomplete",
+            f"Inventory crawl of {name} is not proven complete",
             category="inventory",
             impact="medium",
             urgency="low",
-            detail=f"Crawl {run.pk}: {open_count} ranges still answer at the C-FIND cap.",
+            detail=f"Crawl {run.pk}: {run.unproven}",
             links={"crawl": run.pk},
         )
 
@@ -734,6 +816,123 @@ def _fail(run, message):
     )
 
 
+# -- second witnesses ----------------------------------------------------------------------
+
+
+def record_witness(source, kind, location, seen):
+    """Store what a storage scan or a database listing saw (`witness.Seen`)."""
+    with transaction.atomic():
+        found = Witness.objects.create(
+            source=source,
+            kind=kind,
+            location=str(location)[:500],
+            files=seen.files,
+            studies=seen.studies,
+            instances=seen.instances,
+            unreadable=seen.unreadable[:10000],
+        )
+        WitnessInstance.objects.bulk_create(
+            (WitnessInstance(witness=found, study_uid=row[0], series_uid=row[1], sop_uid=row[2],
+                             transfer_syntax=row[3], size=row[4]) for row in seen.rows),
+            batch_size=2000,
+        )  # fmt: skip
+    _activity(
+        f"{found.get_kind_display()} of {source.name}: {seen.studies} studies, "
+        f"{seen.instances} instances, {len(seen.unreadable)} unreadable"
+    )
+    return found
+
+
+def latest_crawl(source):
+    return source.crawls.filter(status=CrawlRun.Status.DONE).order_by("-pk").first()
+
+
+def compare_witness(source, witness=None):
+    """The last finished crawl against a witness (the newest one by default).
+
+    Agreement makes the crawl complete, with the witness as its reason. Studies only the
+    witness holds join the inventory, marked as found by it, so a wave migrates them
+    (retrieval asks for them by StudyInstanceUID). Returns the comparison.
+    """
+    witness = witness or source.witnesses.first()
+    run = latest_crawl(source)
+    if witness is None or run is None:
+        raise CrawlError(f"{source.name} needs a finished crawl and a scan or listing first")
+    crawled = Study.objects.filter(seen_run=run).values_list("study_uid", flat=True)
+    witnessed = witness.entries.values_list("study_uid", flat=True).distinct()
+    result = {"crawl": run.pk, "witness": witness.pk, "kind": witness.kind,
+              **witness_module.compare(crawled, witnessed)}  # fmt: skip
+    with transaction.atomic():
+        joined = _join_witnessed(source, witness, result["only_in_witness"])
+        _judge(run, witness, result, joined)
+        Witness.objects.filter(pk=witness.pk).update(compared_run=run, comparison=result)
+    _activity(_compare_text(source, witness, result), run=run)
+    publish_progress(run)
+    return result
+
+
+def _join_witnessed(source, witness, uids):
+    """Add the witness's studies the inventory lacks; returns how many joined."""
+    known = set(
+        Study.objects.filter(source=source, study_uid__in=uids).values_list("study_uid", flat=True)
+    )
+    counts = (
+        witness.entries.filter(study_uid__in=uids)
+        .values("study_uid")
+        .annotate(series=Count("series_uid", distinct=True), instances=Count("id"))
+    )
+    scanned = witness.kind == Witness.Kind.SCAN
+    new = [
+        Study(
+            source=source,
+            study_uid=row["study_uid"],
+            found_by=witness.kind,
+            num_series=row["series"] if scanned else None,
+            num_instances=row["instances"] if scanned else None,
+            series_synced=True,
+        )
+        for row in counts
+        if row["study_uid"] not in known
+    ]
+    Study.objects.bulk_create(new, batch_size=CHUNK)
+    Study.objects.filter(source=source, study_uid__in=uids, vanished=True).update(vanished=False)
+    return len(new)
+
+
+def _judge(run, witness, result, joined):
+    name = witness.get_kind_display()
+    if result["agree"]:
+        reason = (
+            f"the {name} of {witness.location} ({result['witness_studies']} studies) lists "
+            "exactly the studies the crawl listed"
+        )
+        CrawlRun.objects.filter(pk=run.pk).update(complete=True, complete_reason=reason[:300],
+                                                  unproven="")  # fmt: skip
+        return
+    open_count = run.ranges.exclude(status__in=SETTLED).count()
+    base = crawler.verdict(_coverage(run, open_count))[1]
+    parts = [base] if base else []
+    if result["only_in_witness"]:
+        parts.append(
+            f"The {name} found {len(result['only_in_witness'])} studies the crawl did not list "
+            f"({joined} joined the inventory, marked as found by the {witness.kind})."
+        )
+    if result["only_in_crawl"]:
+        parts.append(
+            f"The crawl listed {len(result['only_in_crawl'])} studies the {name} does not hold."
+        )
+    CrawlRun.objects.filter(pk=run.pk).update(complete=False, complete_reason="",
+                                              unproven=" ".join(parts))  # fmt: skip
+
+
+def _compare_text(source, witness, result):
+    verdict = "agree" if result["agree"] else (
+        f"{len(result['only_in_witness'])} only in the {witness.kind}, "
+        f"{len(result['only_in_crawl'])} only in the crawl"
+    )  # fmt: skip
+    return f"crawl {result['crawl']} of {source.name} compared with {witness.kind}: {verdict}"
+
+
 # -- what screens and commands show ------------------------------------------------------
 
 
@@ -749,6 +948,9 @@ def summary(run):
         "instances": run.instances_found,
         "leaf_ranges": leaves.count(),
         "complete": bool(run.complete),
+        "unproven": "" if run.complete else run.unproven,
+        "complete_reason": run.complete_reason if run.complete else "",
+        "found_by": (run.proof or {}).get("found_by", {}),
         "new": run.studies_new,
         "changed": run.studies_changed,
         "vanished": run.studies_vanished,

@@ -351,4 +351,5 @@ def study_counts(run):
         "studies": seen.count(),
         "dated": dated.count() if dated_root is not None else None,
         "undated": seen.filter(study_date__isnull=True).count(),
+        "found_by": dict(seen.values_list("found_by").annotate(n=Count("id")).order_by()),
     }
