@@ -672,7 +672,47 @@ def _sample_series(getter, session, series):
         charset=sample["charset"][:64],
         sample_bytes=sample["bytes"],
     )
+    _keep_stored_values(series.study_id, sample.get("values") or {})
     return True
+
+
+LOSSY = "lossy answer"
+STORED_FIELDS = {
+    "PatientName": "patient_name",
+    "PatientID": "patient_id",
+    "AccessionNumber": "accession_number",
+    "StudyDescription": "description",
+}
+
+
+def _keep_stored_values(study_id, stored):
+    """Where the sampled instance disagrees with the C-FIND answer (a PACS answering in its
+    own character set drops what it cannot hold), keep the instance's value and list the
+    study under problems as a lossy answer. Details name the attribute, never its value."""
+    with transaction.atomic():
+        study = Study.objects.select_for_update().get(pk=study_id)
+        answered = {keyword: getattr(study, field) for keyword, field in STORED_FIELDS.items()}
+        changed = crawler.lossy_fields(answered, stored)
+        if not changed:
+            return
+        for keyword in changed:
+            setattr(study, STORED_FIELDS[keyword], stored[keyword][: _limit(keyword)])
+        detail = (
+            f"{', '.join(changed)} in the C-FIND answer differ from the stored instance's; "
+            "the instance's value is kept"
+        )
+        study.problems = [p for p in study.problems if p.get("code") != LOSSY]
+        study.problems.append({"code": LOSSY, "detail": detail})
+        study.has_problems = True
+        study.save(update_fields=[*(STORED_FIELDS[k] for k in changed), "problems",
+                                  "has_problems"])  # fmt: skip
+        CrawlProblem.objects.get_or_create(
+            run=study.seen_run, study=study, code=LOSSY, defaults={"detail": detail[:300]}
+        )
+
+
+def _limit(keyword):
+    return crawler.LIMITS.get(STORED_FIELDS[keyword], 64)
 
 
 def _enter_phase(run, phase):
@@ -993,6 +1033,8 @@ def progress_stats(run):
         "eta_seconds": round(eta) if eta is not None else None,
         "elapsed_seconds": round(elapsed),
         "complete": run.complete,
+        "unproven": "" if run.complete else run.unproven,
+        "complete_reason": run.complete_reason if run.complete else "",
         "cancel_requested": run.cancel_requested,
         "error": run.error,
     }

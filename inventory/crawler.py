@@ -610,6 +610,22 @@ def _count(value, keyword):
     return (number, []) if number >= 0 else (None, [("odd_number", f"{keyword} is negative")])
 
 
+def lossy_fields(answered, stored):
+    """The keywords whose C-FIND value ({keyword: text}) differs from the stored instance's
+    (trailing PN component separators and spaces aside); a value the instance lacks is
+    no evidence."""
+    return [
+        keyword
+        for keyword, value in answered.items()
+        if stored.get(keyword) is not None
+        and _comparable(stored[keyword]) != _comparable(value or "")
+    ]
+
+
+def _comparable(text):
+    return text.strip().rstrip("^= ").replace("\x00", "")
+
+
 def _truncate(record):
     problems = []
     for key, limit in LIMITS.items():

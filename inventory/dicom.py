@@ -343,12 +343,14 @@ class GetSession(_Session):
         return self.assoc
 
     def _on_store(self, event):
+        ds = event.dataset
         self.received.append(
             {
                 "sop_class": str(event.context.abstract_syntax),
                 "transfer_syntax": str(event.context.transfer_syntax),
-                "charset": _charset_of(event.dataset),
+                "charset": _charset_of(ds),
                 "bytes": len(event.request.DataSet.getvalue()),
+                "values": {keyword: _stored_text(ds, keyword) for keyword in STORED_TEXT},
             }
         )
         return 0x0000
@@ -365,6 +367,18 @@ class GetSession(_Session):
         if not self.received:
             raise PacsError(f"{self.peer}: C-GET of a sample instance returned nothing")
         return self.received[0]
+
+
+STORED_TEXT = ("PatientName", "PatientID", "AccessionNumber", "StudyDescription")
+
+
+def _stored_text(ds, keyword):
+    """A text attribute of a received instance, decoded with its own character set."""
+    try:
+        value = ds.get(keyword)
+    except (ValueError, TypeError, LookupError):
+        return None
+    return None if value is None else str(value).strip()
 
 
 def _charset_of(ds):

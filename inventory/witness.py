@@ -48,6 +48,19 @@ class Seen:
         }
 
 
+def allowed_path(path, roots):
+    """`path`, resolved, when it lies below one of `roots` (the folders the web may have
+    scanned); ListingError otherwise."""
+    real = os.path.realpath(path)
+    for root in roots:
+        base = os.path.realpath(root)
+        if real == base or real.startswith(base.rstrip(os.sep) + os.sep):
+            return real
+    raise ListingError(
+        "that folder is not below INVENTORY_SCAN_ROOTS (scan it from the command line)"
+    )
+
+
 def files_under(path):
     """Every regular file below `path`, in a stable order (symlinks are not followed)."""
     for folder, dirs, names in os.walk(path):

@@ -42,7 +42,9 @@ def test_a_capped_crawl_finds_all_600_studies_even_the_27_without_date_or_time(
     summary = json.loads(out.getvalue().strip().splitlines()[-1])
     assert summary["studies"] == 600
     assert set(Study.objects.values_list("study_uid", flat=True)) == set(seeded)
-    found_by = dict(Study.objects.filter(study_uid__in=undated).values_list("study_uid", "found_by"))
+    found_by = dict(
+        Study.objects.filter(study_uid__in=undated).values_list("study_uid", "found_by")
+    )
     assert set(found_by.values()) == {"patient"}
     assert summary["found_by"]["patient"] == 27
     assert summary["complete"] is False
