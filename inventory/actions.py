@@ -8,6 +8,7 @@ import logging
 import os
 import socket
 import time
+from contextlib import contextmanager
 from datetime import timedelta
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -253,7 +254,10 @@ class _Runner:
 
     def _phases(self):
         peer = dicom.Peer.of(self.source, timeout=settings.INVENTORY_DIMSE_TIMEOUT)
-        with dicom.FindSession(peer, pause=self.source.find_pause_ms / 1000) as session:
+        with (
+            _association_slot(self.source, self.ledger),
+            dicom.FindSession(peer, pause=self.source.find_pause_ms / 1000) as session,
+        ):
             if self.run.phase == CrawlRun.Phase.STUDIES:
                 self._studies(session)
             if self.run.phase == CrawlRun.Phase.SERIES:
@@ -331,6 +335,26 @@ class _Runner:
             _activity(f"crawl {self.run.pk} of {self.source.name} cancelled", run=self.run)
 
 
+@contextmanager
+def _association_slot(source, ledger):
+    """One of the source's association slots, shared with the migration engine's workers
+    (`migration.throttle.Slots`), held while the crawl talks to the PACS: the crawl never
+    takes the PACS past its association limit. Waits while every slot is taken."""
+    from migration.throttle import Slots
+
+    slots = Slots(source.pk)
+    token = slots.acquire(source.max_associations)
+    while token is None:
+        ledger.sleep(1.0)
+        token = slots.acquire(source.max_associations)
+    ledger.slot = (slots, token)
+    try:
+        yield
+    finally:
+        ledger.slot = None
+        slots.release(token)
+
+
 class CrawlLedger:
     """The crawl tree in the database, as `crawler.walk` sees it."""
 
@@ -349,6 +373,8 @@ class CrawlLedger:
         self.partitions = tuple(settings.INVENTORY_PARTITIONS)
         self.alphabets = {}
         self.in_batch = set()
+        self.slot = None  # (Slots, token) while the crawl holds an association slot
+        self.slot_renewed = time.monotonic()
 
     def stopping(self):
         """Checked before every node; the database is asked at most once a second (each
@@ -371,6 +397,14 @@ class CrawlLedger:
         if not kept:
             raise _StopError()
         self.last_check = time.monotonic()
+        self._renew_slot()
+
+    def _renew_slot(self):
+        if self.slot is None or time.monotonic() - self.slot_renewed < 10:
+            return
+        slots, token = self.slot
+        slots.renew(token)
+        self.slot_renewed = time.monotonic()
 
     def sleep(self, seconds):
         deadline = time.monotonic() + seconds
@@ -501,6 +535,7 @@ class CrawlLedger:
             raise _StopError()  # rolls the batch back: its nodes stay pending for whoever resumes
         self.new_cap = None
         self.last_check = time.monotonic()
+        self._renew_slot()
 
     def stats(self):
         return {"ranges_done": self.done, "ranges_total": self.total}
@@ -656,12 +691,16 @@ def _series_to_sample(run):
 
 
 def _sample_series(getter, session, series):
+    """C-FIND a series' first instance and C-GET it. The crawl holds one association slot,
+    so the C-FIND's association is closed before the C-GET's opens, and the other way."""
     study_uid = series.study.study_uid
     try:
+        getter.close()
         matches, _ = session.find(crawler.instance_query(study_uid, series.series_uid))
         _count, first, sop_class = crawler.parse_instances(matches)
         if not first:
             return False
+        session.close()
         sample = getter.sample(study_uid, series.series_uid, first)
     except dicom.PacsError as exc:
         log.warning("inventory: sample of series %s failed: %s", series.pk, exc)
