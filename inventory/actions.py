@@ -370,7 +370,7 @@ class CrawlLedger:
         self.found = run.studies_found
         self.new_cap = None
         self.last_check = 0.0
-        self.partitions = tuple(settings.INVENTORY_PARTITIONS)
+        self.partitions = tuple(p for p in settings.INVENTORY_PARTITIONS if p)
         self.alphabets = {}
         self.in_batch = set()
         self.slot = None  # (Slots, token) while the crawl holds an association slot
