@@ -10,7 +10,12 @@ import io
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action, api_view, permission_classes
 from rest_framework.pagination import CursorPagination
@@ -287,11 +292,16 @@ class CrawlRunViewSet(viewsets.ReadOnlyModelViewSet):
 
 class WitnessSerializer(serializers.ModelSerializer):
     source = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    unreadable = serializers.SerializerMethodField(help_text="{reason: files}")
 
     class Meta:
         model = Witness
         fields = ["id", "source", "kind", "location", "created_at", "files", "studies",
                   "instances", "unreadable", "compared_run", "comparison"]  # fmt: skip
+
+    @extend_schema_field(serializers.DictField(child=serializers.IntegerField()))
+    def get_unreadable(self, found):
+        return reports.unreadable_reasons(found)
 
 
 class WitnessViewSet(viewsets.ReadOnlyModelViewSet):

@@ -16,7 +16,10 @@ the cap:
 A re-crawl plans its dated tree the same way from the dates the ledger already holds.
 
 A study with a usable StudyDate or a usable StudyTime is in some leaf; only a study with
-neither could hide, and only while the universal query is capped. A capped answer is
+neither could hide, and only while the universal query is capped. After both trees the
+crawl walks the partitions below (`PARTITIONS`) to find such studies; it never takes them
+for a proof (`verdict`): a capped crawl is complete only when a second witness agrees
+(`inventory.witness`). A capped answer is
 recognised three ways: the PACS ends with Cancel (Orthanc's LimitFindResults), the answer
 reaches a known or detected cap, or, with no cap known, the count is one of the round caps
 PACS ship with. Responses are deduplicated by StudyInstanceUID (some SCPs repeat a study

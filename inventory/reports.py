@@ -377,6 +377,12 @@ def found_by(run):
     return rows
 
 
+def unreadable_reasons(witness):
+    """{reason: files}: what a page may show of the unreadable files (their paths may
+    name patients on some PACS)."""
+    return dict(Counter(u["reason"] for u in (witness.unreadable if witness else [])))
+
+
 def witness_joined(source):
     """Studies in the inventory only because a witness found them, by witness kind."""
     rows = Study.objects.filter(source=source, vanished=False, found_by__in=("scan", "listing"))
@@ -394,6 +400,7 @@ def comparison(source):
     )
     run = CrawlRun.objects.filter(pk=result.get("crawl")).first() if result else None
     return {
+        "unreadable": unreadable_reasons(witness),
         "source": source,
         "witness": witness,
         "result": result,

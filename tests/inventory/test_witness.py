@@ -155,11 +155,13 @@ def test_the_api_scans_only_below_the_scan_roots_and_takes_a_listing_upload(
     refused = client.post(f"/inventory/api/sources/{source.pk}/scan/", {"path": "/etc"})
     assert refused.status_code == 400 and "INVENTORY_SCAN_ROOTS" in refused.json()["detail"]
 
-    upload = io.BytesIO(("StudyInstanceUID\n" + "\n".join(UIDS) + "\n").encode())
+    upload = io.BytesIO(("StudyInstanceUID\n" + "\n".join(UIDS) + "\nnope\n").encode())
     upload.name = "export.csv"
     created = client.post(f"/inventory/api/sources/{source.pk}/listing/", {"file": upload})
 
     assert created.status_code == 201 and created.json()["studies"] == 6
+    listed = client.get("/inventory/api/witnesses/").json()["results"][0]
+    assert listed["unreadable"] == {"no valid StudyInstanceUID": 1}
     schema = client.get("/api/schema/?format=json").json()["paths"]
     for path in ("scan", "listing", "compare"):
         assert f"/inventory/api/sources/{{id}}/{path}/" in schema
