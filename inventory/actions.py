@@ -805,7 +805,8 @@ def _finish(run):
 def _coverage(run, open_count):
     ranges = run.ranges
     root = ranges.filter(kind="all").first()
-    walked = tuple(ranges.filter(level="root").values_list("kind", flat=True))
+    roots = ranges.filter(level="root", status=CrawlRange.Status.SPLIT)
+    walked = tuple(roots.values_list("kind", flat=True))
     patient = ranges.filter(kind="patient")
     return crawler.Coverage(
         universal_capped=root is not None and root.status != CrawlRange.Status.LEAF,
