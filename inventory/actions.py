@@ -373,6 +373,7 @@ class CrawlLedger:
         self.partitions = tuple(p for p in settings.INVENTORY_PARTITIONS if p)
         self.alphabets = {}
         self.in_batch = set()
+        self.signals_cancel = run.ranges.filter(note__startswith=crawler.CANCELLED).exists()
         self.slot = None  # (Slots, token) while the crawl holds an association slot
         self.slot_renewed = time.monotonic()
 
@@ -486,6 +487,7 @@ class CrawlLedger:
     def learn(self, answer):
         """What later answers of the same batch need to know already."""
         self.in_batch |= set(answer.parsed.studies)
+        self.signals_cancel = self.signals_cancel or answer.note.startswith(crawler.CANCELLED)
         self.modalities |= answer.parsed.modalities
         if answer.detected_cap and not self.detected_cap:
             self.detected_cap = self.new_cap = answer.detected_cap

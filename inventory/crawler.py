@@ -41,6 +41,7 @@ from pydicom.tag import Tag
 from pydicom.valuerep import PN_DELIMS, TEXT_VR_DELIMS
 from pynetdicom.sop_class import PatientRootQueryRetrieveInformationModelFind
 
+CANCELLED = "the PACS stopped early (Cancel)"
 ROUND_CAPS = frozenset({100, 200, 250, 500, 1000, 2000, 2500, 5000, 10000})
 EARLIEST = date(1900, 1, 1)
 STUDY_KEYS = (
@@ -434,10 +435,14 @@ def study_query(rng, keys=STUDY_KEYS):
     return query
 
 
-def is_capped(count, truncated, cap=None):
-    """Did the PACS stop early? `cap`: the known or detected limit (None: unknown)."""
+def is_capped(count, truncated, cap=None, signals=False):
+    """Did the PACS stop early? `cap`: the known or detected limit (None: unknown).
+    `signals`: this PACS has ended a capped answer with Cancel, so an answer it ends with
+    Success is whole even at the cap (Orthanc answers exactly `cap` matches with Success)."""
     if truncated:
         return True
+    if signals:
+        return False
     if cap:
         return count >= cap
     return count in ROUND_CAPS
@@ -721,7 +726,8 @@ def walk(session, ledger, cap=None, today=None, batch_seconds=0.5):
     """Answer every pending node of `ledger` until none is left (True) or it says stop.
 
     `ledger` persists the tree (see `inventory.actions.CrawlLedger`): `stopping()`,
-    `pending()` (a few nodes, in order), `detected_cap`, `modalities`, `learn(answer)`
+    `pending()` (a few nodes, in order), `detected_cap`, `signals_cancel`, `modalities`,
+    `learn(answer)`
     and `answered([(node, answer), ...])`, which stores a batch in one transaction: the
     answers of about `batch_seconds` share one commit, and a crash loses only those.
     """
@@ -762,9 +768,9 @@ def answer(session, rng, ledger, cap=None, today=None):
     parsed = parse_answer(matches, rng)
     detected = len(matches) if truncated and not cap and not ledger.detected_cap else None
     limit = cap or ledger.detected_cap or detected
-    if not is_capped(len(matches), truncated, limit):
+    if not is_capped(len(matches), truncated, limit, ledger.signals_cancel):
         return Answer(len(matches), parsed, "leaf", detected_cap=detected)
-    note = "the PACS stopped early (Cancel)" if truncated else f"{len(matches)} answers: capped"
+    note = CANCELLED if truncated else f"{len(matches)} answers: capped"
     known = ledger.known_days() if rng.level == "span" else None
     children = split(
         rng, ledger.modalities | parsed.modalities, today, known, _target(limit or len(matches)),
@@ -797,9 +803,10 @@ def _partition(session, rng, ledger, cap):
     matches, truncated = session.find(query, PATIENT_MODEL) if patient_root else session.find(query)
     limit = cap or ledger.detected_cap
     if rng.kind == "patient" and rng.level != "studies":
-        return _patients(rng, ledger, matches, is_capped(len(matches), truncated, limit))
+        capped = is_capped(len(matches), truncated, limit, ledger.signals_cancel)
+        return _patients(rng, ledger, matches, capped)
     parsed = parse_answer(matches)
-    if not is_capped(len(matches), truncated, limit):
+    if not is_capped(len(matches), truncated, limit, ledger.signals_cancel):
         return Answer(len(matches), parsed, "leaf")
     note = f"{len(matches)} answers: capped"
     keyword = PARTITIONS[rng.kind][0]

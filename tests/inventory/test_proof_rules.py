@@ -7,6 +7,7 @@ from inventory.crawler import (
     Range,
     alphabet,
     extend,
+    is_capped,
     lossy_fields,
     next_letters,
     partition_query,
@@ -75,3 +76,10 @@ def test_an_answer_is_lossy_where_the_stored_instance_says_otherwise():
     stored = {"PatientName": "Иванова^Ольга", "PatientID": "P1", "AccessionNumber": None}
     assert lossy_fields(answered, stored) == ["PatientName"]
     assert lossy_fields({"PatientName": "Doe^John"}, {"PatientName": "Doe^John^^^"}) == []
+
+
+def test_a_pacs_that_ends_capped_answers_with_cancel_is_believed_when_it_does_not():
+    assert is_capped(37, truncated=False, cap=37) is True  # silent caps: at the cap is capped
+    assert is_capped(37, truncated=False, cap=37, signals=True) is False
+    assert is_capped(37, truncated=True, cap=37, signals=True) is True
+    assert is_capped(100, truncated=False) is True and is_capped(99, truncated=False) is False
