@@ -42,11 +42,10 @@ def test_a_capped_crawl_finds_all_600_studies_even_the_27_without_date_or_time(
     summary = json.loads(out.getvalue().strip().splitlines()[-1])
     assert summary["studies"] == 600
     assert set(Study.objects.values_list("study_uid", flat=True)) == set(seeded)
-    found_by = dict(
-        Study.objects.filter(study_uid__in=undated).values_list("study_uid", "found_by")
-    )
-    assert set(found_by.values()) == {"patient"}
-    assert summary["found_by"]["patient"] == 27
+    found = Study.objects.filter(study_uid__in=undated)
+    by_chance = found.filter(found_by="all").count()  # in the capped universal answer
+    assert set(found.values_list("found_by", flat=True)) <= {"all", "patient"}
+    assert summary["found_by"]["patient"] == 27 - by_chance > 0
     assert summary["complete"] is False
     assert "capped (at 37)" in summary["unproven"] and "second witness" in summary["unproven"]
     leaves = CrawlRange.objects.filter(status="leaf", count__isnull=False)
