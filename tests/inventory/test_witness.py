@@ -154,6 +154,10 @@ def test_the_api_scans_only_below_the_scan_roots_and_takes_a_listing_upload(
     client = client_for(cast.engineer)
     refused = client.post(f"/inventory/api/sources/{source.pk}/scan/", {"path": "/etc"})
     assert refused.status_code == 400 and "INVENTORY_SCAN_ROOTS" in refused.json()["detail"]
+    (tmp_path / "allowed" / "pacs").mkdir(parents=True)
+    queued = client.post(f"/inventory/api/sources/{source.pk}/scan/",
+                         {"path": str(tmp_path / "allowed" / "pacs")})  # fmt: skip
+    assert queued.status_code == 202 and queued.json()["queued"] is True
 
     upload = io.BytesIO(("StudyInstanceUID\n" + "\n".join(UIDS) + "\nnope\n").encode())
     upload.name = "export.csv"
@@ -166,3 +170,6 @@ def test_the_api_scans_only_below_the_scan_roots_and_takes_a_listing_upload(
     for path in ("scan", "listing", "compare"):
         assert f"/inventory/api/sources/{{id}}/{path}/" in schema
     assert "/inventory/api/witnesses/" in schema
+    pm = client_for(cast.pm)  # the same test client, now logged in as a project manager
+    scan_url = f"/inventory/api/sources/{source.pk}/scan/"
+    assert pm.post(scan_url, {"path": str(tmp_path / "allowed")}).status_code == 403
