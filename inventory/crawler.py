@@ -773,7 +773,8 @@ def answer(session, rng, ledger, cap=None, today=None):
     note = CANCELLED if truncated else f"{len(matches)} answers: capped"
     known = ledger.known_days() if rng.level == "span" else None
     children = split(
-        rng, ledger.modalities | parsed.modalities, today, known, _target(limit or len(matches)),
+        rng, ledger.modalities | parsed.modalities, today, known,
+        _target(limit or len(matches), ledger.signals_cancel),
         ledger.partitions,
     )  # fmt: skip
     if rng.level == "modality" and parsed.ignores_modality:
@@ -783,14 +784,16 @@ def answer(session, rng, ledger, cap=None, today=None):
     return Answer(len(matches), parsed, "split", children, detected, note)
 
 
-def _target(cap):
-    """Aim planned ranges at half the cap: room for what the ledger does not know yet."""
-    return max(1, cap // 2)
+def _target(cap, signals=False):
+    """How many known studies a planned range should hold: half the cap, room for what the
+    ledger does not know yet; nine tenths when the PACS says Cancel when it is over (an
+    overfull range then costs one more query and a split, never a missed study)."""
+    return max(1, cap - cap // 10 if signals else cap // 2)
 
 
 def _planned(ledger, cap):
     minutes = ledger.known_minutes()
-    target = _target(cap or ledger.detected_cap or 100)
+    target = _target(cap or ledger.detected_cap or 100, ledger.signals_cancel)
     children = plan_times(minutes, target)
     note = f"planned from {sum(minutes.values())} known StudyTimes, about {target} a range"
     return Answer(None, Parsed(), "split", children, note=note)
