@@ -3,11 +3,13 @@ results, against one uncapped `findscu` (dcmtk) query of the same range.
 
     .venv/bin/python bench/inventory.py [--studies 10000] [--cap 100] [--fresh]
 
-The crawl must find every study and prove it (leaves under the cap); the baseline is the
-cheapest possible listing, which a capped PACS would refuse. Seeding takes a few minutes
-(Orthanc's REST API, tiny one-instance studies, a thread pool); the seeded Orthanc storage
-is kept in /tmp/bench-inventory-orthanc and reused unless --fresh. Prints studies per
-second for both, their ratio, and one JSON line last.
+The crawl must find every study, with the extra partitions after the dated and timed trees
+switched on (INVENTORY_PARTITIONS, all four by default); against a capped PACS it cannot
+prove completeness by C-FIND alone, and says so (`complete` false, `unproven`). The
+baseline is the cheapest possible listing, which a capped PACS would refuse. Seeding takes
+a few minutes (Orthanc's REST API, tiny one-instance studies, a thread pool); the seeded
+Orthanc storage is kept in /tmp/bench-inventory-orthanc and reused unless --fresh. Prints
+studies per second for both, their ratio (`ratio_findscu`), and one JSON line last.
 """
 
 import argparse
@@ -126,13 +128,18 @@ def crawl(pacs, count):
     start = time.perf_counter()
     result = actions.execute_crawl(run.pk)
     seconds = time.perf_counter() - start
-    if result["studies"] != count or not result["complete"] or result["new"] not in (0, count):
+    if result["studies"] != count or result["new"] not in (0, count):
         raise SystemExit(f"the crawl missed studies: {result}")
     return seconds, result
 
 
-def findscu(pacs):
-    """One universal study-level C-FIND with dcmtk's findscu; returns (seconds, matches)."""
+def findscu(pacs, runs=3):
+    """The fastest of `runs` universal study-level C-FINDs with dcmtk's findscu (one run
+    varies by a factor of three on a loaded machine); returns (seconds, matches)."""
+    return min(_findscu(pacs) for _run in range(runs))
+
+
+def _findscu(pacs):
     from inventory.crawler import STUDY_KEYS
 
     binary = shutil.which("findscu") or sys.exit("findscu is missing: apt-get install dcmtk")
@@ -193,7 +200,7 @@ def report(args, first, second, find_s):
         f"re-crawl: {recrawl_s:.1f} s = {recrawl_rate:.0f} studies/s, "
         f"{again['queries']} C-FINDs, complete={again['complete']}"
     )
-    print(f"findscu, one uncapped query: {find_s:.1f} s = {find_rate:.0f} studies/s")
+    print(f"findscu, one uncapped query (best of 3): {find_s:.1f} s = {find_rate:.0f} studies/s")
     print(f"ratio crawl/findscu: {crawl_rate / find_rate:.3f}")
     print(f"ratio re-crawl/findscu: {recrawl_rate / find_rate:.3f}")
     print(
@@ -214,6 +221,8 @@ def report(args, first, second, find_s):
                 "findscu_seconds": round(find_s, 2),
                 "findscu_studies_per_s": round(find_rate, 1),
                 "ratio": round(crawl_rate / find_rate, 4),
+                "ratio_findscu": round(crawl_rate / find_rate, 4),
+                "partitions": result["found_by"],
                 "recrawl_ratio": round(recrawl_rate / find_rate, 4),
             }
         )

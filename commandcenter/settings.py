@@ -268,6 +268,11 @@ INVENTORY_CRAWL_LEASE_SECONDS = env.float("INVENTORY_CRAWL_LEASE_SECONDS", defau
 INVENTORY_DIMSE_TIMEOUT = env.float("INVENTORY_DIMSE_TIMEOUT", default=60.0)
 INVENTORY_ECHO_TIMEOUT = env.float("INVENTORY_ECHO_TIMEOUT", default=10.0)
 INVENTORY_SAMPLE_SERIES = env.int("INVENTORY_SAMPLE_SERIES", default=50)
+# After the dated and timed trees, a capped crawl also walks these partitions, in order:
+# patient (Patient Root walk), pid (PatientID prefixes), acc (AccessionNumber), name.
+# Folders the web API may scan as a PACS's storage (the command line may scan any).
+INVENTORY_SCAN_ROOTS = env.list("INVENTORY_SCAN_ROOTS", default=[])
+INVENTORY_PARTITIONS = env.list("INVENTORY_PARTITIONS", default=["patient", "pid", "acc", "name"])
 CELERY_BEAT_SCHEDULE["inventory-resume-crawls"] = {
     "task": "inventory.tasks.resume_stalled_crawls",
     "schedule": env.float("INVENTORY_RESUME_INTERVAL_SECONDS", default=60.0),

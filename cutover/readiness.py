@@ -27,6 +27,16 @@ def _migration():
     return _share(progress["done"], progress["total"]), note
 
 
+def _inventory():
+    found = read("inventory.measures.completeness")
+    if not found["sources"]:
+        return None, "no legacy PACS registered and crawled yet"
+    note = f"{found['complete']} of {found['sources']} PACS sources proven complete"
+    for name, why in found["unproven"][:3]:
+        note += f"; {name}: {why}"
+    return _share(found["complete"], found["sources"]), note
+
+
 def _validated_waves():
     summary = read("migration.measures.validation_summary")
     note = f"{summary['validated_waves']} of {summary['waves']} waves validated"
@@ -102,6 +112,16 @@ def _tickets(priority):
 
 
 CRITERIA = [
+    {
+        "key": "inventory_complete",
+        "group": "Migration",
+        "label": "Legacy inventory proven complete",
+        "op": ">=",
+        "threshold": 100.0,
+        "unit": "%",
+        "measure": _inventory,
+        "evidence": "inventory:sources",
+    },
     {
         "key": "studies_migrated",
         "group": "Migration",

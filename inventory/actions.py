@@ -8,13 +8,14 @@ import logging
 import os
 import socket
 import time
+from contextlib import contextmanager
 from datetime import timedelta
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Case, Count, F, Q, Sum, When
 from django.db.models.functions import Substr
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -22,6 +23,7 @@ from django.utils import timezone
 from commandcenter.alerts import raise_alert
 from commandcenter.events import publish
 from inventory import crawler, dicom, reports
+from inventory import witness as witness_module
 from inventory.models import (
     CrawlProblem,
     CrawlRange,
@@ -30,6 +32,8 @@ from inventory.models import (
     PacsSource,
     Series,
     Study,
+    Witness,
+    WitnessInstance,
 )
 
 log = logging.getLogger(__name__)
@@ -51,6 +55,8 @@ STUDY_FIELDS = (
 DERIVED_WHEN_MISSING = ("modalities", "num_series", "num_instances")
 RETRY_BACKOFF = (2, 5, 10)
 CHUNK = 400
+WITNESS_KINDS = ("scan", "listing")
+SETTLED = ("leaf", "split", "pruned")  # the node states that leave nothing to ask
 PROGRESS_EVERY = 0.5  # seconds between two progress events of one crawl
 
 
@@ -248,7 +254,10 @@ class _Runner:
 
     def _phases(self):
         peer = dicom.Peer.of(self.source, timeout=settings.INVENTORY_DIMSE_TIMEOUT)
-        with dicom.FindSession(peer, pause=self.source.find_pause_ms / 1000) as session:
+        with (
+            _association_slot(self.source, self.ledger),
+            dicom.FindSession(peer, pause=self.source.find_pause_ms / 1000) as session,
+        ):
             if self.run.phase == CrawlRun.Phase.STUDIES:
                 self._studies(session)
             if self.run.phase == CrawlRun.Phase.SERIES:
@@ -326,6 +335,26 @@ class _Runner:
             _activity(f"crawl {self.run.pk} of {self.source.name} cancelled", run=self.run)
 
 
+@contextmanager
+def _association_slot(source, ledger):
+    """One of the source's association slots, shared with the migration engine's workers
+    (`migration.throttle.Slots`), held while the crawl talks to the PACS: the crawl never
+    takes the PACS past its association limit. Waits while every slot is taken."""
+    from migration.throttle import Slots
+
+    slots = Slots(source.pk)
+    token = slots.acquire(source.max_associations)
+    while token is None:
+        ledger.sleep(1.0)
+        token = slots.acquire(source.max_associations)
+    ledger.slot = (slots, token)
+    try:
+        yield
+    finally:
+        ledger.slot = None
+        slots.release(token)
+
+
 class CrawlLedger:
     """The crawl tree in the database, as `crawler.walk` sees it."""
 
@@ -341,6 +370,12 @@ class CrawlLedger:
         self.found = run.studies_found
         self.new_cap = None
         self.last_check = 0.0
+        self.partitions = tuple(p for p in settings.INVENTORY_PARTITIONS if p)
+        self.alphabets = {}
+        self.in_batch = set()
+        self.signals_cancel = run.ranges.filter(note__startswith=crawler.CANCELLED).exists()
+        self.slot = None  # (Slots, token) while the crawl holds an association slot
+        self.slot_renewed = time.monotonic()
 
     def stopping(self):
         """Checked before every node; the database is asked at most once a second (each
@@ -363,6 +398,14 @@ class CrawlLedger:
         if not kept:
             raise _StopError()
         self.last_check = time.monotonic()
+        self._renew_slot()
+
+    def _renew_slot(self):
+        if self.slot is None or time.monotonic() - self.slot_renewed < 10:
+            return
+        slots, token = self.slot
+        slots.renew(token)
+        self.slot_renewed = time.monotonic()
 
     def sleep(self, seconds):
         deadline = time.monotonic() + seconds
@@ -371,11 +414,16 @@ class CrawlLedger:
             time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
 
     def pending(self, limit=50):
-        todo = self.run.ranges.filter(status=CrawlRange.Status.PENDING).order_by("kind", "pk")
+        stage = Case(*(When(kind=k, then=n) for n, k in enumerate(crawler.STAGES)), default=99)
+        todo = (
+            self.run.ranges.filter(status=CrawlRange.Status.PENDING)
+            .annotate(stage=stage)
+            .order_by("stage", "pk")
+        )
         first = todo.first()
         if first is None:
             return []
-        nodes = list(todo.filter(kind=first.kind)[:limit])  # the StudyTime tree waits
+        nodes = list(todo.filter(kind=first.kind)[:limit])  # each tree waits for the last
         for node in nodes:
             node.range = crawler.Range.from_model(node)
         return nodes
@@ -405,8 +453,41 @@ class CrawlLedger:
                 minutes[minute] = minutes.get(minute, 0) + n
         return minutes
 
+    def alphabet(self, keyword):
+        """Digits, letters and what the PACS returned for `keyword` in this crawl."""
+        if keyword not in self.alphabets:
+            values = Study.objects.filter(seen_run=self.run)
+            values = values.values_list(crawler.FIELDS[keyword], flat=True).distinct()
+            self.alphabets[keyword] = crawler.alphabet(values.iterator())
+        return self.alphabets[keyword]
+
+    def values_under(self, keyword, prefix):
+        """The distinct values of `keyword` starting with `prefix` this crawl has listed."""
+        field = crawler.FIELDS[keyword]
+        rows = Study.objects.filter(seen_run=self.run, **{f"{field}__startswith": prefix})
+        return rows.values_list(field, flat=True).distinct()
+
+    def unlisted(self, studies):
+        """The Study UIDs of `studies` this crawl has not listed yet."""
+        fresh = set(studies) - self.in_batch
+        seen = Study.objects.filter(source=self.run.source, seen_run=self.run, study_uid__in=fresh)
+        return fresh - set(seen.values_list("study_uid", flat=True))
+
+    def listed_per_patient(self, patient_ids):
+        """{PatientID: studies this crawl has listed for it}."""
+        rows = Study.objects.filter(seen_run=self.run, patient_id__in=list(patient_ids))
+        return dict(rows.values_list("patient_id").annotate(n=Count("id")))
+
+    def walk_settled(self):
+        """Did the patient walk run, and count every patient's studies?"""
+        nodes = self.run.ranges.filter(kind="patient")
+        open_ = nodes.exclude(status__in=[CrawlRange.Status.LEAF, CrawlRange.Status.SPLIT])
+        return nodes.exists() and not open_.exists()
+
     def learn(self, answer):
         """What later answers of the same batch need to know already."""
+        self.in_batch |= set(answer.parsed.studies)
+        self.signals_cancel = self.signals_cancel or answer.note.startswith(crawler.CANCELLED)
         self.modalities |= answer.parsed.modalities
         if answer.detected_cap and not self.detected_cap:
             self.detected_cap = self.new_cap = answer.detected_cap
@@ -415,8 +496,9 @@ class CrawlLedger:
         records = {}
         for _node, answer in batch:
             records.update(answer.parsed.studies)
+        kind = batch[0][0].kind if batch else ""
         with transaction.atomic():
-            found, created, changed = _upsert_studies(self.run, records)
+            found, created, changed = _upsert_studies(self.run, records, kind)
             new_problems = sum(
                 _record_problems(self.run, node, answer.parsed.problems) for node, answer in batch
             )
@@ -430,6 +512,7 @@ class CrawlLedger:
         self.found += found
         self.total += sum(len(answer.children) for _node, answer in batch)
         self.done += len(batch)
+        self.in_batch = set()
         if self.on_answer:
             self.on_answer()
 
@@ -454,6 +537,7 @@ class CrawlLedger:
             raise _StopError()  # rolls the batch back: its nodes stay pending for whoever resumes
         self.new_cap = None
         self.last_check = time.monotonic()
+        self._renew_slot()
 
     def stats(self):
         return {"ranges_done": self.done, "ranges_total": self.total}
@@ -479,8 +563,9 @@ def _close_nodes(batch):
     )
 
 
-def _upsert_studies(run, records):
-    """Insert new studies, update changed ones, stamp all as seen by this run.
+def _upsert_studies(run, records, kind=""):
+    """Insert new studies, update changed ones, stamp all as seen by this run, and those it
+    lists for the first time as found by the tree `kind`.
 
     Returns (found for the first time in this run, created, changed).
     """
@@ -491,8 +576,9 @@ def _upsert_studies(run, records):
         existing = {
             s.study_uid: s for s in Study.objects.filter(source=run.source, study_uid__in=chunk)
         }
-        new = [_new_study(run, records[uid]) for uid in chunk if uid not in existing]
-        found += len(new) + sum(1 for s in existing.values() if s.seen_run_id != run.pk)
+        new = [_new_study(run, records[uid], kind) for uid in chunk if uid not in existing]
+        again = [s.pk for s in existing.values() if s.seen_run_id != run.pk]
+        found += len(new) + len(again)
         Study.objects.bulk_create(new, batch_size=CHUNK)
         updated, touched = _merge_existing(run, existing, records)
         created += len(new)
@@ -501,18 +587,20 @@ def _upsert_studies(run, records):
         Study.objects.filter(pk__in=touched).update(
             seen_run=run, last_seen=timezone.now(), vanished=False
         )
+        Study.objects.filter(pk__in=again).update(found_by=kind)
     return found, created, changed
 
 
 _STAMP = ("seen_run", "last_seen", "vanished", "has_problems", "series_synced")
 
 
-def _new_study(run, record):
+def _new_study(run, record, kind=""):
     values = {key: record[key] for key in STUDY_FIELDS}
     return Study(
         source=run.source,
         study_uid=record["study_uid"],
         seen_run=run,
+        found_by=kind,
         has_problems=bool(record["problems"]),
         **values,
     )
@@ -605,12 +693,16 @@ def _series_to_sample(run):
 
 
 def _sample_series(getter, session, series):
+    """C-FIND a series' first instance and C-GET it. The crawl holds one association slot,
+    so the C-FIND's association is closed before the C-GET's opens, and the other way."""
     study_uid = series.study.study_uid
     try:
+        getter.close()
         matches, _ = session.find(crawler.instance_query(study_uid, series.series_uid))
         _count, first, sop_class = crawler.parse_instances(matches)
         if not first:
             return False
+        session.close()
         sample = getter.sample(study_uid, series.series_uid, first)
     except dicom.PacsError as exc:
         log.warning("inventory: sample of series %s failed: %s", series.pk, exc)
@@ -621,7 +713,47 @@ def _sample_series(getter, session, series):
         charset=sample["charset"][:64],
         sample_bytes=sample["bytes"],
     )
+    _keep_stored_values(series.study_id, sample.get("values") or {})
     return True
+
+
+LOSSY = "lossy answer"
+STORED_FIELDS = {
+    "PatientName": "patient_name",
+    "PatientID": "patient_id",
+    "AccessionNumber": "accession_number",
+    "StudyDescription": "description",
+}
+
+
+def _keep_stored_values(study_id, stored):
+    """Where the sampled instance disagrees with the C-FIND answer (a PACS answering in its
+    own character set drops what it cannot hold), keep the instance's value and list the
+    study under problems as a lossy answer. Details name the attribute, never its value."""
+    with transaction.atomic():
+        study = Study.objects.select_for_update().get(pk=study_id)
+        answered = {keyword: getattr(study, field) for keyword, field in STORED_FIELDS.items()}
+        changed = crawler.lossy_fields(answered, stored)
+        if not changed:
+            return
+        for keyword in changed:
+            setattr(study, STORED_FIELDS[keyword], stored[keyword][: _limit(keyword)])
+        detail = (
+            f"{', '.join(changed)} in the C-FIND answer differ from the stored instance's; "
+            "the instance's value is kept"
+        )
+        study.problems = [p for p in study.problems if p.get("code") != LOSSY]
+        study.problems.append({"code": LOSSY, "detail": detail})
+        study.has_problems = True
+        study.save(update_fields=[*(STORED_FIELDS[k] for k in changed), "problems",
+                                  "has_problems"])  # fmt: skip
+        CrawlProblem.objects.get_or_create(
+            run=study.seen_run, study=study, code=LOSSY, defaults={"detail": detail[:300]}
+        )
+
+
+def _limit(keyword):
+    return crawler.LIMITS.get(STORED_FIELDS[keyword], 64)
 
 
 def _enter_phase(run, phase):
@@ -641,10 +773,11 @@ def _note(run, text):
 def _finish(run):
     """Settle completeness, flag vanished studies, snapshot growth, release the lease."""
     run.refresh_from_db()
-    open_nodes = run.ranges.exclude(status__in=[CrawlRange.Status.LEAF, CrawlRange.Status.SPLIT])
-    complete = not open_nodes.exists()
+    open_nodes = run.ranges.exclude(status__in=SETTLED)
+    complete, unproven = crawler.verdict(_coverage(run, open_nodes.count()))
+    settled = not open_nodes.exists()
     with transaction.atomic():
-        vanished = _flag_vanished(run) if complete else 0
+        vanished = _flag_vanished(run) if settled else 0
         totals = Study.objects.filter(seen_run=run).aggregate(
             series=Sum("num_series"), instances=Sum("num_instances")
         )
@@ -653,6 +786,8 @@ def _finish(run):
             status=CrawlRun.Status.DONE,
             phase=CrawlRun.Phase.FINISHED,
             complete=complete,
+            unproven=unproven,
+            complete_reason=_proof_reason(run) if complete else "",
             studies_vanished=vanished,
             studies_found=Study.objects.filter(seen_run=run).count(),
             series_found=totals["series"] or 0,
@@ -664,13 +799,42 @@ def _finish(run):
             lease_until=None,
         )
         run.refresh_from_db()
-        if complete:
+        if settled:
             _snapshot(run)
     _report_finish(run, open_nodes.count())
 
 
+def _coverage(run, open_count):
+    ranges = run.ranges
+    root = ranges.filter(kind="all").first()
+    roots = ranges.filter(level="root", status=CrawlRange.Status.SPLIT)
+    walked = tuple(roots.values_list("kind", flat=True))
+    patient = ranges.filter(kind="patient")
+    return crawler.Coverage(
+        universal_capped=root is not None and root.status != CrawlRange.Status.LEAF,
+        dated_only=root is None,
+        open_nodes=open_count,
+        cap=run.source.find_cap or run.detected_cap,
+        walked=walked,
+        walk_settled=patient.exists() and not patient.exclude(status__in=SETTLED[:2]).exists(),
+        pruned=ranges.filter(status=CrawlRange.Status.PRUNED, count__isnull=False).count(),
+    )
+
+
+def _proof_reason(run):
+    if run.since is not None:
+        return f"every study dated from {run.since} is in a leaf answered under the cap"
+    return "the universal C-FIND answered under the cap"
+
+
 def _flag_vanished(run):
-    missing = Study.objects.filter(source=run.source, vanished=False).exclude(seen_run=run)
+    """Studies a settled crawl no longer lists; those only a witness found are not expected
+    in a crawl and stay."""
+    missing = (
+        Study.objects.filter(source=run.source, vanished=False)
+        .exclude(seen_run=run)
+        .exclude(found_by__in=WITNESS_KINDS)
+    )
     if run.since is not None:
         missing = missing.filter(study_date__gte=run.since)
     return missing.update(vanished=True)
@@ -693,7 +857,7 @@ def _snapshot(run):
 
 def _report_finish(run, open_count):
     name = run.source.name
-    verdict = "complete" if run.complete else f"INCOMPLETE ({open_count} ranges still capped)"
+    verdict = "complete" if run.complete else "NOT PROVEN complete"
     _activity(
         f"crawl {run.pk} of {name} finished: {run.studies_found} studies, "
         f"{run.studies_new} new, {run.studies_vanished} vanished, {verdict}",
@@ -703,11 +867,11 @@ def _report_finish(run, open_count):
         raise_alert(
             "inventory",
             f"inventory.crawl_incomplete.{run.source.pk}",
-            f"Inventory crawl of {name} is incomplete",
+            f"Inventory crawl of {name} is not proven complete",
             category="inventory",
             impact="medium",
             urgency="low",
-            detail=f"Crawl {run.pk}: {open_count} ranges still answer at the C-FIND cap.",
+            detail=f"Crawl {run.pk}: {run.unproven}",
             links={"crawl": run.pk},
         )
 
@@ -734,6 +898,123 @@ def _fail(run, message):
     )
 
 
+# -- second witnesses ----------------------------------------------------------------------
+
+
+def record_witness(source, kind, location, seen):
+    """Store what a storage scan or a database listing saw (`witness.Seen`)."""
+    with transaction.atomic():
+        found = Witness.objects.create(
+            source=source,
+            kind=kind,
+            location=str(location)[:500],
+            files=seen.files,
+            studies=seen.studies,
+            instances=seen.instances,
+            unreadable=seen.unreadable[:10000],
+        )
+        WitnessInstance.objects.bulk_create(
+            (WitnessInstance(witness=found, study_uid=row[0], series_uid=row[1], sop_uid=row[2],
+                             transfer_syntax=row[3], size=row[4]) for row in seen.rows),
+            batch_size=2000,
+        )  # fmt: skip
+    _activity(
+        f"{found.get_kind_display()} of {source.name}: {seen.studies} studies, "
+        f"{seen.instances} instances, {len(seen.unreadable)} unreadable"
+    )
+    return found
+
+
+def latest_crawl(source):
+    return source.crawls.filter(status=CrawlRun.Status.DONE).order_by("-pk").first()
+
+
+def compare_witness(source, witness=None):
+    """The last finished crawl against a witness (the newest one by default).
+
+    Agreement makes the crawl complete, with the witness as its reason. Studies only the
+    witness holds join the inventory, marked as found by it, so a wave migrates them
+    (retrieval asks for them by StudyInstanceUID). Returns the comparison.
+    """
+    witness = witness or source.witnesses.first()
+    run = latest_crawl(source)
+    if witness is None or run is None:
+        raise CrawlError(f"{source.name} needs a finished crawl and a scan or listing first")
+    crawled = Study.objects.filter(seen_run=run).values_list("study_uid", flat=True)
+    witnessed = witness.entries.values_list("study_uid", flat=True).distinct()
+    result = {"crawl": run.pk, "witness": witness.pk, "kind": witness.kind,
+              **witness_module.compare(crawled, witnessed)}  # fmt: skip
+    with transaction.atomic():
+        joined = _join_witnessed(source, witness, result["only_in_witness"])
+        _judge(run, witness, result, joined)
+        Witness.objects.filter(pk=witness.pk).update(compared_run=run, comparison=result)
+    _activity(_compare_text(source, witness, result), run=run)
+    publish_progress(run)
+    return result
+
+
+def _join_witnessed(source, witness, uids):
+    """Add the witness's studies the inventory lacks; returns how many joined."""
+    known = set(
+        Study.objects.filter(source=source, study_uid__in=uids).values_list("study_uid", flat=True)
+    )
+    counts = (
+        witness.entries.filter(study_uid__in=uids)
+        .values("study_uid")
+        .annotate(series=Count("series_uid", distinct=True), instances=Count("id"))
+    )
+    scanned = witness.kind == Witness.Kind.SCAN
+    new = [
+        Study(
+            source=source,
+            study_uid=row["study_uid"],
+            found_by=witness.kind,
+            num_series=row["series"] if scanned else None,
+            num_instances=row["instances"] if scanned else None,
+            series_synced=True,
+        )
+        for row in counts
+        if row["study_uid"] not in known
+    ]
+    Study.objects.bulk_create(new, batch_size=CHUNK)
+    Study.objects.filter(source=source, study_uid__in=uids, vanished=True).update(vanished=False)
+    return len(new)
+
+
+def _judge(run, witness, result, joined):
+    name = witness.get_kind_display()
+    if result["agree"]:
+        reason = (
+            f"the {name} of {witness.location} ({result['witness_studies']} studies) lists "
+            "exactly the studies the crawl listed"
+        )
+        CrawlRun.objects.filter(pk=run.pk).update(complete=True, complete_reason=reason[:300],
+                                                  unproven="")  # fmt: skip
+        return
+    open_count = run.ranges.exclude(status__in=SETTLED).count()
+    base = crawler.verdict(_coverage(run, open_count))[1]
+    parts = [base] if base else []
+    if result["only_in_witness"]:
+        parts.append(
+            f"The {name} found {len(result['only_in_witness'])} studies the crawl did not list "
+            f"({joined} joined the inventory, marked as found by the {witness.kind})."
+        )
+    if result["only_in_crawl"]:
+        parts.append(
+            f"The crawl listed {len(result['only_in_crawl'])} studies the {name} does not hold."
+        )
+    CrawlRun.objects.filter(pk=run.pk).update(complete=False, complete_reason="",
+                                              unproven=" ".join(parts))  # fmt: skip
+
+
+def _compare_text(source, witness, result):
+    verdict = "agree" if result["agree"] else (
+        f"{len(result['only_in_witness'])} only in the {witness.kind}, "
+        f"{len(result['only_in_crawl'])} only in the crawl"
+    )  # fmt: skip
+    return f"crawl {result['crawl']} of {source.name} compared with {witness.kind}: {verdict}"
+
+
 # -- what screens and commands show ------------------------------------------------------
 
 
@@ -749,6 +1030,9 @@ def summary(run):
         "instances": run.instances_found,
         "leaf_ranges": leaves.count(),
         "complete": bool(run.complete),
+        "unproven": "" if run.complete else run.unproven,
+        "complete_reason": run.complete_reason if run.complete else "",
+        "found_by": (run.proof or {}).get("found_by", {}),
         "new": run.studies_new,
         "changed": run.studies_changed,
         "vanished": run.studies_vanished,
@@ -791,6 +1075,8 @@ def progress_stats(run):
         "eta_seconds": round(eta) if eta is not None else None,
         "elapsed_seconds": round(elapsed),
         "complete": run.complete,
+        "unproven": "" if run.complete else run.unproven,
+        "complete_reason": run.complete_reason if run.complete else "",
         "cancel_requested": run.cancel_requested,
         "error": run.error,
     }

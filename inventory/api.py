@@ -5,20 +5,36 @@ and accession numbers are only in study responses for `view_phi`, and every such
 is recorded in the PHI access log.
 """
 
+import io
+
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action, api_view, permission_classes
 from rest_framework.pagination import CursorPagination
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from commandcenter.access import ReadWrite, RulePermission, has_rule
 from commandcenter.audit import record_phi_access
-from inventory import actions, reports
+from inventory import actions, reports, tasks, witness
 from inventory.catalogue import KINDS
 from inventory.forms import StudyFilterForm
-from inventory.models import CrawlRange, CrawlRun, PacsSource, Study, ViewerCapability
+from inventory.models import (
+    CrawlRange,
+    CrawlRun,
+    PacsSource,
+    Study,
+    ViewerCapability,
+    Witness,
+)
 
 ReadOrOperate = ReadWrite("view_inventory", "operate_inventory")
 
@@ -58,8 +74,37 @@ class CrawlStartSerializer(serializers.Serializer):
     with_series = serializers.BooleanField(default=True)
 
 
+class ScanSerializer(serializers.Serializer):
+    path = serializers.CharField(help_text="a folder below one of INVENTORY_SCAN_ROOTS")
+    threads = serializers.IntegerField(default=4, min_value=1, max_value=32)
+
+
+class ListingSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="CSV with a StudyInstanceUID column")
+
+
+class WitnessedSerializer(serializers.Serializer):
+    witness = serializers.IntegerField()
+    files = serializers.IntegerField()
+    studies = serializers.IntegerField()
+    instances = serializers.IntegerField()
+    unreadable = serializers.ListField(child=serializers.DictField())
+
+
+class CompareSerializer(serializers.Serializer):
+    crawl = serializers.IntegerField()
+    witness = serializers.IntegerField()
+    kind = serializers.CharField()
+    crawled_studies = serializers.IntegerField()
+    witness_studies = serializers.IntegerField()
+    only_in_witness = serializers.ListField(child=serializers.CharField())
+    only_in_crawl = serializers.ListField(child=serializers.CharField())
+    agree = serializers.BooleanField()
+
+
 class PacsSourceViewSet(viewsets.ModelViewSet):
-    """Legacy PACS sources. POST .../echo/ runs C-ECHO; POST .../crawl/ starts a crawl."""
+    """Legacy PACS sources. POST .../echo/ runs C-ECHO; POST .../crawl/ starts a crawl;
+    .../scan/ and .../listing/ record a second witness, .../compare/ checks the crawl."""
 
     queryset = PacsSource.objects.all()
     serializer_class = PacsSourceSerializer
@@ -99,6 +144,58 @@ class PacsSourceViewSet(viewsets.ModelViewSet):
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         return Response(CrawlRunSerializer(run).data, status=status.HTTP_201_CREATED)
 
+    @extend_schema(
+        request=ScanSerializer,
+        responses={
+            202: inline_serializer(
+                "ScanQueued",
+                {"queued": serializers.BooleanField(), "path": serializers.CharField()},
+            )
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def scan(self, request, pk=None):
+        """Queue a read-only scan of the PACS's storage folder (a Celery task)."""
+        source = self.get_object()
+        params = ScanSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        try:
+            path = witness.allowed_path(
+                params.validated_data["path"], settings.INVENTORY_SCAN_ROOTS
+            )
+        except witness.ListingError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        tasks.scan.delay(source.pk, path, params.validated_data["threads"])
+        return Response({"queued": True, "path": path}, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        request={"multipart/form-data": ListingSerializer}, responses={201: WitnessedSerializer}
+    )
+    @action(detail=True, methods=["post"], parser_classes=[MultiPartParser])
+    def listing(self, request, pk=None):
+        """Record a CSV export of the PACS database (a StudyInstanceUID column)."""
+        source = self.get_object()
+        params = ListingSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        upload = params.validated_data["file"]
+        try:
+            lines = io.TextIOWrapper(upload.file, encoding="utf-8-sig", newline="")
+            seen = witness.read_listing(lines)
+        except (UnicodeDecodeError, witness.ListingError) as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        found = actions.record_witness(source, "listing", upload.name, seen)
+        return Response({"witness": found.pk, **seen.summary()}, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=CompareSerializer)
+    @action(detail=True, methods=["post"])
+    def compare(self, request, pk=None):
+        """The last finished crawl against the last witness; witness-only studies join."""
+        try:
+            result = actions.compare_witness(self.get_object())
+        except actions.CrawlError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(result)
+
 
 # -- crawls --------------------------------------------------------------------------------
 
@@ -130,6 +227,9 @@ class CrawlRunSerializer(serializers.ModelSerializer):
             "instances_found",
             "problems",
             "complete",
+            "unproven",
+            "complete_reason",
+            "proof",
             "error",
             "progress",
         ]
@@ -187,6 +287,31 @@ class CrawlRunViewSet(viewsets.ReadOnlyModelViewSet):
         return self.get_paginated_response(CrawlRangeSerializer(page, many=True).data)
 
 
+# -- witnesses -----------------------------------------------------------------------------
+
+
+class WitnessSerializer(serializers.ModelSerializer):
+    source = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    unreadable = serializers.SerializerMethodField(help_text="{reason: files}")
+
+    class Meta:
+        model = Witness
+        fields = ["id", "source", "kind", "location", "created_at", "files", "studies",
+                  "instances", "unreadable", "compared_run", "comparison"]  # fmt: skip
+
+    @extend_schema_field(serializers.DictField(child=serializers.IntegerField()))
+    def get_unreadable(self, found):
+        return reports.unreadable_reasons(found)
+
+
+class WitnessViewSet(viewsets.ReadOnlyModelViewSet):
+    """Storage scans and database listings of the sources, with their last comparison."""
+
+    queryset = Witness.objects.select_related("source")
+    serializer_class = WitnessSerializer
+    permission_classes = [ReadOrOperate]
+
+
 # -- studies -------------------------------------------------------------------------------
 
 
@@ -207,6 +332,7 @@ class StudySerializer(serializers.ModelSerializer):
             "num_instances",
             "charset",
             "problems",
+            "found_by",
             "vanished",
             "first_seen",
             "last_seen",

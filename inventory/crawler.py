@@ -16,7 +16,10 @@ the cap:
 A re-crawl plans its dated tree the same way from the dates the ledger already holds.
 
 A study with a usable StudyDate or a usable StudyTime is in some leaf; only a study with
-neither could hide, and only while the universal query is capped. A capped answer is
+neither could hide, and only while the universal query is capped. After both trees the
+crawl walks the partitions below (`PARTITIONS`) to find such studies; it never takes them
+for a proof (`verdict`): a capped crawl is complete only when a second witness agrees
+(`inventory.witness`). A capped answer is
 recognised three ways: the PACS ends with Cancel (Orthanc's LimitFindResults), the answer
 reaches a known or detected cap, or, with no cap known, the count is one of the round caps
 PACS ship with. Responses are deduplicated by StudyInstanceUID (some SCPs repeat a study
@@ -36,7 +39,9 @@ from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 from pydicom.valuerep import PN_DELIMS, TEXT_VR_DELIMS
+from pynetdicom.sop_class import PatientRootQueryRetrieveInformationModelFind
 
+CANCELLED = "the PACS stopped early (Cancel)"
 ROUND_CAPS = frozenset({100, 200, 250, 500, 1000, 2000, 2500, 5000, 10000})
 EARLIEST = date(1900, 1, 1)
 STUDY_KEYS = (
@@ -55,7 +60,7 @@ _TAGS = {
     keyword: (Tag(tag_for_keyword(keyword)), dictionary_VR(tag_for_keyword(keyword)))
     for keyword in (*STUDY_KEYS, "SeriesInstanceUID", "Modality", "SeriesNumber",
                     "SeriesDescription", "NumberOfSeriesRelatedInstances", "SOPInstanceUID",
-                    "SOPClassUID")
+                    "SOPClassUID", "NumberOfPatientRelatedStudies")
 }  # fmt: skip
 _TEXT_VRS = {"PN", "LO", "SH", "ST", "LT", "UT", "UC"}
 LIMITS = {"patient_id": 64, "patient_name": 324, "accession_number": 16, "description": 64}
@@ -74,6 +79,7 @@ class Range:
     time_from: str = ""
     time_to: str = ""
     modality: str = ""
+    prefix: str = ""  # PHI (part of an ID or a name): stored, never shown or logged
 
     @classmethod
     def from_model(cls, node):
@@ -85,6 +91,7 @@ class Range:
             node.time_from,
             node.time_to,
             node.modality,
+            node.prefix,
         )
 
     def fields(self):
@@ -96,6 +103,7 @@ class Range:
             "time_from": self.time_from,
             "time_to": self.time_to,
             "modality": self.modality,
+            "prefix": self.prefix,
         }
 
     @property
@@ -112,6 +120,8 @@ class Range:
 
     @property
     def label(self):
+        if self.kind in PARTITIONS:
+            return _partition_label(self)
         parts = []
         if self.kind == "all":
             parts.append("every study")
@@ -124,6 +134,17 @@ class Range:
         if self.modality:
             parts.append(self.modality)
         return " · ".join(parts)
+
+
+def _partition_label(rng):
+    """What a partition node asks, without the prefix itself (part of an ID or a name)."""
+    what = PARTITIONS[rng.kind][1]
+    if rng.level == "root":
+        return what
+    if rng.level == "studies":
+        return f"{what}: one patient's studies"
+    shape = "exactly" if rng.level == "exact" else "starting with"
+    return f"{what} {shape} {len(rng.prefix)} character{'s' * (len(rng.prefix) != 1)}"
 
 
 def _date_label(rng):
@@ -152,15 +173,17 @@ def roots(since=None, today=None):
     return [Range("all", "all")]
 
 
-def split(rng, modalities=(), today=None, known_days=None, target=50):
+def split(rng, modalities=(), today=None, known_days=None, target=50, partitions=()):
     """The children of a capped node, or [] when it cannot be split any further.
 
     `known_days` ({date: studies} the ledger knew before this crawl) lets a re-crawl split
-    the dated span straight into ranges of about `target` known studies each.
+    the dated span straight into ranges of about `target` known studies each; `partitions`
+    (kinds of `PARTITIONS`) are walked after the dated and timed trees.
     """
     today = today or date.today()
     if rng.level == "all":
-        return [Range("dated", "span", EARLIEST, date(today.year + 1, 12, 31)), PLAN]
+        span = Range("dated", "span", EARLIEST, date(today.year + 1, 12, 31))
+        return [span, PLAN, *(Range(kind, "root") for kind in PARTITIONS if kind in partitions)]
     if rng.level == "span":
         if known_days:
             return plan_dates(known_days, target, rng)
@@ -314,6 +337,91 @@ def _minutes(rng):
     ]
 
 
+# -- partitions for the studies the dated and timed trees cannot hold --------------------
+#
+# A study with neither a usable StudyDate nor a usable StudyTime is in no node of those
+# trees. These partitions split on what such a study may still carry, by prefix with
+# wildcards ("A*" → "AB*" …, plus "A" exactly for the value that is the prefix itself):
+#
+# * **patient**: the Patient Root walk. Patients by PatientID prefix with their
+#   NumberOfPatientRelatedStudies; the studies of a patient are asked only when the PACS
+#   counts more than the crawl has listed for that PatientID. Exhaustive over its domain.
+# * **pid**, **acc**, **name**: study-level prefixes of PatientID, AccessionNumber and
+#   PatientName. A capped node whose answer held no study the crawl had not listed yet is
+#   pruned, not split: these trees look for hidden studies, they never prove anything.
+#
+# None of them can prove that no study hides (a study may carry none of these keys, or a
+# character no query asked for); only a second witness can (see `inventory.witness`).
+
+PARTITIONS = {  # kind: (the key its prefixes narrow, what the crawl page calls it)
+    "patient": ("PatientID", "patients by PatientID (Patient Root)"),
+    "pid": ("PatientID", "PatientID prefix"),
+    "acc": ("AccessionNumber", "AccessionNumber prefix"),
+    "name": ("PatientName", "PatientName prefix"),
+}
+STAGES = ("all", "dated", "timed", *PARTITIONS)
+PATIENT_MODEL = PatientRootQueryRetrieveInformationModelFind
+BASE_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+UNASKABLE = frozenset("*?\\")  # wildcards and the value separator cannot be asked for
+PREFIX_LIMITS = {"PatientID": 64, "AccessionNumber": 16, "PatientName": 64}
+FIELDS = {"PatientID": "patient_id", "AccessionNumber": "accession_number",
+          "PatientName": "patient_name"}  # fmt: skip
+
+
+def alphabet(values):
+    """The first characters a prefix tree starts with: digits and letters, and every other
+    character the PACS returned in `values` that a C-FIND can ask for."""
+    learned = {c for value in values for c in value} - UNASKABLE - set(BASE_ALPHABET)
+    return BASE_ALPHABET + "".join(sorted(c for c in learned if c.isprintable()))
+
+
+def next_letters(prefix, values):
+    """The characters that follow `prefix` in `values` (what the PACS returned and the
+    ledger holds). Below the first character a tree follows the values it knows: asking
+    every letter at every depth would cost ~70 queries per capped node, and these trees
+    search, they do not prove (see `verdict`)."""
+    n = len(prefix)
+    found = {v[n] for v in values if len(v) > n and v.startswith(prefix)}
+    return "".join(sorted(c for c in found - UNASKABLE if c.isprintable()))
+
+
+def askable(value):
+    return bool(value) and not (set(value) & UNASKABLE)
+
+
+def extend(rng, letters):
+    """The children of a capped prefix node: the prefix exactly, and one more character."""
+    exact = [replace(rng, level="exact")] if rng.prefix else []
+    return exact + [replace(rng, level="prefix", prefix=rng.prefix + c) for c in letters]
+
+
+def partition_query(rng):
+    """The C-FIND of a partition node: (identifier, Patient Root?)."""
+    keyword = PARTITIONS[rng.kind][0]
+    value = rng.prefix if rng.level in ("exact", "studies") else rng.prefix + "*"
+    if rng.kind == "patient" and rng.level != "studies":
+        query = Dataset()
+        query.QueryRetrieveLevel = "PATIENT"
+        query.SpecificCharacterSet = "ISO_IR 192"
+        query.PatientID = value
+        query.NumberOfPatientRelatedStudies = ""
+        return query, True
+    query = study_query(Range("all", "all"))
+    setattr(query, keyword, value)
+    return query, rng.kind == "patient"
+
+
+def parse_patients(matches):
+    """{PatientID: NumberOfPatientRelatedStudies or None} of a patient-level answer."""
+    found = {}
+    for ds in matches:
+        patient_id = _text(ds, "PatientID")
+        count, _ = _count(_text(ds, "NumberOfPatientRelatedStudies"), "studies")
+        if patient_id:
+            found[patient_id] = count
+    return found
+
+
 def study_query(rng, keys=STUDY_KEYS):
     """The study-level C-FIND identifier for a node; every returned key is asked for."""
     query = Dataset()
@@ -327,10 +435,14 @@ def study_query(rng, keys=STUDY_KEYS):
     return query
 
 
-def is_capped(count, truncated, cap=None):
-    """Did the PACS stop early? `cap`: the known or detected limit (None: unknown)."""
+def is_capped(count, truncated, cap=None, signals=False):
+    """Did the PACS stop early? `cap`: the known or detected limit (None: unknown).
+    `signals`: this PACS has ended a capped answer with Cancel, so an answer it ends with
+    Success is whole even at the cap (Orthanc answers exactly `cap` matches with Success)."""
     if truncated:
         return True
+    if signals:
+        return False
     if cap:
         return count >= cap
     return count in ROUND_CAPS
@@ -506,6 +618,22 @@ def _count(value, keyword):
     return (number, []) if number >= 0 else (None, [("odd_number", f"{keyword} is negative")])
 
 
+def lossy_fields(answered, stored):
+    """The keywords whose C-FIND value ({keyword: text}) differs from the stored instance's
+    (trailing PN component separators and spaces aside); a value the instance lacks is
+    no evidence."""
+    return [
+        keyword
+        for keyword, value in answered.items()
+        if stored.get(keyword) is not None
+        and _comparable(stored[keyword]) != _comparable(value or "")
+    ]
+
+
+def _comparable(text):
+    return text.strip().rstrip("^= ").replace("\x00", "")
+
+
 def _truncate(record):
     problems = []
     for key, limit in LIMITS.items():
@@ -598,7 +726,8 @@ def walk(session, ledger, cap=None, today=None, batch_seconds=0.5):
     """Answer every pending node of `ledger` until none is left (True) or it says stop.
 
     `ledger` persists the tree (see `inventory.actions.CrawlLedger`): `stopping()`,
-    `pending()` (a few nodes, in order), `detected_cap`, `modalities`, `learn(answer)`
+    `pending()` (a few nodes, in order), `detected_cap`, `signals_cancel`, `modalities`,
+    `learn(answer)`
     and `answered([(node, answer), ...])`, which stores a batch in one transaction: the
     answers of about `batch_seconds` share one commit, and a crash loses only those.
     """
@@ -633,17 +762,21 @@ class Answer:
 def answer(session, rng, ledger, cap=None, today=None):
     if rng.level == "plan":
         return _planned(ledger, cap)
+    if rng.kind in PARTITIONS:
+        return _partition(session, rng, ledger, cap)
     matches, truncated = session.find(study_query(rng))
     parsed = parse_answer(matches, rng)
     detected = len(matches) if truncated and not cap and not ledger.detected_cap else None
     limit = cap or ledger.detected_cap or detected
-    if not is_capped(len(matches), truncated, limit):
+    if not is_capped(len(matches), truncated, limit, ledger.signals_cancel):
         return Answer(len(matches), parsed, "leaf", detected_cap=detected)
-    note = "the PACS stopped early (Cancel)" if truncated else f"{len(matches)} answers: capped"
+    note = CANCELLED if truncated else f"{len(matches)} answers: capped"
     known = ledger.known_days() if rng.level == "span" else None
     children = split(
-        rng, ledger.modalities | parsed.modalities, today, known, _target(limit or len(matches))
-    )
+        rng, ledger.modalities | parsed.modalities, today, known,
+        _target(limit or len(matches), ledger.signals_cancel),
+        ledger.partitions,
+    )  # fmt: skip
     if rng.level == "modality" and parsed.ignores_modality:
         note += "; the PACS ignores ModalitiesInStudy"
     if not children:
@@ -651,14 +784,125 @@ def answer(session, rng, ledger, cap=None, today=None):
     return Answer(len(matches), parsed, "split", children, detected, note)
 
 
-def _target(cap):
-    """Aim planned ranges at half the cap: room for what the ledger does not know yet."""
-    return max(1, cap // 2)
+def _target(cap, signals=False):
+    """How many known studies a planned range should hold: half the cap, room for what the
+    ledger does not know yet; nine tenths when the PACS says Cancel when it is over (an
+    overfull range then costs one more query and a split, never a missed study)."""
+    return max(1, cap - cap // 10 if signals else cap // 2)
 
 
 def _planned(ledger, cap):
     minutes = ledger.known_minutes()
-    target = _target(cap or ledger.detected_cap or 100)
+    target = _target(cap or ledger.detected_cap or 100, ledger.signals_cancel)
     children = plan_times(minutes, target)
     note = f"planned from {sum(minutes.values())} known StudyTimes, about {target} a range"
     return Answer(None, Parsed(), "split", children, note=note)
+
+
+def _partition(session, rng, ledger, cap):
+    if rng.level == "root":
+        return _partition_root(rng, ledger)
+    query, patient_root = partition_query(rng)
+    matches, truncated = session.find(query, PATIENT_MODEL) if patient_root else session.find(query)
+    limit = cap or ledger.detected_cap
+    if rng.kind == "patient" and rng.level != "studies":
+        capped = is_capped(len(matches), truncated, limit, ledger.signals_cancel)
+        return _patients(rng, ledger, matches, capped)
+    parsed = parse_answer(matches)
+    if not is_capped(len(matches), truncated, limit, ledger.signals_cancel):
+        return Answer(len(matches), parsed, "leaf")
+    note = f"{len(matches)} answers: capped"
+    keyword = PARTITIONS[rng.kind][0]
+    if rng.level in ("exact", "studies") or len(rng.prefix) >= PREFIX_LIMITS[keyword]:
+        return Answer(len(matches), parsed, "unresolved", note=f"{note}; cannot split")
+    if rng.kind != "patient" and not ledger.unlisted(parsed.studies):
+        note += "; every study it returned was listed already: pruned"
+        return Answer(len(matches), parsed, "pruned", note=note)
+    returned = [record[FIELDS[keyword]] for record in parsed.studies.values()]
+    letters = next_letters(rng.prefix, [*returned, *ledger.values_under(keyword, rng.prefix)])
+    return Answer(len(matches), parsed, "split", extend(rng, letters), note=note)
+
+
+def _partition_root(rng, ledger):
+    if rng.kind == "pid" and ledger.walk_settled():
+        note = "not needed: the patient walk counted every patient's studies"
+        return Answer(None, Parsed(), "pruned", note=note)
+    children = extend(rng, ledger.alphabet(PARTITIONS[rng.kind][0]))
+    return Answer(None, Parsed(), "split", children, note="one node per first character")
+
+
+def _patients(rng, ledger, matches, capped):
+    """A patient-level answer: split when capped, else ask the studies of each patient the
+    PACS counts more studies for than the crawl has listed (all, when it gives no count)."""
+    patients = parse_patients(matches)
+    if capped:
+        if rng.level == "exact" or len(rng.prefix) >= PREFIX_LIMITS["PatientID"]:
+            return Answer(len(matches), Parsed(), "unresolved", note="capped; cannot split")
+        known = [*patients, *ledger.values_under("PatientID", rng.prefix)]
+        children = extend(rng, next_letters(rng.prefix, known))
+        return Answer(len(matches), Parsed(), "split", children, note="patients: capped")
+    listed = ledger.listed_per_patient(patients)
+    short = [
+        pid for pid, n in patients.items() if askable(pid) and (n is None or n > listed.get(pid, 0))
+    ]
+    children = [Range("patient", "studies", prefix=pid) for pid in short]
+    note = f"{len(patients)} patients; {len(short)} with studies not listed yet"
+    return Answer(len(matches), Parsed(), "split" if children else "leaf", children, note=note)
+
+
+# -- what the leaves prove ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How a finished crawl's tree ended: the facts `verdict` judges."""
+
+    universal_capped: bool  # the first, universal query answered at the cap
+    dated_only: bool  # a `since` crawl: only studies dated from then on were asked for
+    open_nodes: int  # nodes still pending, failed or capped without a split
+    cap: int | None
+    walked: tuple = ()  # partitions that ran (kinds of PARTITIONS)
+    walk_settled: bool = False
+    pruned: int = 0
+
+
+def verdict(coverage):
+    """(complete, unproven): complete only when every study the PACS holds is provably in
+    some leaf answered under the cap; otherwise a sentence saying what could still hide."""
+    c = coverage
+    if c.open_nodes:
+        return False, (
+            f"{c.open_nodes} range{'s' * (c.open_nodes != 1)} still answer at the C-FIND cap "
+            "(or failed), so studies in them may be missing from the inventory."
+            + (" " + _hiding(c) if c.universal_capped else "")
+        )
+    if c.dated_only or not c.universal_capped:
+        return True, ""
+    return False, _hiding(c)
+
+
+def _hiding(c):
+    cap = f" (at {c.cap})" if c.cap else ""
+    covered = "Every study with a usable StudyDate or StudyTime is in a leaf under the cap"
+    if "patient" in c.walked and c.walk_settled:
+        covered += (
+            ", and so is every study of a patient whose PatientID starts with a digit, a "
+            "letter or another character the PACS returned (the patient walk counted them)"
+        )
+    hidden = "a study with neither a date nor a time"
+    if "patient" in c.walked and c.walk_settled:
+        hidden += " whose PatientID is empty or starts with a character no query asked for"
+    searched = [PARTITIONS[k][1] for k in ("pid", "acc", "name") if k in c.walked]
+    also = ""
+    if searched:
+        also = (
+            f" The {', '.join(searched)} trees searched for such studies too, but they prove "
+            "nothing" + (f" ({c.pruned} capped ranges that held nothing new were not split)"
+                         if c.pruned else "") + "."
+        )  # fmt: skip
+    return (
+        f"The universal C-FIND was capped{cap}, so no single answer lists every study. "
+        f"{covered}; {hidden} is in none, and C-FIND cannot show that no such study exists."
+        f"{also} A second witness (inventory scan of the PACS storage, or import-listing of "
+        "its database, then inventory compare) can prove it."
+    )

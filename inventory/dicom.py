@@ -1,9 +1,11 @@
-"""DIMSE for the inventory: C-ECHO with a plain-language verdict, and C-FIND sessions.
+"""DIMSE for the inventory: C-ECHO with a plain-language verdict, C-FIND sessions and
+sample C-GETs.
 
 A crawl asks thousands of small questions, so a `FindSession` keeps one association open
-for all of them, and its sockets set TCP_NODELAY and TCP_QUICKACK: without them each
-C-FIND waits on Nagle's algorithm meeting a delayed ACK, about 90 ms on loopback against
-both Orthanc and dcmqrscp, against about 5 ms with them.
+for all of them, on the migration engine's lean DIMSE layer (`migration.cget`: its
+socket sets TCP_NODELAY, one thread decodes the responses). The pynetdicom associations
+(C-ECHO, the sample C-GET) set TCP_NODELAY and TCP_QUICKACK: without them each exchange
+waits on Nagle's algorithm meeting a delayed ACK, about 90 ms on loopback.
 """
 
 import contextlib
@@ -11,6 +13,7 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass
+from io import BytesIO
 
 from pydicom.dataset import Dataset
 from pydicom.uid import (
@@ -25,7 +28,9 @@ from pydicom.uid import (
     RLELossless,
 )
 from pynetdicom import AE, StoragePresentationContexts, _config, build_role, evt
+from pynetdicom.dsutils import decode, encode
 from pynetdicom.sop_class import (
+    PatientRootQueryRetrieveInformationModelFind,
     StudyRootQueryRetrieveInformationModelFind,
     StudyRootQueryRetrieveInformationModelGet,
     Verification,
@@ -34,6 +39,7 @@ from pynetdicom.status import code_to_category
 from pynetdicom.transport import AssociationSocket
 
 from commandcenter.services.dicomnet import DicomNetError
+from migration import cget
 
 # pynetdicom formats every identifier for its debug log by default: patient names in logs,
 # and a third of a crawl's CPU time. Neither is wanted.
@@ -41,6 +47,7 @@ _config.LOG_REQUEST_IDENTIFIERS = False
 _config.LOG_RESPONSE_IDENTIFIERS = False
 
 FIND_MODEL = StudyRootQueryRetrieveInformationModelFind
+PATIENT_MODEL = PatientRootQueryRetrieveInformationModelFind
 GET_MODEL = StudyRootQueryRetrieveInformationModelGet
 SAMPLE_SYNTAXES = [
     ExplicitVRLittleEndian,
@@ -226,58 +233,91 @@ class _Session:
         self.assoc = None
 
 
-class FindSession(_Session):
-    """C-FINDs over one association, re-opened once if the PACS drops it.
+class FindSession:
+    """C-FINDs over one kept-open association on the engine's lean DIMSE layer
+    (`migration.cget`: one thread reads the socket, no per-PDU machinery), re-opened once
+    if the PACS drops it. One association at a time, so the crawl never holds more than
+    one of the source's association slots; switching information model (Study Root,
+    Patient Root) closes the other first.
 
-    `find(query)` returns `(matches, truncated)`: truncated is True when the PACS ended
-    with Cancel (Orthanc's LimitFindResults). `pause` seconds pass before each query.
+    `find(query, model=FIND_MODEL)` returns `(matches, truncated)`: truncated is True when
+    the PACS ended with Cancel (Orthanc's LimitFindResults). `pause` seconds pass before
+    each query (the source's C-FIND pause).
     """
 
     def __init__(self, peer, pause=0.0):
-        super().__init__(peer)
+        self.peer = peer
         self.pause = pause
         self.queries = 0
+        self.model = None
+        self._stack = None
+        self._assoc = None
 
-    def _association(self):
-        if self.assoc is None or not self.assoc.is_established:
-            self.assoc = associate(self.peer, [(FIND_MODEL, None)])
-        return self.assoc
+    def __enter__(self):
+        return self
 
-    def find(self, query):
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        stack, self._stack, self._assoc, self.model = self._stack, None, None, None
+        if stack is not None:
+            with contextlib.suppress(Exception):
+                stack.close()
+
+    def _association(self, model):
+        if self._assoc is not None and self.model == model:
+            return self._assoc
+        self.close()
+        if self.peer.tls:
+            raise PacsError(f"{self.peer}: the crawl's C-FIND does not speak DICOM TLS yet")
+        check_reachable(self.peer)
+        stack = contextlib.ExitStack()
+        try:
+            self._assoc = stack.enter_context(
+                cget.association(
+                    self.peer.host, self.peer.port, self.peer.calling_aet, self.peer.called_aet,
+                    [], self.peer.timeout, min(self.peer.timeout, 10), model=model,
+                )
+            )  # fmt: skip
+        except cget.RejectedError as exc:
+            stack.close()
+            raise PacsError(f"{self.peer}: association rejected ({exc})") from None
+        except (cget.RefusedError, cget.DroppedError, OSError) as exc:
+            stack.close()
+            raise PacsError(f"{self.peer}: no association ({exc})") from None
+        self._stack, self.model = stack, model
+        return self._assoc
+
+    def find(self, query, model=FIND_MODEL):
         if self.pause:
             time.sleep(self.pause)
         self.queries += 1
         for _attempt in range(2):
             try:
-                return self._find(query)
-            except _DroppedError:
-                self.close()
+                return self._find(query, model)
+            except (cget.DroppedError, OSError):
+                self._drop()
         raise PacsError(
             f"{self.peer}: the PACS ended the C-FIND without an answer twice (does it let "
             f"{self.peer.calling_aet} query?)"
         )
 
-    def _find(self, query):
-        assoc = self._association()
-        matches = []
-        for status, identifier in assoc.send_c_find(query, FIND_MODEL):
-            category = code_to_category(status.Status) if status else None
-            if category == "Pending":
-                if identifier is not None:
-                    matches.append(identifier)
-            elif category == "Success":
-                return matches, False
-            elif category == "Cancel":
-                return matches, True
-            elif category is None:
-                raise _DroppedError()
-            else:
-                raise PacsError(f"{self.peer}: C-FIND failed (status 0x{status.Status:04X})")
-        raise _DroppedError()
+    def _drop(self):
+        """Forget a broken association without the release handshake it cannot do."""
+        if self._assoc is not None:
+            with contextlib.suppress(Exception):
+                self._assoc.abort()
+        self.close()
 
-
-class _DroppedError(Exception):
-    """The association ended without a final C-FIND status."""
+    def _find(self, query, model):
+        assoc = self._association(model)
+        found, status = cget.c_find_status(assoc, encode(query, True, True))
+        category = code_to_category(status)
+        if category not in ("Success", "Cancel"):
+            raise PacsError(f"{self.peer}: C-FIND failed (status 0x{status:04X})")
+        matches = [decode(BytesIO(match), True, True) for match in found]
+        return matches, category == "Cancel"
 
 
 class GetSession(_Session):
@@ -305,12 +345,14 @@ class GetSession(_Session):
         return self.assoc
 
     def _on_store(self, event):
+        ds = event.dataset
         self.received.append(
             {
                 "sop_class": str(event.context.abstract_syntax),
                 "transfer_syntax": str(event.context.transfer_syntax),
-                "charset": _charset_of(event.dataset),
+                "charset": _charset_of(ds),
                 "bytes": len(event.request.DataSet.getvalue()),
+                "values": {keyword: _stored_text(ds, keyword) for keyword in STORED_TEXT},
             }
         )
         return 0x0000
@@ -327,6 +369,18 @@ class GetSession(_Session):
         if not self.received:
             raise PacsError(f"{self.peer}: C-GET of a sample instance returned nothing")
         return self.received[0]
+
+
+STORED_TEXT = ("PatientName", "PatientID", "AccessionNumber", "StudyDescription")
+
+
+def _stored_text(ds, keyword):
+    """A text attribute of a received instance, decoded with its own character set."""
+    try:
+        value = ds.get(keyword)
+    except (ValueError, TypeError, LookupError):
+        return None
+    return None if value is None else str(value).strip()
 
 
 def _charset_of(ds):

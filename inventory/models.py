@@ -105,6 +105,12 @@ class Study(models.Model):
     seen_run = models.ForeignKey(
         "CrawlRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    found_by = models.CharField(
+        max_length=10,
+        blank=True,
+        help_text="the crawl tree or partition that first listed it in its last crawl, or the "
+        "witness (scan, listing) that found it when C-FIND did not",
+    )
 
     class Meta:
         constraints = [
@@ -203,6 +209,8 @@ class CrawlRun(models.Model):
     series_done = models.PositiveIntegerField(default=0)
     problems = models.PositiveIntegerField(default=0)
     complete = models.BooleanField(null=True, blank=True)
+    unproven = models.TextField(blank=True, help_text="what could still hide, and why")
+    complete_reason = models.CharField(max_length=300, blank=True)
     proof = models.JSONField(default=dict, blank=True, help_text="studies by tree, at the end")
     error = models.TextField(blank=True)
 
@@ -226,25 +234,31 @@ class CrawlRange(models.Model):
         ALL = "all", "every study"
         DATED = "dated", "by StudyDate"
         TIMED = "timed", "by StudyTime (finds studies without a usable StudyDate)"
+        PATIENT = "patient", "patients by PatientID (Patient Root walk)"
+        PID = "pid", "by PatientID prefix"
+        ACC = "acc", "by AccessionNumber prefix"
+        NAME = "name", "by PatientName prefix"
 
     class Status(models.TextChoices):
         PENDING = "pending", "to do"
         LEAF = "leaf", "leaf (under the cap)"
         SPLIT = "split", "split"
         UNRESOLVED = "unresolved", "still capped, cannot split further"
+        PRUNED = "pruned", "capped, nothing new: not split"
         FAILED = "failed", "failed"
 
     run = models.ForeignKey(CrawlRun, on_delete=models.CASCADE, related_name="ranges")
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children"
     )
-    kind = models.CharField(max_length=6, choices=Kind)
+    kind = models.CharField(max_length=10, choices=Kind)
     level = models.CharField(max_length=10)
     date_from = models.DateField(null=True, blank=True)
     date_to = models.DateField(null=True, blank=True)
     time_from = models.CharField(max_length=16, blank=True)
     time_to = models.CharField(max_length=16, blank=True)
     modality = models.CharField(max_length=16, blank=True)
+    prefix = models.CharField(max_length=64, blank=True, help_text="PHI: never shown")
     status = models.CharField(max_length=10, choices=Status, default=Status.PENDING)
     count = models.PositiveIntegerField(null=True, blank=True, help_text="C-FIND responses")
     unique_count = models.PositiveIntegerField(null=True, blank=True)
@@ -485,3 +499,48 @@ class AuditLogLocation(models.Model):
 
     def __str__(self):
         return self.system
+
+
+class Witness(models.Model):
+    """A second witness of what the PACS holds: its storage folder read file by file, or a
+    listing exported from its database. Compared with the crawl by `inventory compare`."""
+
+    class Kind(models.TextChoices):
+        SCAN = "scan", "storage scan"
+        LISTING = "listing", "database listing"
+
+    source = models.ForeignKey(PacsSource, on_delete=models.CASCADE, related_name="witnesses")
+    kind = models.CharField(max_length=10, choices=Kind)
+    location = models.CharField(max_length=500, help_text="the folder or file read")
+    created_at = models.DateTimeField(auto_now_add=True)
+    files = models.PositiveIntegerField(default=0)
+    studies = models.PositiveIntegerField(default=0)
+    instances = models.PositiveIntegerField(default=0)
+    unreadable = models.JSONField(default=list, blank=True, help_text="[{path, reason}]")
+    compared_run = models.ForeignKey(
+        CrawlRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    comparison = models.JSONField(default=dict, blank=True, help_text="the last compare")
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.pk} of {self.source}"
+
+
+class WitnessInstance(models.Model):
+    """One object (or, from a listing, one study) as the witness saw it."""
+
+    witness = models.ForeignKey(Witness, on_delete=models.CASCADE, related_name="entries")
+    study_uid = models.CharField(max_length=64)
+    series_uid = models.CharField(max_length=64, blank=True)
+    sop_uid = models.CharField(max_length=64, blank=True)
+    transfer_syntax = models.CharField(max_length=64, blank=True)
+    size = models.PositiveBigIntegerField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["witness", "study_uid"])]
+
+    def __str__(self):
+        return f"{self.study_uid} ({self.witness})"

@@ -351,4 +351,64 @@ def study_counts(run):
         "studies": seen.count(),
         "dated": dated.count() if dated_root is not None else None,
         "undated": seen.filter(study_date__isnull=True).count(),
+        "found_by": dict(seen.values_list("found_by").annotate(n=Count("id")).order_by()),
+    }
+
+
+def found_by(run):
+    """[(partition label, studies it listed first, [study ids and UIDs] when few)] of a
+    finished crawl: which tree or partition found which studies."""
+    from inventory.crawler import PARTITIONS
+    from inventory.models import CrawlRange
+
+    names = dict(CrawlRange.Kind.choices)
+    counts = (run.proof or {}).get("found_by") or {}
+    rows = []
+    for kind, n in sorted(counts.items(), key=lambda item: list(names).index(item[0])
+                          if item[0] in names else 99):  # fmt: skip
+        listed = []
+        if kind in PARTITIONS:
+            listed = list(
+                Study.objects.filter(seen_run=run, found_by=kind).values_list("pk", "study_uid")[
+                    :200
+                ]
+            )
+        rows.append({"kind": kind, "label": names.get(kind, kind), "studies": n, "listed": listed})
+    return rows
+
+
+def unreadable_reasons(witness):
+    """{reason: files}: what a page may show of the unreadable files (their paths may
+    name patients on some PACS)."""
+    return dict(Counter(u["reason"] for u in (witness.unreadable if witness else [])))
+
+
+def witness_joined(source):
+    """Studies in the inventory only because a witness found them, by witness kind."""
+    rows = Study.objects.filter(source=source, vanished=False, found_by__in=("scan", "listing"))
+    return dict(rows.values_list("found_by").annotate(n=Count("id")).order_by())
+
+
+def comparison(source):
+    """What the compare page shows: the last witness, its comparison, and where the studies
+    only the witness holds now stand in the inventory."""
+    witness = source.witnesses.first()
+    result = (witness.comparison if witness else None) or {}
+    only = result.get("only_in_witness", [])
+    kinds = dict(
+        Study.objects.filter(source=source, study_uid__in=only).values_list("study_uid", "found_by")
+    )
+    run = CrawlRun.objects.filter(pk=result.get("crawl")).first() if result else None
+    return {
+        "unreadable": unreadable_reasons(witness),
+        "source": source,
+        "witness": witness,
+        "result": result,
+        "run": run,
+        "only_in_witness": only,
+        "only_in_crawl": result.get("only_in_crawl", []),
+        "kinds": kinds,
+        "ids": dict(
+            Study.objects.filter(source=source, study_uid__in=only).values_list("study_uid", "pk")
+        ),
     }

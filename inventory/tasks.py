@@ -25,6 +25,16 @@ def crawl(self, run_id):
 
 
 @shared_task(ignore_result=True)
+def scan(source_id, path, threads=4):
+    """Read a PACS's storage folder (headers only) and record it as a witness."""
+    from inventory import witness
+    from inventory.models import PacsSource
+
+    seen = witness.scan(path, workers=threads)
+    actions.record_witness(PacsSource.objects.get(pk=source_id), "scan", path, seen)
+
+
+@shared_task(ignore_result=True)
 def resume_stalled_crawls():
     """Beat runs this every minute; a starting worker runs it once its old leases expired."""
     return actions.resume_stalled_crawls()

@@ -9,6 +9,7 @@ router = DefaultRouter(trailing_slash=True)
 router.register("sources", api.PacsSourceViewSet, basename="api-source")
 router.register("crawls", api.CrawlRunViewSet, basename="api-crawl")
 router.register("studies", api.StudyViewSet, basename="api-study")
+router.register("witnesses", api.WitnessViewSet, basename="api-witness")
 for slug, viewset in api.CATALOGUE_VIEWSETS.items():
     router.register(f"catalogue/{slug}", viewset, basename=f"api-{slug}")
 router.register("capabilities", api.ViewerCapabilityViewSet, basename="api-capability")
@@ -19,6 +20,8 @@ urlpatterns = [
     path("sources/<int:pk>/", views.source_detail, name="source"),
     path("sources/<int:pk>/echo/", views.source_echo, name="source_echo"),
     path("sources/<int:pk>/crawl/", views.crawl_start, name="crawl_start"),
+    path("sources/<int:pk>/compare/", views.compare, name="compare"),
+    path("sources/<int:pk>/compare.csv", views.compare_csv, name="compare_csv"),
     path("crawls/<int:pk>/", views.crawl_detail, name="crawl"),
     path("crawls/<int:pk>/cancel/", views.crawl_cancel, name="crawl_cancel"),
     path("crawls/<int:pk>/ranges.csv", views.crawl_ranges_csv, name="crawl_ranges_csv"),

@@ -166,6 +166,8 @@ def crawl_detail(request, pk):
         "proof": proof,
         "coverage": charts.coverage_bar(_segments(proof), title="Ranges by state"),
         "problems": run.problem_set.all()[:50],
+        "partitions": reports.found_by(run),
+        "witnessed": reports.witness_joined(run.source),
     }
     return render(request, "inventory/crawl.html", context)
 
@@ -243,6 +245,33 @@ def _csv_response(filename, header, rows):
 def _prepend(first, rest):
     yield first
     yield from rest
+
+
+# -- second witnesses ------------------------------------------------------------------------
+
+
+@require("view_inventory")
+def compare(request, pk):
+    source = get_object_or_404(PacsSource, pk=pk)
+    if request.method == "POST":
+        if not has_rule(request.user, "operate_inventory"):
+            raise_forbidden()
+        try:
+            actions.compare_witness(source)
+        except actions.CrawlError as exc:
+            messages.error(request, str(exc))
+        return redirect("inventory:compare", source.pk)
+    return render(request, "inventory/compare.html", reports.comparison(source))
+
+
+@require("view_inventory")
+def compare_csv(request, pk):
+    source = get_object_or_404(PacsSource, pk=pk)
+    found = reports.comparison(source)
+    rows = [[uid, "witness only", found["kinds"].get(uid, "")] for uid in found["only_in_witness"]]
+    rows += [[uid, "crawl only", ""] for uid in found["only_in_crawl"]]
+    header = ["study_instance_uid", "where", "in the inventory as found by"]
+    return _csv_response(f"{source.name}-compare.csv", header, rows)
 
 
 # -- studies -------------------------------------------------------------------------------

@@ -443,15 +443,21 @@ def c_find(assoc, identifier):
     """Send a C-FIND (`identifier` encoded Implicit VR Little Endian): the encoded
     identifiers of its matches, or None when the PACS answers with a failure (some
     refuse relational queries). Raises DroppedError."""
+    matches, status = c_find_status(assoc, identifier)
+    return matches if code_to_category(status) == "Success" else None
+
+
+def c_find_status(assoc, identifier):
+    """(encoded matches, final status) of a C-FIND: what a caller needs that tells a
+    capped answer (Cancel, as Orthanc's LimitFindResults ends) from a complete one."""
     assoc.request(C_FIND_RQ, identifier)
     matches = []
     while True:
         _context, fields, data = assoc.read_message()
         if us(fields, COMMAND_FIELD) != C_FIND_RSP:
             raise DroppedError("the PACS answered a C-FIND with another command")
-        category = code_to_category(us(fields, STATUS))
-        if category == "Pending":
-            if data:
-                matches.append(data)
-            continue
-        return matches if category == "Success" else None
+        status = us(fields, STATUS)
+        if code_to_category(status) != "Pending":
+            return matches, status
+        if data:
+            matches.append(data)

@@ -93,6 +93,10 @@ def test_the_readiness_screen_turns_from_no_go_to_go_live(
     world.migration_ledger(studies=3, done=3)
     world.beside(actions.publish_readiness)  # what beat and the migration-event follower do
     expect(row("studies_migrated")).to_have_attribute("data-state", "met")
+    expect(row("inventory_complete")).to_have_attribute("data-state", "not met")
+    world.inventory_proven()
+    world.beside(actions.publish_readiness)
+    expect(row("inventory_complete")).to_have_attribute("data-state", "met")
 
     world.legacy_viewers()
     world.beside(world.cloud_viewer_tested, cast.pm)

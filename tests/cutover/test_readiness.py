@@ -21,7 +21,8 @@ def test_with_no_evidence_at_all_the_verdict_is_no_go_with_every_reason(cast):
     assert result["verdict"] == "NO-GO" and not result["go"]
     assert states(result)["studies_migrated"] == "no evidence yet"
     assert states(result)["open_p1"] == "met"  # no tickets
-    assert len(result["reasons"]) == 6
+    assert len(result["reasons"]) == 7
+    assert states(result)["inventory_complete"] == "no evidence yet"
     assert "Studies migrated and verified: no evidence yet" in result["reasons"]
 
 
@@ -44,6 +45,7 @@ def test_a_criterion_whose_app_is_missing_is_not_available_and_not_met():
 def build_ready_world(cast, integration):
     """Everything a go-live needs, with real rows, except what the test then breaks."""
     wave, rows = world.migration_ledger(studies=3, done=3)
+    world.inventory_proven()
     world.legacy_viewers()
     world.cloud_viewer_tested(cast.pm)
     session, _people = world.clinicians({"Radiology": 3}, {"Radiology": 3})

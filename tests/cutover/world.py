@@ -31,6 +31,20 @@ def migration_ledger(studies=4, done=3, name="wave-1"):
     return wave, rows
 
 
+def inventory_proven(name="legacy", complete=True):
+    """The source's last crawl, finished: proven complete, or capped with what is unproven."""
+    from inventory.models import CrawlRun, PacsSource
+
+    source, _ = PacsSource.objects.get_or_create(
+        name=name, defaults={"ae_title": "LEGACY", "host": "127.0.0.1", "port": 104}
+    )
+    unproven = "" if complete else "The universal C-FIND was capped (at 37), so no single answer"
+    return CrawlRun.objects.create(
+        source=source, status="done", complete=complete, unproven=unproven,
+        complete_reason="the universal C-FIND answered under the cap" if complete else "",
+    )  # fmt: skip
+
+
 def finish_ledger(rows):
     from migration.models import StudyState, WaveStudy
 

@@ -31,6 +31,17 @@ def studies(count, seed, *, modalities=MODALITIES, undated=0, **shape):
     return found
 
 
+WHEN = ("StudyDate", "StudyTime", "SeriesDate", "SeriesTime", "ContentDate", "ContentTime")
+KEYS = ("PatientID", "AccessionNumber", "PatientName")
+
+
+def hidden(ds, keep=()):
+    """A copy of `ds` with neither date nor time, nor those of PatientID, AccessionNumber
+    and PatientName not kept: a study a capped universal C-FIND can hide."""
+    gone = [*WHEN, *(key for key in KEYS if key not in keep)]
+    return synthetic.without_tags(ds, *gone)
+
+
 def upload(orthanc, datasets, threads=8):
     """POST every dataset to Orthanc's REST API in parallel (about 100 a second)."""
     blobs = [synthetic.dataset_bytes(ds) for ds in datasets]

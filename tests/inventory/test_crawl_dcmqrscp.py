@@ -27,7 +27,7 @@ def multi_series_studies(count, seed):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_crawl_of_dcmqrscp_with_a_known_cap_is_complete_and_counts_instances(
+def test_a_capped_crawl_of_dcmqrscp_lists_every_study_counts_instances_and_claims_no_proof(
     dcmqrscp_factory,
 ):
     archive = dcmqrscp_factory(aet="INVQR")
@@ -38,7 +38,8 @@ def test_a_crawl_of_dcmqrscp_with_a_known_cap_is_complete_and_counts_instances(
 
     result = actions.execute_crawl(actions.start_crawl(source, enqueue=False).pk)
 
-    assert result["complete"] is True
+    assert result["complete"] is False  # capped: studies without date and time could hide
+    assert "capped (at 25)" in result["unproven"]
     assert result["studies"] == 120
     assert set(Study.objects.values_list("study_uid", flat=True)) == set(single) | set(multi)
     leaves = CrawlRange.objects.filter(run_id=result["crawl"], status="leaf")
@@ -56,7 +57,7 @@ def test_a_crawl_of_dcmqrscp_with_a_known_cap_is_complete_and_counts_instances(
     archive.store_datasets(studies(20, seed=43).values())
     again = actions.execute_crawl(actions.start_crawl(source, with_series=False, enqueue=False).pk)
 
-    assert (again["studies"], again["new"], again["complete"]) == (140, 20, True)
+    assert (again["studies"], again["new"], again["complete"]) == (140, 20, False)
     assert Study.objects.count() == 140
     assert Study.objects.get(pk=a_multi.pk).num_instances == 6  # kept from the series crawl
 
@@ -67,5 +68,7 @@ def test_a_crawl_of_dcmqrscp_with_a_known_cap_is_complete_and_counts_instances(
     )  # fmt: skip
     recent = json.loads(out.getvalue().splitlines()[-1])
     expected = Study.objects.filter(study_date__gte=date(2020, 1, 1)).count()
+    # a --since crawl asks only for dated studies: its dated leaves prove what it asked
     assert (recent["studies"], recent["complete"], recent["vanished"]) == (expected, True, 0)
+    assert recent["unproven"] == "" and "dated from 2020-01-01" in recent["complete_reason"]
     assert 0 < expected < 140
