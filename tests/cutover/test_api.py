@@ -122,7 +122,7 @@ def test_plans_sign_and_gates_over_the_api(api, cast, integration):
 
 def test_readiness_over_the_api(api, cast):
     body = api(cast.engineer).get("/roadmap/api/readiness/").json()
-    assert body["verdict"] == "NO-GO" and len(body["criteria"]) == 11
+    assert body["verdict"] == "NO-GO" and len(body["criteria"]) == 12
     migrated = next(c for c in body["criteria"] if c["key"] == "studies_migrated")
     assert migrated["evidence_url"] == "/migration/" and migrated["threshold"] == 100.0
     assert Roadmap.objects.count() == 0

@@ -166,7 +166,7 @@ def test_the_readiness_page_shows_every_criterion_and_the_verdict(client_for, ca
     page = client_for(cast.engineer).get(reverse("cutover:readiness")).content.decode()
     assert 'data-live-topic="cutover.readiness"' in page
     assert 'class="verdict no-go"' in page
-    assert page.count('class="criterion ') == 11
+    assert page.count('class="criterion ') == 12
     assert (
         b"Change a threshold"
         not in client_for(cast.engineer).get(reverse("cutover:readiness")).content
