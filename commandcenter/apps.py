@@ -7,7 +7,8 @@ class CommandCenterConfig(AppConfig):
 
     def ready(self):
         """Alerts and health checks become tickets; every worker counts its tasks."""
-        from commandcenter import events, intake, monitoring
+        from commandcenter import events, intake, monitoring, sessions
 
         events.subscribe_local(intake.on_event)
         monitoring.connect_task_signals()
+        sessions.connect_signals()
