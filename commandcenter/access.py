@@ -105,6 +105,16 @@ def has_rule(user, rule):
     return holders is ANY_USER or user.is_superuser or bool(roles_of(user) & holders)
 
 
+def holds(user, declared):
+    """Does `user` pass a declared access rule: PUBLIC, a rule name, or a tuple of rule
+    names any one of which suffices (the role × route matrix reads views this way)."""
+    if declared == PUBLIC:
+        return True
+    if isinstance(declared, tuple):
+        return any(has_rule(user, rule) for rule in declared)
+    return has_rule(user, declared)
+
+
 def require(rule):
     """View decorator: 403 unless the logged-in user holds `rule`."""
 

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import SimpleRouter
 
 from commandcenter import account_views, accounts, api, token_api, views
+from commandcenter.access import public, require
 
 token_router = SimpleRouter()
 token_router.register("tokens", token_api.ApiTokenViewSet, basename="api-token")
@@ -14,14 +15,18 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("command-center/", views.board, name="board"),
     path("command-center/", include("commandcenter.center_urls")),
-    path("accounts/login/", accounts.LoginView.as_view(), name="login"),
+    path("accounts/login/", public(accounts.LoginView.as_view()), name="login"),
     path("accounts/session/", account_views.session_status, name="session_status"),
     path("accounts/two-factor/", account_views.two_factor, name="two_factor"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("accounts/password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
+    path("accounts/logout/", public(auth_views.LogoutView.as_view()), name="logout"),
+    path(
+        "accounts/password/",
+        require("view_home")(auth_views.PasswordChangeView.as_view()),
+        name="password_change",
+    ),
     path(
         "accounts/password/done/",
-        auth_views.PasswordChangeDoneView.as_view(),
+        require("view_home")(auth_views.PasswordChangeDoneView.as_view()),
         name="password_change_done",
     ),
     path("inventory/", include("inventory.urls")),
