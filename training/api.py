@@ -119,7 +119,10 @@ class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     """Training sessions: upcoming by default, `?past=1` for past ones."""
 
     serializer_class = TrainingSessionSerializer
-    permission_classes = [VIEW_MANAGE]
+
+    def get_permissions(self):
+        """Creating a session is for the project team; enrolling is for everyone."""
+        return [(MANAGE if self.action == "create" else VIEW)()]
 
     def get_queryset(self):
         past = self.request.query_params.get("past") == "1"

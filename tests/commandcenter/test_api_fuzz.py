@@ -1,0 +1,73 @@
+"""Schemathesis over /api/schema/: every operation, as every role and anonymously,
+against the live ASGI server on the real database and Redis. No answer may be a server
+error, and every documented answer must match the schema.
+
+Operations that reach outside (echo a PACS, start a crawl or a wave, check a destination,
+run a probe, re-migrate, validate) are left out: generated hosts must never be contacted.
+"""
+
+import os
+import re
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
+
+from commandcenter import tokens
+from commandcenter.access import RULES
+from tests.conftest import CAST
+
+EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "3"))  # per operation and role
+OUTBOUND = re.compile(r"/(echo|crawl|check|run|start|resume|retry|remigrate)/$|/validation/runs/$")
+CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
+
+
+def _checks(operation):
+    """/api/health/ answers 503 while a part is down (here: no worker): that is its answer."""
+    return CHECKS[1:] if operation.path == "/api/health/" else CHECKS
+
+
+def _operations(schema):
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        outbound = operation.method.upper() != "GET" and OUTBOUND.search(operation.path)
+        if not outbound:
+            yield operation
+
+
+def _fuzz(operation, base_url, role, headers, failures, counter):
+    @given(case=operation.as_strategy())
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    def run(case):
+        counter[0] += 1
+        try:
+            response = case.call(base_url=base_url, headers=headers, timeout=60)
+            case.validate_response(response, checks=_checks(operation))
+        except (Exception, BaseExceptionGroup) as exc:  # a failed check: record it and go on with the next case
+            failures.append(f"{role} {operation.label}: {str(exc).strip().splitlines()[0][:300]}")
+
+    run()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_api_gives_no_server_error_and_keeps_to_its_schema_for_every_role(cast, asgi_server):
+    keys = {name: tokens.issue(getattr(cast, name), "fuzz", list(RULES))[1] for name in CAST}
+    auth = {name: {"Authorization": f"Bearer {key}"} for name, key in keys.items()}
+    auth["anonymous"] = {}
+    schema = schemathesis.openapi.from_url(f"{asgi_server.url}/api/schema/", headers=auth["admin"])
+    failures, counter, operations = [], [0], list(_operations(schema))
+    for role, headers in auth.items():
+        for operation in operations:
+            _fuzz(operation, asgi_server.url, role, headers, failures, counter)
+    print(f"schemathesis: {counter[0]} cases, {len(operations)} operations × {len(auth)} roles")
+    assert len(operations) > 150
+    assert counter[0] >= len(operations) * len(auth)
+    assert failures == [], "\n".join(sorted(set(failures)))
