@@ -1,5 +1,7 @@
 """Account pages: the session's keep-alive and two-factor enrolment."""
 
+import time
+
 from django.conf import settings
 from django.contrib import messages
 from django.http import JsonResponse
@@ -17,10 +19,9 @@ from commandcenter.sessions import LAST_ACTIVITY
 @require_http_methods(["GET", "POST"])
 def session_status(request):
     """GET tells the browser how long its session has left; POST ("stay signed in")
-    counts as activity (IdleSessionMiddleware has just renewed it)."""
+    counts as activity."""
     if request.method == "POST":
-        request.session[LAST_ACTIVITY] = request.session.get(LAST_ACTIVITY)
-        request.session.modified = True
+        request.session[LAST_ACTIVITY] = time.time()
     return JsonResponse(
         {
             "idle_timeout_seconds": int(settings.SESSION_IDLE_TIMEOUT_MINUTES * 60),

@@ -24,6 +24,12 @@ OUTBOUND = re.compile(r"/(echo|crawl|check|run|start|resume|retry|remigrate)/$|/
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
 
 
+def _summary(exc):
+    """The failure's kind and its first lines of detail, on one line."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return " | ".join(lines[1:6])[:600] or repr(exc)[:600]
+
+
 def _checks(operation):
     """/api/health/ answers 503 while a part is down (here: no worker): that is its answer."""
     return CHECKS[1:] if operation.path == "/api/health/" else CHECKS
@@ -51,8 +57,8 @@ def _fuzz(operation, base_url, role, headers, failures, counter):
         try:
             response = case.call(base_url=base_url, headers=headers, timeout=60)
             case.validate_response(response, checks=_checks(operation))
-        except (Exception, BaseExceptionGroup) as exc:  # a failed check: record it and go on with the next case
-            failures.append(f"{role} {operation.label}: {str(exc).strip().splitlines()[0][:300]}")
+        except (Exception, BaseExceptionGroup) as exc:  # record it, go on with the next case
+            failures.append(f"{role} {operation.label}: {_summary(exc)}")
 
     run()
 

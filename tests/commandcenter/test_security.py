@@ -307,3 +307,11 @@ def test_an_idle_api_session_is_logged_off_too(cast, client_for):
     client.get("/api/me/")
     _age_session(client, 16 * 60)
     assert client.get("/api/me/").status_code == 401
+
+
+def test_stay_signed_in_renews_the_idle_clock(cast, client_for):
+    client = client_for(cast.staff)
+    client.get("/")
+    _age_session(client, 14 * 60)
+    assert client.post("/accounts/session/").json()["idle_timeout_seconds"] == 900
+    assert time.time() - client.session[LAST_ACTIVITY] < 60
