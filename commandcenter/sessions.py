@@ -8,6 +8,7 @@ user's sockets (all after commit). Idle expiry has no signal, so each socket als
 
 import hashlib
 from importlib import import_module
+from types import SimpleNamespace
 
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
@@ -37,7 +38,7 @@ def groups_for(user_id, session_key):
 
 def fingerprint(user):
     """What a socket's permission to stay open rests on: active, password, roles."""
-    user = type(user).objects.filter(pk=user.pk).first()
+    user = get_user_model().objects.filter(pk=user.pk).first()
     if user is None or not user.is_active:
         return None
     return (user.get_session_auth_hash(), user.is_superuser, tuple(sorted(roles_of(user))))
@@ -45,7 +46,7 @@ def fingerprint(user):
 
 def close_code(user_id, session_key, connected_fingerprint, now):
     """None while the socket may stay open, else the close code it gets."""
-    current = fingerprint(get_user_model()(pk=user_id))
+    current = fingerprint(SimpleNamespace(pk=user_id))
     if current is None or current[0] != connected_fingerprint[0]:
         return CLOSE_SIGNED_OUT
     if session_key and not _session_alive(session_key, user_id, now):
