@@ -55,6 +55,7 @@ def setup_django():
         DJANGO_SETTINGS_MODULE="commandcenter.settings",
         MIGRATION_QUEUE=QUEUE,
         LOG_LEVEL="WARNING",
+        DEBUG="true",  # a local run: the development key in var/, no TLS redirect
     )
     from commandcenter.services.redis import EmbeddedRedis
 

@@ -4,13 +4,14 @@ import time
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from commandcenter import accounts
-from commandcenter.access import require
+from commandcenter.access import public, require
 from commandcenter.sessions import LAST_ACTIVITY
 
 
@@ -59,3 +60,9 @@ def _two_factor_post(request, user):
     else:
         messages.error(request, "That code is not valid. Enter the current code from your app.")
     return redirect("two_factor")
+
+
+@public
+def admin_login(request, extra_context=None):
+    """The admin site signs in through our login page: the same lockout and two-factor step."""
+    return redirect_to_login(request.GET.get("next", "/admin/"), login_url=settings.LOGIN_URL)

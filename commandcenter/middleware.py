@@ -2,6 +2,7 @@
 
 import time
 
+from axes.middleware import AxesMiddleware as _AxesMiddleware
 from django.conf import settings
 from django.contrib.auth import logout
 from django.contrib.auth.middleware import LoginRequiredMiddleware as DjangoLoginRequired
@@ -62,3 +63,11 @@ class ContentSecurityPolicyMiddleware:
         if settings.CONTENT_SECURITY_POLICY:
             response.headers.setdefault("Content-Security-Policy", settings.CONTENT_SECURITY_POLICY)
         return response
+
+
+class AxesMiddleware(_AxesMiddleware):
+    """django-axes' lockout page, run synchronously like the rest of the chain: an
+    async-capable middleware below sync ones makes each request hop loop ↔ thread twice,
+    and under the live server's load that hop deadlocked."""
+
+    async_capable = False

@@ -74,7 +74,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
-    "axes.middleware.AxesMiddleware",
+    "commandcenter.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "commandcenter.urls"

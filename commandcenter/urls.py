@@ -7,6 +7,7 @@ from rest_framework.routers import SimpleRouter
 from commandcenter import account_views, accounts, api, token_api, views
 from commandcenter.access import public, require
 
+admin.site.login = account_views.admin_login
 token_router = SimpleRouter()
 token_router.register("tokens", token_api.ApiTokenViewSet, basename="api-token")
 

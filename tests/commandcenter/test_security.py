@@ -315,3 +315,24 @@ def test_stay_signed_in_renews_the_idle_clock(cast, client_for):
     _age_session(client, 14 * 60)
     assert client.post("/accounts/session/").json()["idle_timeout_seconds"] == 900
     assert time.time() - client.session[LAST_ACTIVITY] < 60
+
+
+def test_a_page_under_an_api_path_still_needs_login(rf, db):
+    from django.contrib.auth.models import AnonymousUser
+    from django.http import HttpResponse
+
+    from commandcenter.api import me_view
+    from commandcenter.middleware import LoginRequiredMiddleware
+
+    request = rf.get("/inventory/api/report-page/")
+    request.user = AnonymousUser()
+    gate = LoginRequiredMiddleware(lambda r: HttpResponse())
+    page = gate.process_view(request, lambda r: HttpResponse("PHI"), (), {})
+    assert page.status_code == 302 and "/accounts/login/" in page["Location"]
+    assert gate.process_view(request, me_view, (), {}) is None  # the API answers 401 itself
+
+
+def test_the_admin_site_signs_in_through_the_login_page_with_its_two_factor_step(client, db):
+    response = client.get("/admin/login/?next=/admin/auth/user/")
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/?next=/admin/auth/user/"
