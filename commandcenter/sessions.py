@@ -7,12 +7,13 @@ user's sockets (all after commit). Idle expiry has no signal, so each socket als
 """
 
 import hashlib
+import time
 from importlib import import_module
 from types import SimpleNamespace
 
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
-from django.contrib.auth.signals import user_logged_out
+from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from commandcenter.access import roles_of
@@ -72,6 +73,13 @@ def recheck_user(user_id):
     control(user_group(user_id), {"type": "session.recheck"})
 
 
+def _on_login(sender, request, user, **kwargs):
+    """A login is activity: the idle clock starts with the session."""
+    session = getattr(request, "session", None)
+    if session is not None:
+        session[LAST_ACTIVITY] = time.time()
+
+
 def _on_logout(sender, request, user, **kwargs):
     key = getattr(getattr(request, "session", None), "session_key", None)
     if key:
@@ -97,6 +105,7 @@ def _on_user_deleted(sender, instance, **kwargs):
 
 def connect_signals():
     user_model = get_user_model()
+    user_logged_in.connect(_on_login, dispatch_uid="cc-idle-login")
     user_logged_out.connect(_on_logout, dispatch_uid="cc-ws-logout")
     m2m_changed.connect(
         _on_groups_changed, sender=user_model.groups.through, dispatch_uid="cc-ws-roles"

@@ -143,6 +143,8 @@ if _proxy_header:
 # Preloading is a commitment the hospital makes by submitting its domain to the browsers'
 # list; the check's nudge towards it is silenced until it opts in.
 SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+# axes.W002 looks for its middleware by name; ours is that middleware, run synchronously.
+SILENCED_SYSTEM_CHECKS.append("axes.W002")
 # Content-Security-Policy (commandcenter.middleware): no inline script, no other origin.
 CONTENT_SECURITY_POLICY = env.str(
     "CONTENT_SECURITY_POLICY",

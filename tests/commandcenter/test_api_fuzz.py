@@ -8,6 +8,10 @@ run a probe, re-migrate, validate) are left out: generated hosts must never be c
 
 import os
 import re
+import subprocess
+import sys
+import time
+from types import SimpleNamespace
 
 import pytest
 import schemathesis
@@ -17,7 +21,9 @@ from schemathesis.specs.openapi.checks import content_type_conformance, response
 
 from commandcenter import tokens
 from commandcenter.access import RULES
+from commandcenter.services.base import LOOPBACK, free_port
 from tests.conftest import CAST
+from tests.fixtures_processes import REPO, database_url
 
 EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "3"))  # per operation and role
 OUTBOUND = re.compile(r"/(echo|crawl|check|run|start|resume|retry|remigrate)/$|/validation/runs/$")
@@ -63,16 +69,52 @@ def _fuzz(operation, base_url, role, headers, failures, counter):
     run()
 
 
-@pytest.mark.django_db(transaction=True)
-def test_the_api_gives_no_server_error_and_keeps_to_its_schema_for_every_role(cast, asgi_server):
+@pytest.fixture
+def api_server(transactional_db, tmp_path):
+    """The ASGI app in its own uvicorn process, as deployed, on the test database."""
+    port = free_port()
+    log = open(tmp_path / "uvicorn.log", "wb")  # noqa: SIM115 (closed at teardown)
+    args = ["-m", "uvicorn", "commandcenter.asgi:application", "--host", LOOPBACK]
+    proc = subprocess.Popen(
+        [sys.executable, *args, "--port", str(port), "--log-level", "warning"],
+        cwd=REPO,
+        env=dict(os.environ, DATABASE_URL=database_url()),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://{LOOPBACK}:{port}"
+    _wait_until_up(url, proc, tmp_path / "uvicorn.log")
+    yield SimpleNamespace(url=url)
+    proc.terminate()
+    proc.wait(15)
+    log.close()
+
+
+def _wait_until_up(url, proc, log_path):
+    import requests
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"uvicorn exited: {log_path.read_text(errors='replace')[-2000:]}")
+        try:
+            requests.get(f"{url}/healthz", timeout=5)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    proc.kill()
+    pytest.fail("uvicorn did not answer within 60 s")
+
+
+def test_the_api_gives_no_server_error_and_keeps_to_its_schema_for_every_role(cast, api_server):
     keys = {name: tokens.issue(getattr(cast, name), "fuzz", list(RULES))[1] for name in CAST}
     auth = {name: {"Authorization": f"Bearer {key}"} for name, key in keys.items()}
     auth["anonymous"] = {}
-    schema = schemathesis.openapi.from_url(f"{asgi_server.url}/api/schema/", headers=auth["admin"])
+    schema = schemathesis.openapi.from_url(f"{api_server.url}/api/schema/", headers=auth["admin"])
     failures, counter, operations = [], [0], list(_operations(schema))
     for role, headers in auth.items():
         for operation in operations:
-            _fuzz(operation, asgi_server.url, role, headers, failures, counter)
+            _fuzz(operation, api_server.url, role, headers, failures, counter)
     print(f"schemathesis: {counter[0]} cases, {len(operations)} operations × {len(auth)} roles")
     assert len(operations) > 150
     assert counter[0] >= len(operations) * len(auth)
