@@ -3,6 +3,7 @@ as their session lasts and their roles stay the same."""
 
 import asyncio
 import json
+import logging
 import time
 
 from channels.db import database_sync_to_async
@@ -13,6 +14,7 @@ from commandcenter import sessions
 from commandcenter.access import can_subscribe
 from commandcenter.events import group_name
 
+log = logging.getLogger(__name__)
 MAX_TOPICS = 50  # per connection, all subscribe messages together
 
 
@@ -96,10 +98,13 @@ class EventsConsumer(AsyncWebsocketConsumer):
 
     async def _recheck_periodically(self):
         """Expiry has no signal: look again every WEBSOCKET_RECHECK_SECONDS."""
-        while True:
-            await asyncio.sleep(settings.WEBSOCKET_RECHECK_SECONDS)
-            if await self._recheck():
-                return
+        try:
+            while True:
+                await asyncio.sleep(settings.WEBSOCKET_RECHECK_SECONDS)
+                if await self._recheck():
+                    return
+        except Exception as exc:  # the client left, or the server is stopping
+            log.debug("websocket re-check stopped: %r", exc)
 
     async def _recheck(self):
         code = await database_sync_to_async(sessions.close_code)(
