@@ -7,7 +7,7 @@ SYSTEM_PACKAGES := orthanc orthanc-dicomweb dcmtk chromium
 .PHONY: run test lint format system-packages bench clean
 
 run: $(VENV)/.runtime
-	$(PY) manage.py runstack
+	DEBUG=$${DEBUG:-true} $(PY) manage.py runstack
 
 test: $(VENV)/.dev system-packages
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -35,6 +35,7 @@ def setup_django():
     os.environ["DATABASE_URL"] = f"sqlite:///{DB}"
     os.environ["VAR_DIR"] = "/tmp/bench-inventory-var"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "commandcenter.settings")
+    os.environ.setdefault("DEBUG", "true")  # a local run: the development key in var/
     from commandcenter.services.redis import EmbeddedRedis
 
     redis = EmbeddedRedis().start()  # the crawl publishes its progress events

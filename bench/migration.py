@@ -56,6 +56,7 @@ def setup_django():
         MIGRATION_QUEUE=QUEUE,
         LOG_LEVEL="WARNING",
         EGRESS_ALLOW="127.0.0.0/8,::1,localhost",
+        DEBUG="true",  # a local run: the development key in var/, no TLS redirect
     )
     from commandcenter.services.redis import EmbeddedRedis
 

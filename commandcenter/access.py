@@ -59,7 +59,10 @@ RULES = {
     "waive_conformance": {LEAD, ADMIN},  # let a wave start against a non-conforming store
     "view_forecast": {ENGINEER, PM, LEAD, ADMIN},  # finish dates, link, hosts, cost
     "edit_forecast": {ENGINEER, PM, ADMIN},  # assumptions and price lists
+    "enrol_two_factor": {LEAD, ADMIN},  # optional TOTP for the accounts that can do most
+    "manage_tokens": {ADMIN},  # issue and revoke API tokens for systems
 }
+PUBLIC = "public"  # a route anyone may reach, logged in or not (login page, /healthz)
 
 # Websocket topics: the first dotted part names the rule a subscriber needs.
 TOPIC_RULES = {
@@ -100,8 +103,21 @@ def has_rule(user, rule):
         raise KeyError(f"unknown access rule {rule!r}")
     if not user.is_authenticated or not user.is_active:
         return False
+    scopes = getattr(user, "_cc_token_scopes", None)  # set when an API token authenticated
+    if scopes is not None and rule not in scopes:
+        return False
     holders = RULES[rule]
     return holders is ANY_USER or user.is_superuser or bool(roles_of(user) & holders)
+
+
+def holds(user, declared):
+    """Does `user` pass a declared access rule: PUBLIC, a rule name, or a tuple of rule
+    names any one of which suffices (the role × route matrix reads views this way)."""
+    if declared == PUBLIC:
+        return True
+    if isinstance(declared, tuple):
+        return any(has_rule(user, rule) for rule in declared)
+    return has_rule(user, declared)
 
 
 def require(rule):
@@ -114,9 +130,19 @@ def require(rule):
                 raise PermissionDenied(f"This page needs the '{rule}' permission.")
             return view(request, *args, **kwargs)
 
+        wrapped.access_rule = rule
         return wrapped
 
     return decorator
+
+
+def public(view):
+    """View decorator: anyone may reach this route (it shows nothing that needs a login)."""
+    from django.contrib.auth.decorators import login_not_required
+
+    view = login_not_required(view)
+    view.access_rule = PUBLIC
+    return view
 
 
 def RulePermission(rule):  # noqa: N802 (reads as a class in permission_classes)
@@ -126,6 +152,8 @@ def RulePermission(rule):  # noqa: N802 (reads as a class in permission_classes)
         (BasePermission,),
         {
             "has_permission": lambda self, request, view: has_rule(request.user, rule),
+            "read_rule": rule,
+            "write_rule": rule,
         },
     )
 
@@ -138,7 +166,9 @@ def ReadWrite(read_rule, write_rule):  # noqa: N802 (reads as a class in permiss
         {
             "has_permission": lambda self, request, view: has_rule(
                 request.user, read_rule if request.method in SAFE_METHODS else write_rule
-            )
+            ),
+            "read_rule": read_rule,
+            "write_rule": write_rule,
         },
     )
 

@@ -61,3 +61,23 @@ class TicketAdmin(admin.ModelAdmin):
     list_filter = ["status", "priority", "category", "source"]
     search_fields = ["title", "cause"]
     readonly_fields = [f.name for f in models.Ticket._meta.fields]
+
+
+@admin.register(models.ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens are issued by `manage.py apitoken issue` or the API (the key is shown once);
+    here they are read and revoked."""
+
+    list_display = ["name", "user", "prefix", "created_at", "expires_at", "revoked_at"]
+    readonly_fields = [f.name for f in models.ApiToken._meta.fields if f.name != "revoked_at"]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request, queryset):
+        from commandcenter import tokens
+
+        for token in queryset:
+            tokens.revoke(token.pk)

@@ -101,7 +101,7 @@ class UserField(serializers.PrimaryKeyRelatedField):
 
 
 class TicketSerializer(serializers.ModelSerializer):
-    reporter = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    reporter = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     assignee = UserField(required=False, allow_null=True)
     sla = serializers.SerializerMethodField()
     breached = serializers.SerializerMethodField()
@@ -275,7 +275,7 @@ def attachment_view(request, pk):
 
 
 class HistorySerializer(serializers.ModelSerializer):
-    actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = TicketEvent

@@ -81,21 +81,37 @@ def _deliver(topic, group, text, message):
 
 
 def _to_browsers(layer, topic, group, text):
+    _run_outside_loop(_group_send, layer, group, {"type": "event.message", "text": text}, topic)
+
+
+def _run_outside_loop(send, *args):
     if _loop_running_here():
         # async_to_sync refuses to run inside a running event loop (async callers, or a test
         # driving Playwright); send from a short-lived thread instead.
-        sender = threading.Thread(target=_group_send, args=(layer, topic, group, text))
+        sender = threading.Thread(target=send, args=args)
         sender.start()
         sender.join()
     else:
-        _group_send(layer, topic, group, text)
+        send(*args)
 
 
-def _group_send(layer, topic, group, text):
+def _group_send(layer, group, message, what):
     try:
-        async_to_sync(layer.group_send)(group, {"type": "event.message", "text": text})
+        async_to_sync(layer.group_send)(group, message)
     except Exception as exc:  # the database change stands; the screen catches up on reload
-        log.warning("could not publish event on %s: %s", topic, exc)
+        log.warning("could not publish event on %s: %s", what, exc)
+
+
+def control(group, message):
+    """Send a control message (not an event: e.g. "close your socket") to the consumers in
+    a Channels group, after the current transaction commits."""
+
+    def send():
+        layer = get_channel_layer()
+        if layer is not None:
+            _run_outside_loop(_group_send, layer, group, message, group)
+
+    transaction.on_commit(send)
 
 
 def _loop_running_here():

@@ -1,5 +1,6 @@
 """System health: the database, Redis and the Celery workers, each checked and timed."""
 
+import threading
 import time
 
 import redis
@@ -59,3 +60,34 @@ def snapshot():
         "checked_at": timezone.now(),
         "components": result,
     }
+
+
+class Memo:
+    """The last snapshot of this process, reused for `max_age` seconds: /healthz costs
+    no database query, Redis ping or worker ping per hit, whoever polls it how often."""
+
+    def __init__(self, compute=snapshot, clock=time.monotonic):
+        self.compute = compute
+        self.clock = clock
+        self.lock = threading.Lock()
+        self.value = None
+        self.taken_at = None
+
+    def get(self, max_age):
+        with self.lock:
+            now = self.clock()
+            if self.value is None or now - self.taken_at >= max_age:
+                self.value, self.taken_at = self.compute(), now
+            return self.value
+
+    def forget(self):
+        with self.lock:
+            self.value = None
+
+
+MEMO = Memo()
+
+
+def public_view(snap):
+    """What anyone may see: up or not, nothing else (no host names, no error text)."""
+    return {"status": "ok" if snap["ok"] else "unavailable"}

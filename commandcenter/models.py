@@ -451,3 +451,29 @@ class MetricSample(models.Model):
 
     def __str__(self):
         return f"sample at {self.at:%Y-%m-%d %H:%M}"
+
+
+class ApiToken(models.Model):
+    """A system's key to the REST API: scoped to access rules, revocable, stored as a digest.
+
+    A request made with it holds only the rules that are both in `scopes` and held by
+    `user` (commandcenter.access.has_rule)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=8, db_index=True)
+    digest = models.CharField(max_length=64, unique=True)
+    scopes = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"
+
+    def usable_at(self, now):
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)

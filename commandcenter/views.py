@@ -1,7 +1,7 @@
 import logging
 
+from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_not_required
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -24,7 +24,7 @@ from commandcenter import (
     triage,
     workflow,
 )
-from commandcenter.access import has_rule, require
+from commandcenter.access import has_rule, public, require
 from commandcenter.audit import phi_response
 from commandcenter.forms import TicketForm
 from commandcenter.models import (
@@ -52,12 +52,14 @@ def home(request):
     return render(request, "commandcenter/home.html", {"health": snap})
 
 
-@login_not_required
+@public
 @never_cache
 def healthz(request):
-    """Machine-readable health for load balancers and monitors: no login, no PHI."""
-    snap = health.snapshot()
-    return JsonResponse(snap, status=200 if snap["ok"] else 503)
+    """Machine-readable health for load balancers and monitors: anyone sees up or down,
+    a logged-in user each component; computed at most every HEALTHZ_CACHE_SECONDS."""
+    snap = health.MEMO.get(settings.HEALTHZ_CACHE_SECONDS)
+    body = {**health.public_view(snap), **(snap if request.user.is_authenticated else {})}
+    return JsonResponse(body, status=200 if snap["ok"] else 503)
 
 
 def _request_health_check():

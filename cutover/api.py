@@ -32,6 +32,8 @@ from cutover.models import (
 
 
 class EditForWrites(BasePermission):
+    read_rule, write_rule = "view_home", "edit_roadmap"
+
     def has_permission(self, request, view):
         return request.method in SAFE_METHODS or has_rule(request.user, "edit_roadmap")
 

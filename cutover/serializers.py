@@ -17,7 +17,9 @@ from cutover.models import (
 
 
 class RoadmapSerializer(serializers.ModelSerializer):
-    go_live_date = serializers.DateField(source="go_live.early_start", read_only=True)
+    go_live_date = serializers.DateField(
+        source="go_live.early_start", read_only=True, default=None, allow_null=True
+    )
     template = serializers.BooleanField(
         write_only=True, default=False, help_text="create the standard PACS-to-cloud roadmap"
     )

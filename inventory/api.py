@@ -395,7 +395,12 @@ class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         return response
 
     @extend_schema(request=PhiSearchSerializer, responses=StudyPHISerializer(many=True))
-    @action(detail=False, methods=["post"], permission_classes=[RulePermission("view_phi")])
+    @action(
+        detail=False,
+        methods=["post"],
+        permission_classes=[RulePermission("view_phi")],
+        pagination_class=None,
+    )
     def search(self, request):
         params = PhiSearchSerializer(data=request.data)
         params.is_valid(raise_exception=True)

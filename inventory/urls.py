@@ -6,6 +6,7 @@ from inventory import api, views
 app_name = "inventory"
 
 router = DefaultRouter(trailing_slash=True)
+router.include_format_suffixes = False  # JSON only: no `.json` twins of every route
 router.register("sources", api.PacsSourceViewSet, basename="api-source")
 router.register("crawls", api.CrawlRunViewSet, basename="api-crawl")
 router.register("studies", api.StudyViewSet, basename="api-study")

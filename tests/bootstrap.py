@@ -17,6 +17,18 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 # unless listed).
 os.environ.setdefault("EGRESS_ALLOW", "127.0.0.0/8,::1,localhost")
 os.environ.setdefault("CHANNEL_PREFIX", f"cctest{os.getpid()}")
+# The tests run with production's defaults (DEBUG off) and say what differs: plain HTTP on
+# loopback (no TLS redirect, HSTS or Secure cookies), a fixed key, generous API rates.
+for _name, _value in {
+    "SECRET_KEY": "tests-only-secret-key-" + "x" * 40,
+    "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
+    "SECURE_SSL_REDIRECT": "false",
+    "SECURE_HSTS_SECONDS": "0",
+    "SECURE_COOKIES": "false",
+    "API_THROTTLE_ANON": "100000/min",
+    "API_THROTTLE_USER": "100000/min",
+}.items():
+    os.environ.setdefault(_name, _value)
 
 _embedded_redis = None
 if not os.environ.get("REDIS_URL"):

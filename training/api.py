@@ -9,7 +9,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
-from commandcenter.access import RulePermission
+from commandcenter.access import ReadWrite, RulePermission
 from commandcenter.audit import record_phi_access
 from training import actions, permissions, queries, reports
 from training.actions import TrainingError
@@ -24,6 +24,7 @@ from training.models import (
     SignOff,
     TrainingSession,
 )
+from training.permissions import Allowed
 from training.readiness import clinicians, readiness_by_department, totals
 from training.serializers import (
     ClinicianProfileSerializer,
@@ -46,6 +47,7 @@ from training.serializers import (
 )
 
 VIEW, MANAGE = RulePermission("view_training"), RulePermission("manage_training")
+VIEW_MANAGE = ReadWrite("view_training", "manage_training")
 
 
 def refusal(exc):
@@ -57,7 +59,7 @@ class ModuleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
 
     queryset = Module.objects.prefetch_related("items")
     serializer_class = TrainingModuleSerializer
-    permission_classes = [VIEW]
+    permission_classes = [VIEW_MANAGE]
 
     @extend_schema(
         request=TrainingModuleCreateSerializer, responses={201: TrainingModuleSerializer}
@@ -77,7 +79,7 @@ class DepartmentViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     queryset = Department.objects.all()
     serializer_class = TrainingDepartmentSerializer
-    permission_classes = [VIEW]
+    permission_classes = [VIEW_MANAGE]
 
     @extend_schema(
         request=TrainingDepartmentSerializer, responses={201: TrainingDepartmentSerializer}
@@ -117,7 +119,10 @@ class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     """Training sessions: upcoming by default, `?past=1` for past ones."""
 
     serializer_class = TrainingSessionSerializer
-    permission_classes = [VIEW]
+
+    def get_permissions(self):
+        """Creating a session is for the project team; enrolling is for everyone."""
+        return [(MANAGE if self.action == "create" else VIEW)()]
 
     def get_queryset(self):
         past = self.request.query_params.get("past") == "1"
@@ -324,7 +329,11 @@ class FeedbackViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             },
         )
     )
-    @action(detail=False, methods=["get"])
+    @action(
+        detail=False,
+        methods=["get"],
+        permission_classes=[Allowed(permissions.may_see_all_feedback)],
+    )
     def stats(self, request):
         """Volume by week and severity, counts by kind and severity, top themes."""
         if not permissions.may_see_all_feedback(request.user):

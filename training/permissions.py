@@ -47,6 +47,12 @@ def may_see_feedback(user, feedback):
     return feedback.reporter_id == user.pk or may_see_all_feedback(user)
 
 
+# The role rules behind each check (commandcenter.access reads `access_rule`; a tuple means
+# any of them); lead users and trainers qualify by their profile on top of these.
+may_triage_feedback.access_rule = "manage_training"
+may_see_all_feedback.access_rule = ("manage_training", "view_board")
+
+
 def may_see_phi(user):
     return has_rule(user, "view_phi")
 
@@ -87,6 +93,9 @@ def may_sign_off_anyone(user):
     return user.is_authenticated and user.sessions_trained.exists()
 
 
+may_sign_off_anyone.access_rule = "manage_training"
+
+
 def allowed(check, message="You do not have permission for this page."):
     """View decorator: 403 unless `check(request.user)`."""
 
@@ -97,6 +106,7 @@ def allowed(check, message="You do not have permission for this page."):
                 raise PermissionDenied(message)
             return view(request, *args, **kwargs)
 
+        wrapped.access_rule = getattr(check, "access_rule", None)
         return wrapped
 
     return decorator
@@ -106,5 +116,9 @@ def Allowed(check):  # noqa: N802 (reads as a class in permission_classes)
     return type(
         f"Allowed_{check.__name__}",
         (BasePermission,),
-        {"has_permission": lambda self, request, view: check(request.user)},
+        {
+            "has_permission": lambda self, request, view: check(request.user),
+            "read_rule": getattr(check, "access_rule", None),
+            "write_rule": getattr(check, "access_rule", None),
+        },
     )

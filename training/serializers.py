@@ -164,7 +164,7 @@ class FeedbackSerializer(serializers.ModelSerializer):
     """Never carries the accession number; see `FeedbackDetailSerializer`."""
 
     reporter = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    department = serializers.StringRelatedField()
+    department = serializers.StringRelatedField(allow_null=True)
     themes = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
     has_screenshot = serializers.SerializerMethodField()
     has_accession_number = serializers.SerializerMethodField()

@@ -136,8 +136,8 @@ def _session_form(request, session):
     return render(request, "training/session_form.html", {"form": form, "session": session})
 
 
-@require_POST
 @require("view_training")
+@require_POST
 def session_enrol(request, pk):
     try:
         enrolment = actions.enrol(pk, request.user)
@@ -151,8 +151,8 @@ def session_enrol(request, pk):
     return _back(request, "training:session", pk=pk)
 
 
-@require_POST
 @require("view_training")
+@require_POST
 def session_cancel(request, pk):
     try:
         actions.cancel(pk, request.user)
@@ -163,8 +163,8 @@ def session_cancel(request, pk):
     return _back(request, "training:session", pk=pk)
 
 
-@require_POST
 @require("view_training")
+@require_POST
 def session_attendance(request, pk):
     try:
         result = actions.record_attendance(pk, request.user, request.POST.getlist("present"))
@@ -175,8 +175,8 @@ def session_attendance(request, pk):
     return redirect("training:session", pk=pk)
 
 
-@require_POST
 @require("view_training")
+@require_POST
 def material_add(request, pk):
     session = get_object_or_404(TrainingSession, pk=pk)
     if not may_take_attendance(request.user, session):
@@ -419,8 +419,8 @@ def feedback_screenshot(request, pk):
     return _private_file(feedback.screenshot, None, content_type=feedback.screenshot_type)
 
 
-@require_POST
 @allowed(may_triage_feedback, "Only lead users and the project team triage feedback.")
+@require_POST
 def feedback_triage(request, pk):
     form = TriageForm(request.POST)
     if form.is_valid():
@@ -439,8 +439,8 @@ def feedback_triage(request, pk):
     return redirect("training:feedback", pk=pk)
 
 
-@require_POST
 @allowed(may_triage_feedback, "Only lead users and the project team reply to feedback.")
+@require_POST
 def feedback_reply(request, pk):
     form = ReplyForm(request.POST)
     if form.is_valid():
@@ -500,8 +500,8 @@ def highlight_edit(request, pk=None):
     return render(request, "training/highlight_form.html", {"form": form, "highlight": highlight})
 
 
-@require_POST
 @require("manage_training")
+@require_POST
 def highlight_delete(request, pk):
     actions.delete_highlight(pk)
     messages.success(request, "Removed from What's new.")
@@ -560,8 +560,8 @@ def _person_form(user):
     return PersonForm(initial=initial, prefix=f"p{user.pk}")
 
 
-@require_POST
 @require("manage_training")
+@require_POST
 def person_update(request, user_pk):
     user = get_object_or_404(clinicians(), pk=user_pk)
     form = PersonForm(request.POST, prefix=f"p{user.pk}")

@@ -74,6 +74,7 @@
     socket.addEventListener("message", onMessage);
     socket.addEventListener("close", function (event) {
       if (event.code === 4401) { setStatus("offline", "signed out"); return; }
+      if (event.code === 4403) attempts = 0;  // roles changed: subscribe again at once
       attempts += 1;
       var delay = Math.min(30000, 500 * Math.pow(2, Math.min(attempts, 6))) * (0.75 + Math.random() / 2);
       setStatus("reconnecting", "reconnecting…");

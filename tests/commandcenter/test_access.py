@@ -23,10 +23,13 @@ def test_the_migration_creates_every_role_group():
 
 
 @pytest.mark.parametrize("path", [*PAGES, "/accounts/password/", "/admin/"])
-def test_anonymous_visitors_are_sent_to_the_login_page(client, db, path):
+def test_anonymous_visitors_are_sent_to_the_login_page_and_the_api_answers_401(client, db, path):
     response = client.get(path)
-    assert response.status_code in (302, 403)
-    if response.status_code == 302:
+    if path.startswith("/api/"):
+        assert response.status_code == 401
+        assert response["WWW-Authenticate"] == "Bearer"
+    else:
+        assert response.status_code == 302
         assert "/login/" in response["Location"]
 
 
@@ -96,4 +99,7 @@ def test_login_logout_and_password_change_work(cast, client):
     assert response.status_code == 302
     client.post("/accounts/logout/")
     assert client.get("/").status_code == 302
-    assert client.login(username="pm", password="a much longer new secret 42")
+    response = client.post(
+        "/accounts/login/", {"username": "pm", "password": "a much longer new secret 42"}
+    )
+    assert response.status_code == 302 and response["Location"] == "/"
