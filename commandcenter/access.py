@@ -120,17 +120,19 @@ def holds(user, declared):
     return has_rule(user, declared)
 
 
-def require(rule):
-    """View decorator: 403 unless the logged-in user holds `rule`."""
+def require(*rules):
+    """View decorator: 403 unless the logged-in user holds every one of `rules`
+    (`@require("view_migration", "view_phi")` for a page that shows a patient's image)."""
 
     def decorator(view):
         @wraps(view)
         def wrapped(request, *args, **kwargs):
-            if not has_rule(request.user, rule):
-                raise PermissionDenied(f"This page needs the '{rule}' permission.")
+            for rule in rules:
+                if not has_rule(request.user, rule):
+                    raise PermissionDenied(f"This page needs the '{rule}' permission.")
             return view(request, *args, **kwargs)
 
-        wrapped.access_rule = rule
+        wrapped.access_rule = rules[0] if len(rules) == 1 else list(rules)
         return wrapped
 
     return decorator

@@ -238,7 +238,7 @@ def ticket_attach(request, pk):
     return redirect("cc:ticket", pk)
 
 
-@require("view_board")
+@require("view_board", "view_phi")
 def attachment(request, pk):
     item = get_object_or_404(Attachment, pk=pk)
     response = FileResponse(item.file.open("rb"), content_type=item.content_type)

@@ -128,7 +128,7 @@ def item_evidence(request, item_pk):
     return redirect("cutover:plan", item.stage.plan_id)
 
 
-@require("view_roadmap")
+@require("view_roadmap", "view_phi")
 def item_evidence_file(request, item_pk):
     item = get_object_or_404(ChecklistItem, pk=item_pk)
     if not item.evidence_file:
@@ -268,7 +268,7 @@ def case_record(request, case_pk):
     return redirect("cutover:viewer", case.viewer_id)
 
 
-@require("view_roadmap")
+@require("view_roadmap", "view_phi")
 def case_screenshot(request, case_pk):
     case = get_object_or_404(ViewerTestCase, pk=case_pk)
     if not case.screenshot:

@@ -4,7 +4,6 @@ discrepancies.py (the validation actions), reports.py, reviews.py and render.py.
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import HttpResponse
@@ -214,11 +213,9 @@ def _instances(row):
     return instances
 
 
-@require("view_migration")
+@require("view_migration", "view_phi")
 def thumbnail(request, name, ledger_id, sop, side):
     """One side's thumbnail as PNG (pixel data only); an SVG saying why when it fails."""
-    if not has_rule(request.user, "view_phi"):
-        raise PermissionDenied("Patient images are shown to roles allowed PHI.")
     row = _ledger_row(name, ledger_id)
     frame = _positive_int(request.GET.get("frame"), allow_zero=True) or 0
     try:

@@ -84,7 +84,7 @@ def declared_rules(route, method):
         rule = getattr(route.callback, "access_rule", None)
         if rule is None:
             raise LookupError(f"{route.pattern}: the view declares no access rule")
-        return [rule]
+        return rule if isinstance(rule, list) else [rule]
     permissions = _permissions(route, method)
     return [_permission_rule(route, permission, method) for permission in permissions]
 
