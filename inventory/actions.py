@@ -611,7 +611,7 @@ def _sample_series(getter, session, series):
         _count, first, sop_class = crawler.parse_instances(matches)
         if not first:
             return False
-        sample = getter.sample(study_uid, series.series_uid, first)
+        sample = getter.sample(study_uid, series.series_uid, first, sop_class)
     except dicom.PacsError as exc:
         log.warning("inventory: sample of series %s failed: %s", series.pk, exc)
         return False

@@ -34,6 +34,7 @@ from pynetdicom.status import code_to_category
 from pynetdicom.transport import AssociationSocket
 
 from commandcenter.services.dicomnet import DicomNetError
+from inventory import syntaxes
 
 # pynetdicom formats every identifier for its debug log by default: patient names in logs,
 # and a third of a crawl's CPU time. Neither is wanted.
@@ -125,8 +126,8 @@ def associate(peer, contexts, ext_neg=None, handlers=None):
     ae = _QuickAE(ae_title=peer.calling_aet)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = peer.timeout
     ae.connection_timeout = min(peer.timeout, 10)
-    for abstract, syntaxes in contexts:
-        ae.add_requested_context(abstract, syntaxes)
+    for abstract, proposed in contexts:
+        ae.add_requested_context(abstract, proposed)
     replies = []
     handlers = [*(handlers or []), (evt.EVT_ACSE_RECV, lambda event: replies.append(event))]
     tls_args = (ssl.create_default_context(), peer.host) if peer.tls else None
@@ -281,27 +282,37 @@ class _DroppedError(Exception):
 
 
 class GetSession(_Session):
-    """C-GETs of single sample instances over one association.
+    """C-GETs of single sample instances over one association per SOP class.
 
-    The SOP classes of StoragePresentationContexts are offered with every common transfer
-    syntax, so the PACS sends each instance as it stores it; `sample()` returns its SOP
-    class, transfer syntax, character set and size.
+    When the instance's SOP class is known (the C-FIND gave it), each syntax an archive
+    may hold gets a presentation context of its own (`inventory.syntaxes`), so the PACS
+    sends the instance as it stores it and the sample records that syntax; otherwise the
+    SOP classes of StoragePresentationContexts are offered with the common syntaxes.
+    `sample()` returns its SOP class, transfer syntax, character set and size.
     """
 
     def __init__(self, peer):
         super().__init__(peer)
         self.received = []
+        self.sop_class = None
 
-    def _association(self):
+    def _association(self, sop_class=""):
+        if self.assoc is not None and self.sop_class != sop_class:
+            self.close()
         if self.assoc is None or not self.assoc.is_established:
             contexts = [(GET_MODEL, None)]
-            contexts += [
-                (cx.abstract_syntax, SAMPLE_SYNTAXES) for cx in StoragePresentationContexts
-            ]
+            if sop_class:
+                contexts += syntaxes.contexts([sop_class])
+            else:
+                contexts += [
+                    (cx.abstract_syntax, SAMPLE_SYNTAXES) for cx in StoragePresentationContexts
+                ]
             contexts = contexts[:128]
-            roles = [build_role(abstract, scp_role=True) for abstract, _ in contexts[1:]]
+            classes = dict.fromkeys(abstract for abstract, _ in contexts[1:])
+            roles = [build_role(abstract, scp_role=True) for abstract in classes]
             handlers = [(evt.EVT_C_STORE, self._on_store)]
             self.assoc = associate(self.peer, contexts, ext_neg=roles, handlers=handlers)
+            self.sop_class = sop_class
         return self.assoc
 
     def _on_store(self, event):
@@ -315,14 +326,14 @@ class GetSession(_Session):
         )
         return 0x0000
 
-    def sample(self, study_uid, series_uid, sop_uid):
+    def sample(self, study_uid, series_uid, sop_uid, sop_class=""):
         query = Dataset()
         query.QueryRetrieveLevel = "IMAGE"
         query.StudyInstanceUID = study_uid
         query.SeriesInstanceUID = series_uid
         query.SOPInstanceUID = sop_uid
         self.received = []
-        for _status, _identifier in self._association().send_c_get(query, GET_MODEL):
+        for _status, _identifier in self._association(sop_class).send_c_get(query, GET_MODEL):
             pass
         if not self.received:
             raise PacsError(f"{self.peer}: C-GET of a sample instance returned nothing")

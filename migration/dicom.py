@@ -21,20 +21,6 @@ from pathlib import Path
 from django.conf import settings
 from pydicom import dcmread
 from pydicom.dataset import Dataset
-from pydicom.uid import (
-    JPEG2000,
-    DeflatedExplicitVRLittleEndian,
-    ExplicitVRLittleEndian,
-    ImplicitVRLittleEndian,
-    JPEG2000Lossless,
-    JPEGBaseline8Bit,
-    JPEGExtended12Bit,
-    JPEGLossless,
-    JPEGLosslessSV1,
-    JPEGLSLossless,
-    JPEGLSNearLossless,
-    RLELossless,
-)
 from pynetdicom import AE, _config, evt
 from pynetdicom.dsutils import decode, encode
 from pynetdicom.presentation import AllStoragePresentationContexts, StoragePresentationContexts
@@ -44,23 +30,11 @@ from pynetdicom.sop_class import (
 from pynetdicom.status import code_to_category
 from pynetdicom.transport import ThreadedAssociationServer
 
+from inventory import syntaxes
 from inventory.crawler import instance_query
 from migration import cget
 
-TRANSFER_SYNTAXES = [
-    ExplicitVRLittleEndian,
-    ImplicitVRLittleEndian,
-    DeflatedExplicitVRLittleEndian,
-    JPEGBaseline8Bit,
-    JPEGExtended12Bit,
-    JPEGLossless,
-    JPEGLosslessSV1,
-    JPEGLSLossless,
-    JPEGLSNearLossless,
-    JPEG2000Lossless,
-    JPEG2000,
-    RLELossless,
-]
+TRANSFER_SYNTAXES = list(syntaxes.UIDS)
 MAX_CONTEXTS = 128
 OUT_OF_RESOURCES = 0xA700
 SUCCESS = 0x0000
@@ -89,6 +63,7 @@ class Expected:
     latency_ms: float = 0.0
     reported: int | None = None  # NumberOfStudyRelatedInstances, summed
     classes: set = field(default_factory=set)  # SOPClassesInStudy
+    syntaxes: dict = field(default_factory=dict)  # SOP UID -> AvailableTransferSyntaxUID
 
     @property
     def listed(self):
@@ -257,12 +232,20 @@ def _values(value):
     return [str(value)] if isinstance(value, str) else [str(v) for v in value]
 
 
+def _image_query(study_uid, series_uid=""):
+    """The inventory's IMAGE-level query, also asking the syntax the PACS stores each
+    instance in (Available Transfer Syntax UID: few PACS answer it, some do)."""
+    query = instance_query(study_uid, series_uid)
+    query.AvailableTransferSyntaxUID = ""
+    return query
+
+
 def _instance_matches(assoc, study_uid):
-    matches = _find(assoc, instance_query(study_uid))
+    matches = _find(assoc, _image_query(study_uid))
     if matches is None:
         matches = []
         for series in _find(assoc, _series_query(study_uid)) or []:
-            matches += _find(assoc, instance_query(study_uid, series.SeriesInstanceUID)) or []
+            matches += _find(assoc, _image_query(study_uid, series.SeriesInstanceUID)) or []
     return matches
 
 
@@ -276,18 +259,20 @@ def _list(expected, matches):
                 str(match.get("SeriesInstanceUID", "")),
                 str(match.get("SOPClassUID", "") or ""),
             )
+            stored = _values(match.get("AvailableTransferSyntaxUID"))
+            if len(stored) == 1:
+                expected.syntaxes[sop] = stored[0]
 
 
 # --- retrieval ------------------------------------------------------------------------
 
 
-def storage_contexts(sop_classes, budget=MAX_CONTEXTS - 1):
-    """(SOP class, [transfer syntaxes]) pairs to propose for C-GET: one context per
-    (class, syntax) when they fit, so the PACS can send each instance as stored."""
+def storage_contexts(sop_classes, first=None, budget=MAX_CONTEXTS - 1):
+    """(SOP class, [transfer syntaxes]) pairs to propose for C-GET, every syntax an
+    archive may hold, the syntax `first[class]` seen stored with a context of its own
+    (`inventory.syntaxes.contexts`), so the PACS can send each instance as stored."""
     classes = list(sop_classes) or [cx.abstract_syntax for cx in StoragePresentationContexts]
-    if len(classes) * len(TRANSFER_SYNTAXES) <= budget:
-        return [(uid, [ts]) for uid in classes for ts in TRANSFER_SYNTAXES]
-    return [(uid, TRANSFER_SYNTAXES) for uid in classes[:budget]]
+    return syntaxes.contexts(classes, first, budget)
 
 
 def _study_identifier(study_uid):
@@ -401,12 +386,14 @@ def _outcome(status, completed, failed, warning, receiver, verb):
     return result
 
 
-def c_get(pacs, study_uid, sop_classes, on_instance, identifier=None):
+def c_get(pacs, study_uid, sop_classes, on_instance, identifier=None, first=None):
     """Retrieve a study (or what `identifier` names) by C-GET on one association, by
-    `migration.cget`; instances go to `on_instance`."""
+    `migration.cget`; instances go to `on_instance`. `first`: {SOP class: [syntaxes
+    it is stored in]}, proposed first."""
     receiver = _Receiver(on_instance)
     query = encode(identifier or _study_identifier(study_uid), True, True)
-    with _lean(pacs, "C-GET", storage_contexts(sop_classes), receiver=receiver) as assoc:
+    storage = storage_contexts(sop_classes, first)
+    with _lean(pacs, "C-GET", storage, receiver=receiver) as assoc:
         final = cget.c_get(assoc, query, lambda data: receiver.receive(lambda: data))
     if receiver.error is not None:
         raise receiver.error
@@ -528,10 +515,10 @@ def c_move(pacs, study_uid, on_instance):
             return _drain(responses, receiver, pacs, "C-MOVE")
 
 
-def retrieve(pacs, study_uid, sop_classes, on_instance):
+def retrieve(pacs, study_uid, sop_classes, on_instance, first=None):
     if pacs.method == "move":
         return c_move(pacs, study_uid, on_instance)
-    return c_get(pacs, study_uid, sop_classes, on_instance)
+    return c_get(pacs, study_uid, sop_classes, on_instance, first=first)
 
 
 def fetch_one(pacs, study_uid):
