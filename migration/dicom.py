@@ -7,7 +7,6 @@ while the uploaders are busy). Failures raise `RetrieveError` with an error clas
 `migration.models.ERROR_CLASSES` and a message without PHI.
 """
 
-import fcntl
 import functools
 import re
 import socket
@@ -16,23 +15,20 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from io import BytesIO
-from pathlib import Path
 
 from django.conf import settings
 from pydicom import dcmread
 from pydicom.dataset import Dataset
-from pynetdicom import AE, _config, evt
+from pynetdicom import AE, _config
 from pynetdicom.dsutils import decode, encode
 from pynetdicom.presentation import AllStoragePresentationContexts, StoragePresentationContexts
-from pynetdicom.sop_class import (
-    StudyRootQueryRetrieveInformationModelMove,
-)
+from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelMove, Verification
 from pynetdicom.status import code_to_category
 from pynetdicom.transport import ThreadedAssociationServer
 
 from inventory import syntaxes
 from inventory.crawler import instance_query
-from migration import cget
+from migration import cget, storescp
 
 TRANSFER_SYNTAXES = list(syntaxes.UIDS)
 MAX_CONTEXTS = 128
@@ -348,27 +344,6 @@ class _Receiver:
         return SUCCESS
 
 
-def _drain(responses, receiver, pacs, verb):
-    """Follow C-MOVE responses to the final one; Retrieved with its counts."""
-    final = None
-    for status, _identifier in responses:
-        receiver.last_activity = time.monotonic()
-        if "Status" not in status:
-            break
-        final = status
-        if code_to_category(status.Status) != "Pending":
-            break
-    if receiver.error is not None:
-        raise receiver.error
-    if final is None or code_to_category(final.Status) == "Pending":
-        idle = time.monotonic() - receiver.last_activity
-        if idle >= pacs.timeout * 0.9:
-            raise RetrieveError("timeout", f"{verb}: the PACS did not answer for {idle:.0f}s")
-        raise RetrieveError("pacs_connection", f"{verb}: the PACS dropped the association")
-    counts = (final.get(name, 0) for name in SUBOPERATIONS)
-    return _outcome(final.Status, *(int(count or 0) for count in counts), receiver, verb)
-
-
 SUBOPERATIONS = (
     "NumberOfCompletedSuboperations",
     "NumberOfFailedSuboperations",
@@ -428,45 +403,29 @@ def _lean(pacs, verb, storage=(), model=cget.GET_MODEL, receiver=None):
 # --- C-MOVE to our own Storage SCP ----------------------------------------------------
 
 
-@contextmanager
-def storage_scp(on_instance, *, aet=None, port=None, bind=None, lock_timeout=None):
-    """Run this worker's Storage SCP for the duration of one C-MOVE.
-
-    The SCP's port is one per machine, so a file lock serialises C-MOVEs between the
-    worker processes of a machine. Yields the receiver.
-    """
-    aet = aet or settings.MIGRATION_STORAGE_SCP_AET
-    port = int(port or settings.MIGRATION_STORAGE_SCP_PORT)
-    bind = bind or settings.MIGRATION_STORAGE_SCP_BIND
-    with _port_lock(port, lock_timeout or float(settings.MIGRATION_DIMSE_TIMEOUT) * 4):
-        ae = _scp_ae(aet, float(settings.MIGRATION_DIMSE_TIMEOUT))
-        receiver = _Receiver(on_instance)
-        server = _serve(ae, (bind, port), [(evt.EVT_C_STORE, receiver)])
-        try:
-            yield receiver
-        finally:
-            server.shutdown()
-
-
 @functools.cache
-def _scp_ae(aet, timeout):
-    """The Storage SCP's AE (every storage SOP class, the common transfer syntaxes), built
-    once per process: building ~1,800 presentation contexts takes a while."""
+def scp_ae(aet, timeout):
+    """The Storage SCP's AE (every storage SOP class, every syntax an archive may hold;
+    only associations called `aet`), built once per process: building ~1,800
+    presentation contexts takes a while."""
     ae = AE(ae_title=aet)
     ae.maximum_pdu_size = 0
     ae.network_timeout = ae.dimse_timeout = timeout
+    ae.require_called_aet = True
+    ae.add_supported_context(Verification)
     for context in AllStoragePresentationContexts:
         ae.add_supported_context(context.abstract_syntax, TRANSFER_SYNTAXES)
     return ae
 
 
-def _serve(ae, address, handlers, poll_interval=0.05):
-    """AE.start_server(block=False), but polling for shutdown every 50 ms instead of
-    500 ms: the SCP runs for one study at a time, so its stop is on the critical path."""
+def serve(ae, address, handlers, poll_interval=0.05, ssl_context=None):
+    """AE.start_server(block=False), with the poll interval given (pynetdicom's is 0.5 s),
+    over DICOM TLS with `ssl_context`."""
     try:
         server = ae.make_server(
-            address, evt_handlers=handlers, server_class=ThreadedAssociationServer
-        )
+            address, evt_handlers=handlers, server_class=ThreadedAssociationServer,
+            ssl_context=ssl_context,
+        )  # fmt: skip
     except OSError as exc:
         raise RetrieveError(
             "configuration", f"cannot listen for C-MOVE on {address[0]}:{address[1]}: {exc}"
@@ -479,40 +438,77 @@ def _serve(ae, address, handlers, poll_interval=0.05):
     return server
 
 
-@contextmanager
-def _port_lock(port, timeout):
-    path = Path(settings.VAR_DIR) / f"migration-scp-{port}.lock"
-    with open(path, "a") as handle:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise RetrieveError(
-                        "timeout", f"the Storage SCP on port {port} stayed busy"
-                    ) from None
-                time.sleep(0.05)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def c_move(pacs, study_uid, on_instance):
-    """Retrieve a study by C-MOVE to our Storage SCP (AE `pacs.move_destination`)."""
-    with storage_scp(on_instance) as receiver:
-        ae = _ae(pacs)
-        ae.add_requested_context(StudyRootQueryRetrieveInformationModelMove)
-        receiver.started = time.perf_counter()
-        with association(ae, pacs) as assoc:
-            responses = assoc.send_c_move(
-                _study_identifier(study_uid),
-                pacs.move_destination,
-                StudyRootQueryRetrieveInformationModelMove,
-            )
-            return _drain(responses, receiver, pacs, "C-MOVE")
+    """Retrieve a study by C-MOVE to this host's Storage SCP (`manage.py storescp`, AE
+    `pacs.move_destination`), which routes the study's instances to us (`storescp`)."""
+    receiver = _Receiver(on_instance)
+    aborting = []
+    route = storescp.Receiving(
+        study_uid, pacs.calling_aet, lambda data: receiver.receive(lambda: data) == SUCCESS,
+        on_stop=lambda: [assoc.abort() for assoc in aborting], timeout=pacs.timeout,
+    )  # fmt: skip
+    try:
+        with route:
+            ae = _ae(pacs)
+            ae.add_requested_context(StudyRootQueryRetrieveInformationModelMove)
+            receiver.started = time.perf_counter()
+            with association(ae, pacs) as assoc:
+                aborting.append(assoc)
+                responses = assoc.send_c_move(
+                    _study_identifier(study_uid),
+                    pacs.move_destination,
+                    StudyRootQueryRetrieveInformationModelMove,
+                )
+                final = _final(responses, receiver, pacs)
+            route.finish()
+    except storescp.RouteError as exc:
+        raise RetrieveError("configuration", str(exc)) from None
+    return _moved(final, route, receiver, pacs)
+
+
+def _final(responses, receiver, pacs):
+    """The C-MOVE's final response (None when the association ended without one)."""
+    final = None
+    for status, _identifier in responses:
+        receiver.last_activity = time.monotonic()
+        if "Status" not in status:
+            break
+        final = status
+        if code_to_category(status.Status) != "Pending":
+            break
+    return final
+
+
+def _moved(final, route, receiver, pacs):
+    """Retrieved from the final C-MOVE response and what the route delivered; a clear
+    RetrieveError when the PACS could not reach our Storage SCP."""
+    if receiver.error is not None:
+        raise receiver.error
+    if route.broken:
+        raise RetrieveError("internal", f"C-MOVE: {route.broken}")
+    if final is None or code_to_category(final.Status) == "Pending":
+        idle = time.monotonic() - receiver.last_activity
+        if idle >= pacs.timeout * 0.9:
+            raise RetrieveError("timeout", f"C-MOVE: the PACS did not answer for {idle:.0f}s")
+        raise RetrieveError("pacs_connection", "C-MOVE: the PACS dropped the association")
+    completed, failed, warning = (int(final.get(name, 0) or 0) for name in SUBOPERATIONS)
+    if not route.received and (completed or code_to_category(final.Status) == "Failure"):
+        raise RetrieveError("pacs_refused", _undelivered(final.Status, completed, pacs))
+    return _outcome(final.Status, completed, failed, warning, receiver, "C-MOVE")
+
+
+def _undelivered(status, completed, pacs):
+    where = f"{settings.MIGRATION_STORAGE_SCP_BIND}:{settings.MIGRATION_STORAGE_SCP_PORT}"
+    said = (
+        f"the PACS reported {completed} instance(s) sent to {pacs.move_destination}"
+        if completed
+        else f"the C-MOVE ended with status 0x{status:04X} ({code_to_category(status)})"
+    )
+    return (
+        f"C-MOVE: {said} but none reached this host's Storage SCP ({where}, AE "
+        f"{settings.MIGRATION_STORAGE_SCP_AET}): check that the PACS knows "
+        f"{pacs.move_destination} at this host's address and port {where.split(':')[-1]}"
+    )
 
 
 def retrieve(pacs, study_uid, sop_classes, on_instance, first=None):
