@@ -212,6 +212,11 @@ MIGRATION_STORAGE_SCP_SOCKET = env.str(
     "MIGRATION_STORAGE_SCP_SOCKET",
     default=str(VAR_DIR / f"storescp-{MIGRATION_STORAGE_SCP_PORT}.sock"),
 )
+# DICOM TLS on the Storage SCP (PEM paths): our certificate and key, and the CA whose
+# client certificates (the PACS's) it accepts; unset: plain DICOM
+MIGRATION_STORAGE_SCP_TLS_CERT = env.str("MIGRATION_STORAGE_SCP_TLS_CERT", default="")
+MIGRATION_STORAGE_SCP_TLS_KEY = env.str("MIGRATION_STORAGE_SCP_TLS_KEY", default="")
+MIGRATION_STORAGE_SCP_TLS_CA = env.str("MIGRATION_STORAGE_SCP_TLS_CA", default="")
 MIGRATION_STORAGE_SCP_ASSOCIATIONS = env.int("MIGRATION_STORAGE_SCP_ASSOCIATIONS", default=32)
 MIGRATION_STORAGE_SCP_ASIDE = env.str(
     "MIGRATION_STORAGE_SCP_ASIDE", default=str(VAR_DIR / "storescp-unclaimed")

@@ -35,6 +35,7 @@ from pynetdicom.transport import AssociationSocket
 
 from commandcenter.services.dicomnet import DicomNetError
 from inventory import syntaxes
+from inventory import tls as dicom_tls
 
 # pynetdicom formats every identifier for its debug log by default: patient names in logs,
 # and a third of a crawl's CPU time. Neither is wanted.
@@ -70,12 +71,24 @@ class Peer:
     calling_aet: str
     tls: bool = False
     timeout: float = 30.0
+    tls_files: dicom_tls.TlsFiles = dicom_tls.TlsFiles()
 
     @classmethod
     def of(cls, source, timeout=30.0):
         return cls(
-            source.host, source.port, source.ae_title, source.calling_ae_title, source.tls, timeout
-        )
+            source.host, source.port, source.ae_title, source.calling_ae_title, source.tls,
+            timeout, dicom_tls.TlsFiles.of(source),
+        )  # fmt: skip
+
+    def tls_args(self):
+        """pynetdicom's (SSLContext, server name), or None without TLS; PacsError when
+        the TLS files are wrong."""
+        if not self.tls:
+            return None
+        try:
+            return (dicom_tls.client_context(self.tls_files), self.host)
+        except dicom_tls.TlsError as exc:
+            raise PacsError(f"{self}: {exc}") from None
 
     def __str__(self):
         return f"{self.called_aet}@{self.host}:{self.port}"
@@ -106,9 +119,12 @@ class EchoResult:
 
 
 def check_reachable(peer):
-    """Raise PacsError unless a TCP connection to the peer opens (refused, timeout, DNS)."""
+    """Raise PacsError unless a TCP connection to the peer opens (refused, timeout, DNS)
+    and, with TLS, the handshake passes (pynetdicom would only say the association
+    closed)."""
     try:
-        with socket.create_connection((peer.host, peer.port), timeout=min(peer.timeout, 10)):
+        with socket.create_connection((peer.host, peer.port), timeout=min(peer.timeout, 10)) as s:
+            _check_handshake(peer, s)
             return
     except ConnectionRefusedError:
         raise PacsError(f"{peer}: connection refused (nothing listens on that port)") from None
@@ -118,6 +134,19 @@ def check_reachable(peer):
         raise PacsError(f"{peer}: unknown host ({exc.strerror})") from None
     except OSError as exc:
         raise PacsError(f"{peer}: cannot connect ({exc.strerror or exc})") from None
+
+
+def _check_handshake(peer, sock):
+    args = peer.tls_args()
+    if args is None:
+        return
+    try:
+        with args[0].wrap_socket(sock, server_hostname=args[1]) as secured:
+            secured.settimeout(0.5)  # TLS 1.3: a refused client certificate shows on first read
+            with contextlib.suppress(TimeoutError):
+                secured.recv(1)
+    except ssl.SSLError as exc:
+        raise PacsError(dicom_tls.handshake_reason(exc, str(peer))) from None
 
 
 def associate(peer, contexts, ext_neg=None, handlers=None):
@@ -130,7 +159,7 @@ def associate(peer, contexts, ext_neg=None, handlers=None):
         ae.add_requested_context(abstract, proposed)
     replies = []
     handlers = [*(handlers or []), (evt.EVT_ACSE_RECV, lambda event: replies.append(event))]
-    tls_args = (ssl.create_default_context(), peer.host) if peer.tls else None
+    tls_args = peer.tls_args()
     start = time.monotonic()
     assoc = ae.associate(
         peer.host,

@@ -17,6 +17,7 @@ here; `tests/migration/test_cget.py` holds it to pynetdicom's bytes and to a rea
 """
 
 import socket
+import ssl
 import struct
 from contextlib import contextmanager, suppress
 
@@ -76,6 +77,14 @@ class RejectedError(Exception):
     def __init__(self, result, source, reason):
         super().__init__(f"result {result}, source {source}, reason {reason}")
         self.source, self.reason = source, reason
+
+
+class HandshakeError(Exception):
+    """DICOM TLS failed: `error` is the ssl module's exception (which side refused)."""
+
+    def __init__(self, error):
+        super().__init__(str(error))
+        self.error = error
 
 
 class RefusedError(Exception):
@@ -150,6 +159,8 @@ class Association:
             got = self.sock.recv_into(self.view[self.end :])
         except TimeoutError:
             raise DroppedError("the PACS did not answer in time", timeout=True) from None
+        except ssl.SSLError as exc:  # TLS 1.3: a refused client certificate shows here
+            raise HandshakeError(exc) from None
         except OSError as exc:
             raise _failed(exc) from None
         if not got:
@@ -344,15 +355,18 @@ def accepted(contexts, body):
 @contextmanager
 def association(
     host, port, calling_aet, called_aet, storage, timeout, connect_timeout, max_pdu=0,
-    model=GET_MODEL,
+    model=GET_MODEL, tls=None,
 ):  # fmt: skip
     """An established association for `model` (C-GET, with `storage` contexts, or
-    C-FIND), released on leaving, aborted on an error. Raises OSError (no connection),
-    RejectedError, RefusedError or DroppedError."""
+    C-FIND), released on leaving, aborted on an error; over DICOM TLS with `tls` (an
+    SSLContext). Raises OSError (no connection), HandshakeError, RejectedError,
+    RefusedError or DroppedError."""
     contexts, roles = proposed_contexts(storage, model)
     sock = socket.create_connection((host, port), timeout=connect_timeout)
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if tls is not None:
+            sock = _secure(sock, tls, host)
         sock.settimeout(timeout)
         request = request_pdu(calling_aet, called_aet, contexts, roles, max_pdu)
         assoc = _negotiate(sock, contexts, request)
@@ -366,8 +380,30 @@ def association(
         sock.close()
 
 
+def _alert(sock):
+    """The TLS alert the peer sent before closing, when there is one to read."""
+    try:
+        sock.recv(1)
+    except ssl.SSLError as exc:
+        return exc if "ALERT" in str(exc).upper() else None
+    except OSError:
+        return None
+    return None
+
+
+def _secure(sock, tls, host):
+    try:
+        return tls.wrap_socket(sock, server_hostname=host)
+    except ssl.SSLError as exc:
+        sock.close()
+        raise HandshakeError(exc) from None
+
+
 def _negotiate(sock, contexts, request):
-    sock.sendall(request)
+    try:
+        sock.sendall(request)
+    except ssl.SSLError as exc:  # TLS 1.3: the PACS refused our certificate, then closed
+        raise HandshakeError(_alert(sock) or exc) from None
     link = Association(sock, {}, 0)
     pdu_type, body = link.read_pdu()
     if pdu_type == ASSOCIATE_RJ and len(body) >= 4:

@@ -26,7 +26,7 @@ from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelMove, Ver
 from pynetdicom.status import code_to_category
 from pynetdicom.transport import ThreadedAssociationServer
 
-from inventory import syntaxes
+from inventory import syntaxes, tls
 from inventory.crawler import instance_query
 from migration import cget, storescp
 
@@ -96,6 +96,7 @@ class Pacs:
     method: str = "get"
     move_destination: str = ""
     timeout: float = 60.0
+    tls_files: tls.TlsFiles | None = None  # None: plain DICOM
 
     @classmethod
     def from_source(cls, source):
@@ -107,7 +108,23 @@ class Pacs:
             method=source.retrieve_method,
             move_destination=source.move_destination or settings.MIGRATION_STORAGE_SCP_AET,
             timeout=float(settings.MIGRATION_DIMSE_TIMEOUT),
+            tls_files=tls.TlsFiles.of(source) if source.tls else None,
         )
+
+    def tls_context(self):
+        """The SSLContext of DICOM TLS (None without); RetrieveError when its files are
+        wrong."""
+        if self.tls_files is None:
+            return None
+        try:
+            return _tls_context(self.tls_files)
+        except tls.TlsError as exc:
+            raise RetrieveError("configuration", f"{_where(self)}: {exc}") from None
+
+
+@functools.cache
+def _tls_context(files):
+    return tls.client_context(files)
 
 
 class NoDelayAE(AE):
@@ -134,6 +151,9 @@ def _ae(pacs):
 
 def associate(ae, pacs, **kwargs):
     """An established association or RetrieveError naming why not (no PHI)."""
+    context = pacs.tls_context()
+    if context is not None:
+        kwargs["tls_args"] = (context, pacs.host)
     assoc = ae.associate(pacs.host, pacs.port, ae_title=pacs.called_aet, **kwargs)
     if assoc.is_established:
         return assoc
@@ -382,13 +402,20 @@ def _lean(pacs, verb, storage=(), model=cget.GET_MODEL, receiver=None):
     an error class and no PHI (the receiver's own error, when it stopped the C-GET)."""
     address = (pacs.host, pacs.port, pacs.calling_aet, pacs.called_aet)
     timeouts = (pacs.timeout, min(10.0, pacs.timeout))
+    context = pacs.tls_context()
     try:
-        with cget.association(*address, list(storage), *timeouts, model=model) as assoc:
+        with cget.association(
+            *address, list(storage), *timeouts, model=model, tls=context
+        ) as assoc:
             yield assoc
     except cget.RejectedError as exc:
         raise _rejected(pacs, (exc.source, exc.reason)) from None
     except cget.RefusedError as exc:
         raise RetrieveError("pacs_refused", f"{_where(pacs)}: {exc}") from None
+    except cget.HandshakeError as exc:
+        raise RetrieveError(
+            "configuration", tls.handshake_reason(exc.error, _where(pacs))
+        ) from None
     except cget.DroppedError as exc:
         if receiver is not None and receiver.error is not None:
             raise receiver.error from None

@@ -36,6 +36,8 @@ from django.conf import settings
 from pydicom import dcmread
 from pynetdicom import evt
 
+from inventory import tls
+
 log = logging.getLogger(__name__)
 FRAME = struct.Struct(">I")
 SUCCESS = 0x0000
@@ -235,7 +237,8 @@ def serve(aet=None, port=None, bind=None, path=None, aside=None, ready=None, sto
     ae = dicom.scp_ae(aet, timeout)
     ae.maximum_associations = int(settings.MIGRATION_STORAGE_SCP_ASSOCIATIONS)
     server = dicom.serve(
-        ae, (bind, port), [(evt.EVT_C_STORE, on_store)], poll_interval=0.5
+        ae, (bind, port), [(evt.EVT_C_STORE, on_store)], poll_interval=0.5,
+        ssl_context=server_tls(),
     )  # fmt: skip
     if ready is not None:
         ready(aet, bind, port, control.server_address)
@@ -247,6 +250,18 @@ def serve(aet=None, port=None, bind=None, path=None, aside=None, ready=None, sto
         control.server_close()
         Path(control.server_address).unlink(missing_ok=True)
     return router
+
+
+def server_tls():
+    """The SCP's SSLContext when MIGRATION_STORAGE_SCP_TLS_CERT is set (DICOM TLS)."""
+    if not settings.MIGRATION_STORAGE_SCP_TLS_CERT:
+        return None
+    files = tls.TlsFiles(
+        settings.MIGRATION_STORAGE_SCP_TLS_CA,
+        settings.MIGRATION_STORAGE_SCP_TLS_CERT,
+        settings.MIGRATION_STORAGE_SCP_TLS_KEY,
+    )
+    return tls.server_context(files)
 
 
 # --- the study run's side -------------------------------------------------------------

@@ -9,6 +9,7 @@ import threading
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from inventory import tls
 from migration import dicom, storescp
 
 
@@ -35,12 +36,14 @@ class Command(BaseCommand):
             storescp.serve(
                 options["aet"], options["port"], options["bind"], ready=self._ready, stop=stop
             )
-        except (dicom.RetrieveError, OSError) as exc:
+        except (dicom.RetrieveError, tls.TlsError, OSError) as exc:
             raise CommandError(f"storescp: {exc}") from None
 
     def _ready(self, aet, bind, port, path):
         self.stdout.write(
-            f"storescp: AE {aet} listening on {bind}:{port}, routing through {path}, "
+            f"storescp: AE {aet} listening on {bind}:{port}"
+            f"{' (DICOM TLS)' if settings.MIGRATION_STORAGE_SCP_TLS_CERT else ''}, "
+            f"routing through {path}, "
             f"keeping unclaimed instances in {settings.MIGRATION_STORAGE_SCP_ASIDE}"
         )
         self.stdout.flush()
