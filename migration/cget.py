@@ -76,7 +76,7 @@ class RejectedError(Exception):
 
     def __init__(self, result, source, reason):
         super().__init__(f"result {result}, source {source}, reason {reason}")
-        self.source, self.reason = source, reason
+        self.result, self.source, self.reason = result, source, reason
 
 
 class HandshakeError(Exception):

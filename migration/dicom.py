@@ -36,6 +36,13 @@ OUT_OF_RESOURCES = 0xA700
 SUCCESS = 0x0000
 # A-ASSOCIATE-RJ from the service provider (ACSE source 3), reason 2: local limit exceeded.
 LIMIT_REASONS = {(3, 2), (2, 2)}
+PERMANENT = 1  # A-ASSOCIATE-RJ result: 1 rejected-permanent, 2 rejected-transient
+REJECT_REASONS = {  # (source, reason) -> words (PS3.8 9.3.4)
+    (1, 1): "no reason given", (1, 2): "application context not supported",
+    (1, 3): "calling AE title not recognized", (1, 7): "called AE title not recognized",
+    (2, 1): "no reason given", (2, 2): "protocol version not supported",
+    (3, 1): "temporary congestion", (3, 2): "local limit exceeded",
+}  # fmt: skip
 
 # pynetdicom binds logging handlers to every PDU and DIMSE message by default: a handful
 # of handler calls per 16 KB PDU, ~0.2 ms of CPU per received instance, and they would log
@@ -159,7 +166,8 @@ def associate(ae, pacs, **kwargs):
         return assoc
     if assoc.is_rejected:
         rj = assoc.acceptor.primitive
-        raise _rejected(pacs, (rj.result_source, rj.diagnostic) if rj is not None else None)
+        found = (rj.result, rj.result_source, rj.diagnostic) if rj is not None else None
+        raise _rejected(pacs, found)
     if assoc.is_aborted:
         raise RetrieveError("pacs_refused", f"{_where(pacs)} aborted the association request")
     raise RetrieveError("pacs_connection", f"cannot connect to {_where(pacs)}")
@@ -169,11 +177,24 @@ def _where(pacs):
     return f"{pacs.called_aet}@{pacs.host}:{pacs.port}"
 
 
-def _rejected(pacs, reason):
-    """RetrieveError for an A-ASSOCIATE-RJ with (source, diagnostic) `reason`."""
+def _rejected(pacs, rejection):
+    """RetrieveError for an A-ASSOCIATE-RJ (result, source, diagnostic): a permanent one
+    (an unknown AE title) is a configuration error, not retried; a transient one (busy)
+    is retried."""
+    result, *reason = rejection or (None, None, None)
+    reason = tuple(reason)
+    words = (
+        f"{REJECT_REASONS.get(reason, 'reason unknown')} (source {reason[0]}, reason {reason[1]})"
+    )
+    if result == PERMANENT:
+        return RetrieveError(
+            "configuration", f"{_where(pacs)} rejected the association permanently: {words}"
+        )
     if reason in LIMIT_REASONS:
         return RetrieveError("association_limit", f"{_where(pacs)} refused: too many associations")
-    return RetrieveError("pacs_refused", f"{_where(pacs)} rejected the association {reason or ''}")
+    return RetrieveError(
+        "pacs_refused", f"{_where(pacs)} rejected the association for now: {words}"
+    )
 
 
 @contextmanager
@@ -409,7 +430,7 @@ def _lean(pacs, verb, storage=(), model=cget.GET_MODEL, receiver=None):
         ) as assoc:
             yield assoc
     except cget.RejectedError as exc:
-        raise _rejected(pacs, (exc.source, exc.reason)) from None
+        raise _rejected(pacs, (exc.result, exc.source, exc.reason)) from None
     except cget.RefusedError as exc:
         raise RetrieveError("pacs_refused", f"{_where(pacs)}: {exc}") from None
     except cget.HandshakeError as exc:

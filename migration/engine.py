@@ -465,13 +465,15 @@ class StudyRun:
     # verification and the record ------------------------------------------------------
 
     def _count_problems(self, expected, retrieved):
-        """Reported, received and stored counts must agree; name what differs."""
+        """Reported, received and stored counts must agree; name what differs. A PACS
+        that sends an instance twice, byte for byte, is counted once (some archives do)."""
         tally = self.tally
         accounted = len(tally.entries) + tally.identical_repeats + len(tally.quarantined)
         problems = []
         if retrieved.failed:
             problems.append(f"the PACS failed to send {retrieved.failed} instance(s)")
-        if tally.received != expected.count or retrieved.failed:
+        received = (tally.received, tally.received - tally.identical_repeats)
+        if expected.count not in received or retrieved.failed:
             missing = self._missing(expected)
             named = f" (missing: {_uids(missing)})" if missing else ""
             problems.append(
