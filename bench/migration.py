@@ -427,6 +427,10 @@ def by_move(pacs, s3, uids, args, expected, pids):
     return {"engine": run, "peer": peer, "verified": verified}
 
 
+def _count_files(folder):
+    return sum(1 for path in folder.rglob("*") if path.is_file())
+
+
 def move_peer(pacs, uids, s3, expected):
     """dcmtk's movescu, study by study, into dcmtk's storescp writing files; then boto3
     put_object one file at a time."""
@@ -438,11 +442,14 @@ def move_peer(pacs, uids, s3, expected):
     scp = start_process("dcmtk-storescp", command, lambda _text: port_open(port))
     started = time.perf_counter()
     try:
-        for uid in uids:
+        for n, uid in enumerate(uids, 1):
             move = ["movescu", "-S", "-aet", CALLING_AET, "-aec", PACS_AET, "-aem", PEER_SCP_AET,
                     "127.0.0.1", str(pacs.dicom_port), "-k", "0008,0052=STUDY",
                     "-k", f"0020,000D={uid}"]  # fmt: skip
-            subprocess.run(move, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for _attempt in range(3):  # a loaded PACS may time a sub-operation out: again
+                subprocess.run(move, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                if _count_files(outdir) >= expected * n // len(uids):
+                    break
         retrieve_s = time.perf_counter() - started
     finally:
         terminate_group(scp, 15)
