@@ -65,10 +65,11 @@ ELEMENT = struct.Struct("<HHI")
 class DroppedError(Exception):
     """The association ended under us: `reason` says how (no PHI)."""
 
-    def __init__(self, reason, timeout=False):
+    def __init__(self, reason, timeout=False, pdu_type=None):
         super().__init__(reason)
         self.reason = reason
         self.timeout = timeout
+        self.pdu_type = pdu_type  # the PDU that ended it, when one did
 
 
 class RejectedError(Exception):
@@ -199,7 +200,7 @@ class Association:
             pdu_type, length = PDU_HEADER.unpack(self._take(6))
             if pdu_type != P_DATA:
                 self._copy([], length)
-                raise DroppedError(_unexpected(pdu_type))
+                raise DroppedError(_unexpected(pdu_type), pdu_type=pdu_type)
             self.pdu_left = length
         length, self.context, control = PDV_HEADER.unpack(self._take(6))
         if length < 2 or length + 4 > self.pdu_left:

@@ -10,7 +10,6 @@ while the uploaders are busy). Failures raise `RetrieveError` with an error clas
 import functools
 import re
 import socket
-import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,10 +20,9 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pynetdicom import AE, _config
 from pynetdicom.dsutils import decode, encode
-from pynetdicom.presentation import AllStoragePresentationContexts, StoragePresentationContexts
-from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelMove, Verification
+from pynetdicom.presentation import StoragePresentationContexts
+from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelMove
 from pynetdicom.status import code_to_category
-from pynetdicom.transport import ThreadedAssociationServer
 
 from inventory import syntaxes, tls
 from inventory.crawler import instance_query
@@ -365,10 +363,6 @@ class _Receiver:
         self.last_activity = time.monotonic()
         self.error = None
 
-    def __call__(self, event):
-        """pynetdicom's EVT_C_STORE handler (the C-MOVE Storage SCP)."""
-        return self.receive(lambda: part10_bytes(event))
-
     def receive(self, instance):
         """Hand on `instance()`, the received file's bytes; the C-STORE status."""
         self.last_activity = time.monotonic()
@@ -449,41 +443,6 @@ def _lean(pacs, verb, storage=(), model=cget.GET_MODEL, receiver=None):
 
 
 # --- C-MOVE to our own Storage SCP ----------------------------------------------------
-
-
-@functools.cache
-def scp_ae(aet, timeout):
-    """The Storage SCP's AE (every storage SOP class, every syntax an archive may hold;
-    only associations called `aet`), built once per process: building ~1,800
-    presentation contexts takes a while."""
-    ae = AE(ae_title=aet)
-    ae.maximum_pdu_size = 0
-    ae.network_timeout = ae.dimse_timeout = timeout
-    ae.require_called_aet = True
-    ae.add_supported_context(Verification)
-    for context in AllStoragePresentationContexts:
-        ae.add_supported_context(context.abstract_syntax, TRANSFER_SYNTAXES)
-    return ae
-
-
-def serve(ae, address, handlers, poll_interval=0.05, ssl_context=None):
-    """AE.start_server(block=False), with the poll interval given (pynetdicom's is 0.5 s),
-    over DICOM TLS with `ssl_context`."""
-    try:
-        server = ae.make_server(
-            address, evt_handlers=handlers, server_class=ThreadedAssociationServer,
-            ssl_context=ssl_context,
-        )  # fmt: skip
-    except OSError as exc:
-        raise RetrieveError(
-            "configuration", f"cannot listen for C-MOVE on {address[0]}:{address[1]}: {exc}"
-        ) from exc
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": poll_interval}, daemon=True
-    )
-    thread.start()
-    ae._servers.append(server)  # AssociationServer.shutdown() removes it again
-    return server
 
 
 def c_move(pacs, study_uid, on_instance):

@@ -34,9 +34,9 @@ from pathlib import Path
 
 from django.conf import settings
 from pydicom import dcmread
-from pynetdicom import evt
 
 from inventory import tls
+from migration import leanscp
 
 log = logging.getLogger(__name__)
 FRAME = struct.Struct(">I")
@@ -228,18 +228,14 @@ def serve(aet=None, port=None, bind=None, path=None, aside=None, ready=None, sto
     control = ControlServer(path or socket_path(), router, timeout * 2)
     threading.Thread(target=control.serve_forever, daemon=True, name="storescp-control").start()
 
-    def on_store(event):
-        request = event.request
-        originator = str(getattr(request, "MoveOriginatorApplicationEntityTitle", "") or "")
-        calling = str(event.assoc.requestor.ae_title or "")
-        return router.deliver(dicom.part10_bytes(event), originator.strip(), calling.strip())
+    def on_store(data, fields, calling_aet):
+        return router.deliver(data, leanscp.move_originator(fields), calling_aet)
 
-    ae = dicom.scp_ae(aet, timeout)
-    ae.maximum_associations = int(settings.MIGRATION_STORAGE_SCP_ASSOCIATIONS)
-    server = dicom.serve(
-        ae, (bind, port), [(evt.EVT_C_STORE, on_store)], poll_interval=0.5,
-        ssl_context=server_tls(),
+    server = leanscp.LeanScp(
+        aet, (bind, port), on_store, dicom.TRANSFER_SYNTAXES, timeout=timeout,
+        limit=int(settings.MIGRATION_STORAGE_SCP_ASSOCIATIONS), ssl_context=server_tls(),
     )  # fmt: skip
+    threading.Thread(target=server.serve_forever, daemon=True, name="storescp").start()
     if ready is not None:
         ready(aet, bind, port, control.server_address)
     try:

@@ -14,9 +14,10 @@ import psutil
 import pytest
 from pydicom.dataset import Dataset
 from pynetdicom import AE
-from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelMove
+from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelMove, Verification
 
-from migration import actions, dispatch, storescp
+from commandcenter.services import dicomnet
+from migration import actions, dispatch, storescp, throttle
 from migration.models import StoredInstance, StudyState, Wave, WaveState
 from tests.fixtures_services import TEST_AET
 from tests.migration import support
@@ -28,13 +29,15 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 class PacsAssociations(threading.Thread):
     """Samples, at the PACS process, its associations: established TCP connections on
     its DICOM port (ours to it) plus those it opened to our Storage SCP (its C-STOREs
-    back); `stores` keeps the second kind alone (C-MOVEs delivering at once)."""
+    back); `stores` keeps the second kind alone (C-MOVEs delivering at once); `studies`
+    the engine's association slots in use for the source (studies in flight)."""
 
-    def __init__(self, pid, dicom_port, scp_port):
+    def __init__(self, pid, dicom_port, scp_port, source_id):
         super().__init__(daemon=True)
         self.pacs = psutil.Process(pid)
         self.ports = (dicom_port, scp_port)
-        self.samples, self.stores = [], []
+        self.slots = throttle.Slots(source_id)
+        self.samples, self.stores, self.studies = [], [], []
         self.halt = threading.Event()
 
     def run(self):
@@ -47,6 +50,7 @@ class PacsAssociations(threading.Thread):
                 outbound += bool(c.raddr and c.raddr.port == self.ports[1])
             self.samples.append(inbound + outbound)
             self.stores.append(outbound)
+            self.studies.append(self.slots.in_use())
             time.sleep(0.001)
 
     def __enter__(self):
@@ -88,7 +92,7 @@ def assert_all_stored(wave, studies):
 def test_twenty_studies_migrate_by_c_move_four_at_once_and_the_pacs_never_exceeds_its_limit(
     orthanc_factory, migration_s3, bucket, move_scp, migration_worker, storage_scp_port
 ):
-    mix = (("CT", "explicit", "ISO_IR 100", 20, 12, 128),)
+    mix = (("CT", "explicit", "ISO_IR 100", 20, 30, 256),)
     orthanc, source, studies = move_source(
         orthanc_factory, "MOVE8", mix, seed=1600, max_associations=8
     )
@@ -96,13 +100,15 @@ def test_twenty_studies_migrate_by_c_move_four_at_once_and_the_pacs_never_exceed
     wave, _info = actions.create_wave(name="by-move", source=source, destination=destination)
     assert dispatch.streams(source, [(wave.pk, None)]) == 4
 
-    with PacsAssociations(orthanc.proc.pid, orthanc.dicom_port, storage_scp_port) as pacs:
+    watched = (orthanc.proc.pid, orthanc.dicom_port, storage_scp_port, source.pk)
+    with PacsAssociations(*watched) as pacs:
         run_wave(wave)
 
     assert_all_stored(wave, studies)
     assert len(pacs.samples) > 100, "the PACS was watched throughout the wave"
     assert max(pacs.samples) <= 8
-    assert max(pacs.stores) == 4, "four C-MOVEs delivered at once"
+    assert max(pacs.studies) == 4, "four studies in flight at once"
+    assert max(pacs.stores) >= 3, "the PACS delivered several C-MOVEs at once"
     assert not storescp.kept_aside()
 
 
@@ -193,3 +199,15 @@ def test_a_worker_killed_mid_c_move_loses_nothing(
     )
     aside = [n for n in storescp.kept_aside() if n["study_instance_uid"] in studies]
     assert {n["study_instance_uid"] for n in aside} <= {big_uid}  # after the kill: kept, not lost
+
+
+def test_the_storage_scp_answers_c_echo_as_its_ae_and_rejects_another_called_ae(
+    move_scp, storage_scp_port
+):
+    assert dicomnet.echo("127.0.0.1", storage_scp_port, TEST_AET)
+    ae = AE(ae_title="CCPROBE")
+    ae.add_requested_context(Verification)
+    assoc = ae.associate("127.0.0.1", storage_scp_port, ae_title="NOTTHESCP")
+    assert assoc.is_rejected
+    rejection = assoc.acceptor.primitive
+    assert (rejection.result, rejection.result_source, rejection.diagnostic) == (1, 1, 7)
