@@ -39,12 +39,14 @@ from pynetdicom.presentation import build_context, negotiate_as_requestor
 from pynetdicom.sop_class import (
     StudyRootQueryRetrieveInformationModelFind,
     StudyRootQueryRetrieveInformationModelGet,
+    StudyRootQueryRetrieveInformationModelMove,
 )
 from pynetdicom.status import code_to_category
 
 APPLICATION_CONTEXT = "1.2.840.10008.3.1.1.1"
 GET_MODEL = StudyRootQueryRetrieveInformationModelGet
 FIND_MODEL = StudyRootQueryRetrieveInformationModelFind
+MOVE_MODEL = StudyRootQueryRetrieveInformationModelMove
 BUFFER_BYTES = 256 * 1024
 # PDU types (PS3.8 9.3.1)
 ASSOCIATE_RQ, ASSOCIATE_AC, ASSOCIATE_RJ, P_DATA = 0x01, 0x02, 0x03, 0x04
@@ -56,6 +58,8 @@ AFFECTED_CLASS, AFFECTED_INSTANCE = 0x00000002, 0x00001000
 SUBOPERATIONS = {"completed": 0x00001021, "failed": 0x00001022, "warning": 0x00001023}
 C_STORE_RQ, C_STORE_RSP, C_GET_RQ, C_GET_RSP = 0x0001, 0x8001, 0x0010, 0x8010
 C_FIND_RQ, C_FIND_RSP = 0x0020, 0x8020
+C_MOVE_RQ, C_MOVE_RSP = 0x0021, 0x8021
+MOVE_DESTINATION = 0x00000600
 NO_DATASET = 0x0101
 PDU_HEADER = struct.Struct(">BxI")
 PDV_HEADER = struct.Struct(">IBB")
@@ -235,13 +239,14 @@ class Association:
 
     # writing ---------------------------------------------------------------------
 
-    def request(self, command_field, identifier):
+    def request(self, command_field, identifier, extra=None):
         """Send a request on the association's service context (id 1) with `identifier`
-        (encoded Implicit VR Little Endian); returns its message id."""
+        (encoded Implicit VR Little Endian) and `extra` command elements; returns its
+        message id."""
         self.message_id += 1
         request = {AFFECTED_CLASS: self.contexts[1][0].encode(), COMMAND_FIELD: command_field,
                    MESSAGE_ID: self.message_id, PRIORITY: 0x0000, DATASET_TYPE: 0x0000}  # fmt: skip
-        self.send_message(1, command_set(request), identifier)
+        self.send_message(1, command_set({**request, **(extra or {})}), identifier)
         return self.message_id
 
     def send_message(self, context, command, dataset=b""):
@@ -492,3 +497,23 @@ def c_find(assoc, identifier):
                 matches.append(data)
             continue
         return matches if category == "Success" else None
+
+
+def c_move(assoc, identifier, destination, busy=lambda: False):
+    """Send a C-MOVE of `identifier` (encoded) to the AE title `destination` and follow
+    its responses to the final one, whose command fields are returned (pending ones may
+    come without counts, or not at all: a wait that times out while `busy()` says the
+    instances are still arriving goes on). Raises DroppedError."""
+    title = destination.encode()
+    assoc.request(C_MOVE_RQ, identifier, {MOVE_DESTINATION: title + b" " * (len(title) % 2)})
+    while True:
+        try:
+            _context, fields, _data = assoc.read_message()
+        except DroppedError as exc:
+            if exc.timeout and busy():
+                continue
+            raise
+        if us(fields, COMMAND_FIELD) != C_MOVE_RSP:
+            raise DroppedError("the PACS answered a C-MOVE with another command")
+        if code_to_category(us(fields, STATUS)) != "Pending":
+            return fields

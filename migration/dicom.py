@@ -21,7 +21,6 @@ from pydicom.dataset import Dataset
 from pynetdicom import AE, _config
 from pynetdicom.dsutils import decode, encode
 from pynetdicom.presentation import StoragePresentationContexts
-from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelMove
 from pynetdicom.status import code_to_category
 
 from inventory import syntaxes, tls
@@ -144,14 +143,6 @@ class NoDelayAE(AE):
         sock = super()._create_socket(assoc, address, tls_args)
         sock.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return sock
-
-
-def _ae(pacs):
-    ae = NoDelayAE(ae_title=pacs.calling_aet)
-    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = pacs.timeout
-    ae.connection_timeout = min(10.0, pacs.timeout)
-    ae.maximum_pdu_size = 0  # no limit: large instances in few PDUs
-    return ae
 
 
 def associate(ae, pacs, **kwargs):
@@ -379,13 +370,6 @@ class _Receiver:
         return SUCCESS
 
 
-SUBOPERATIONS = (
-    "NumberOfCompletedSuboperations",
-    "NumberOfFailedSuboperations",
-    "NumberOfWarningSuboperations",
-)
-
-
 def _outcome(status, completed, failed, warning, receiver, verb):
     """Retrieved from the final response's status and counts; RetrieveError on failure."""
     result = Retrieved(completed, failed, warning, receiver.first_byte_ms)
@@ -446,62 +430,45 @@ def _lean(pacs, verb, storage=(), model=cget.GET_MODEL, receiver=None):
 
 
 def c_move(pacs, study_uid, on_instance):
-    """Retrieve a study by C-MOVE to this host's Storage SCP (`manage.py storescp`, AE
-    `pacs.move_destination`), which routes the study's instances to us (`storescp`)."""
+    """Retrieve a study by C-MOVE (on a `migration.cget` association) to this host's
+    Storage SCP (`manage.py storescp`, AE `pacs.move_destination`), which routes the
+    study's instances to us (`storescp`)."""
     receiver = _Receiver(on_instance)
     aborting = []
     route = storescp.Receiving(
         study_uid, pacs.calling_aet, lambda data: receiver.receive(lambda: data) == SUCCESS,
         on_stop=lambda: [assoc.abort() for assoc in aborting], timeout=pacs.timeout,
     )  # fmt: skip
+    query = encode(_study_identifier(study_uid), True, True)
     try:
         with route:
-            ae = _ae(pacs)
-            ae.add_requested_context(StudyRootQueryRetrieveInformationModelMove)
             receiver.started = time.perf_counter()
-            with association(ae, pacs) as assoc:
+            with _lean(pacs, "C-MOVE", model=cget.MOVE_MODEL, receiver=receiver) as assoc:
                 aborting.append(assoc)
-                responses = assoc.send_c_move(
-                    _study_identifier(study_uid),
-                    pacs.move_destination,
-                    StudyRootQueryRetrieveInformationModelMove,
-                )
-                final = _final(responses, receiver, pacs)
+                final = cget.c_move(assoc, query, pacs.move_destination, _arriving(receiver, pacs))
             route.finish()
     except storescp.RouteError as exc:
         raise RetrieveError("configuration", str(exc)) from None
     return _moved(final, route, receiver, pacs)
 
 
-def _final(responses, receiver, pacs):
-    """The C-MOVE's final response (None when the association ended without one)."""
-    final = None
-    for status, _identifier in responses:
-        receiver.last_activity = time.monotonic()
-        if "Status" not in status:
-            break
-        final = status
-        if code_to_category(status.Status) != "Pending":
-            break
-    return final
+def _arriving(receiver, pacs):
+    """Are instances still arriving (the C-MOVE is alive without answering)?"""
+    return lambda: time.monotonic() - receiver.last_activity < pacs.timeout
 
 
 def _moved(final, route, receiver, pacs):
-    """Retrieved from the final C-MOVE response and what the route delivered; a clear
-    RetrieveError when the PACS could not reach our Storage SCP."""
+    """Retrieved from the final C-MOVE response's fields and what the route delivered; a
+    clear RetrieveError when the PACS could not reach our Storage SCP."""
     if receiver.error is not None:
         raise receiver.error
     if route.broken:
         raise RetrieveError("internal", f"C-MOVE: {route.broken}")
-    if final is None or code_to_category(final.Status) == "Pending":
-        idle = time.monotonic() - receiver.last_activity
-        if idle >= pacs.timeout * 0.9:
-            raise RetrieveError("timeout", f"C-MOVE: the PACS did not answer for {idle:.0f}s")
-        raise RetrieveError("pacs_connection", "C-MOVE: the PACS dropped the association")
-    completed, failed, warning = (int(final.get(name, 0) or 0) for name in SUBOPERATIONS)
-    if not route.received and (completed or code_to_category(final.Status) == "Failure"):
-        raise RetrieveError("pacs_refused", _undelivered(final.Status, completed, pacs))
-    return _outcome(final.Status, completed, failed, warning, receiver, "C-MOVE")
+    status = cget.us(final, cget.STATUS)
+    completed, failed, warning = (cget.us(final, tag) for tag in cget.SUBOPERATIONS.values())
+    if not route.received and (completed or code_to_category(status) == "Failure"):
+        raise RetrieveError("pacs_refused", _undelivered(status, completed, pacs))
+    return _outcome(status, completed, failed, warning, receiver, "C-MOVE")
 
 
 def _undelivered(status, completed, pacs):
