@@ -1,5 +1,7 @@
 """DIMSE retrieval for the engine: ask the PACS what a study holds (C-FIND), then fetch it
-with C-GET, or with C-MOVE to this worker's own Storage SCP.
+with C-GET, or with C-MOVE to this host's Storage SCP (`manage.py storescp`, which routes
+the study's instances back here: `migration.storescp`), over DICOM TLS when the source
+says so.
 
 Each received instance is handed, still encoded, to `on_instance(data: bytes)`, which
 may block (that is the back-pressure that keeps a worker's memory flat: the PACS waits
