@@ -7,7 +7,7 @@ C-MOVE). A study run that is about to send a C-MOVE first opens a *route*: it co
 to the SCP's local socket (MIGRATION_STORAGE_SCP_SOCKET) and registers the Study
 Instance UID and the AE title it moves as (the move originator). Each instance the PACS
 stores is routed by the StudyInstanceUID in its data set and the Move Originator AE
-Title of its C-STORE request, and written to the route's socket as one frame (4-byte
+Title of its C-STORE request (by the study alone when one run asked for it), and written to the route's socket as one frame (4-byte
 length, the DICOM file). The SCP answers the PACS only once the frame is written, so a
 run whose pipeline is full stops reading, the socket's buffer fills, and the PACS waits:
 per study the queue is the two sockets' buffers plus the run's own bounded pipeline,
@@ -119,11 +119,13 @@ class Router:
                 del self.routes[route.key]
 
     def find(self, study, originator):
-        """The route for this instance: by study and originator, or by study alone when
-        the PACS does not name the originator and one run asked for the study."""
+        """The route for this instance: by study and originator, else by study alone when
+        one run asked for it (a PACS may name no originator, or the wrong one: pynetdicom's
+        C-MOVE SCP names itself)."""
         with self.lock:
-            if originator:
-                return self.routes.get((study, originator))
+            route = self.routes.get((study, originator))
+            if route is not None:
+                return route
             found = [route for (uid, _o), route in self.routes.items() if uid == study]
             return found[0] if len(found) == 1 else None
 

@@ -10,6 +10,7 @@ from pynetdicom.sop_class import (
     CTImageStorage,
     StudyRootQueryRetrieveInformationModelFind,
     StudyRootQueryRetrieveInformationModelGet,
+    StudyRootQueryRetrieveInformationModelMove,
 )
 
 from commandcenter import synthetic
@@ -24,6 +25,8 @@ from tests.migration.test_engine import run_in_process, running_wave
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SYNTAXES = [ExplicitVRLittleEndian, ImplicitVRLittleEndian]
+COUNTS = ("NumberOfRemainingSuboperations", "NumberOfCompletedSuboperations",
+          "NumberOfFailedSuboperations", "NumberOfWarningSuboperations")  # fmt: skip
 
 
 class QuirkyPacs:
@@ -33,16 +36,20 @@ class QuirkyPacs:
 
     aet = "QUIRKY"
 
-    def __init__(self, datasets, sent, limit=4, known=(TEST_AET,)):
+    def __init__(self, datasets, sent, limit=4, known=(TEST_AET,), move_to=None):
         self.datasets, self.sent = datasets, sent
+        self.move_to = move_to  # port of the C-MOVE destination
         self.port = free_port()
         ae = AE(ae_title=self.aet)
         ae.maximum_associations = limit
         ae.require_calling_aet = list(known)
         ae.add_supported_context(StudyRootQueryRetrieveInformationModelFind)
         ae.add_supported_context(StudyRootQueryRetrieveInformationModelGet)
+        ae.add_supported_context(StudyRootQueryRetrieveInformationModelMove)
         ae.add_supported_context(CTImageStorage, SYNTAXES, scu_role=True, scp_role=True)
-        handlers = [(evt.EVT_C_FIND, self.find), (evt.EVT_C_GET, self.get)]
+        ae.add_requested_context(CTImageStorage, SYNTAXES)
+        handlers = [(evt.EVT_C_FIND, self.find), (evt.EVT_C_GET, self.get),
+                    (evt.EVT_C_MOVE, self.move)]  # fmt: skip
         self.server = ae.start_server(("127.0.0.1", self.port), block=False, evt_handlers=handlers)
 
     def find(self, event):
@@ -54,6 +61,22 @@ class QuirkyPacs:
         yield 0xFF00, match
 
     def get(self, event):
+        yield len(self.sent)
+        for ds in self.sent:
+            yield 0xFF00, ds
+
+    def move(self, event):
+        """C-MOVE, its pending responses stripped of their counts (some archives do)."""
+        send = event.assoc.dimse.send_msg
+
+        def without_counts(message, context_id):
+            if getattr(message, "Status", None) == 0xFF00:
+                for name in COUNTS:
+                    setattr(message, name, None)
+            return send(message, context_id)
+
+        event.assoc.dimse.send_msg = without_counts
+        yield "127.0.0.1", self.move_to
         yield len(self.sent)
         for ds in self.sent:
             yield 0xFF00, ds
@@ -98,6 +121,22 @@ def test_an_instance_sent_twice_within_a_study_is_stored_once_and_the_study_veri
     assert (row.instances_received, row.instances_stored) == (3, 2)
     stored = StoredInstance.objects.filter(ledger=row).values_list("sop_uid", flat=True)
     assert sorted(stored) == sorted(str(ds.SOPInstanceUID) for ds in datasets)
+
+
+def test_a_c_move_answered_with_pending_responses_without_counts_migrates_the_study(
+    quirky, one_study, migration_s3, bucket, move_scp, storage_scp_port
+):
+    (uid, datasets), = one_study.items()  # fmt: skip
+    pacs = quirky(datasets, datasets, move_to=storage_scp_port)
+    source = support.make_source(pacs, name="no-counts", retrieve_method="move")
+    support.make_inventory(source, one_study)
+    wave = running_wave("no-counts", source, support.s3_destination(migration_s3, bucket))
+
+    states = run_in_process(wave)
+
+    row = wave.ledger.get()
+    assert states == {uid: StudyState.DONE}, row.last_error
+    assert row.instances_reported == row.instances_stored == len(datasets)
 
 
 def test_a_busy_pacs_rejects_for_now_and_an_unknown_ae_title_is_rejected_for_good(
