@@ -19,6 +19,14 @@ Prints instances/s and MB/s of each, the ratios c/a and c/b, the worker's peak R
 one JSON line last. The seeded Orthanc is kept in /tmp/bench-migration-orthanc and reused
 for the same shape unless --fresh.
 
+--retrieve move measures the same instances over C-MOVE instead of the ceiling and the
+naive C-GET peer: (c) the engine by C-GET as above, then (d) the engine by C-MOVE into
+this host's Storage SCP (`manage.py storescp`, started here; each study holds two PACS
+associations, so the source allows twice --associations), and (e) a C-MOVE peer: dcmtk's
+`movescu` moving each study into dcmtk's `storescp` writing files, then boto3 uploads one
+by one. Keys added: move_engine_inst_s, move_peer_inst_s, ratio_move_peer (d/e),
+ratio_move_get (d/c), move_worker_peak_rss_mb and move_worker_rss_quarters_mb.
+
 --big-study-mb N seeds one study of N MB (in its own Orthanc folder) and runs only the
 engine: the JSON line then also gives the worker's peak RSS in each quarter of the run,
 so a memory that grows with the study shows as a rising series.
@@ -44,6 +52,7 @@ CALLING_AET = "CCBENCH"
 PACS_AET = "BENCHPACS"
 BUCKET = "bench-migration"
 QUEUE = "bench-migration"
+ENGINE_SCP_AET, PEER_SCP_AET = "BENCHSCP", "DCMSTORESCP"
 
 
 def setup_django():
@@ -293,18 +302,21 @@ class Worker:
         self.log.close()
 
 
-def engine(pacs, s3, uids, associations, threads, meter):
+def engine(pacs, s3, uids, associations, threads, meter, method="get"):
     from inventory.models import PacsSource, Study
     from migration import actions
     from migration.models import Destination, StudyState, Wave, WaveState
 
-    source = PacsSource.objects.create(name="bench", ae_title=PACS_AET, host="127.0.0.1",
+    name = "bench" if method == "get" else f"bench-{method}"
+    per_study = 2 if method == "move" else 1  # the C-MOVE and the PACS's C-STORE back
+    source = PacsSource.objects.create(name=name, ae_title=PACS_AET, host="127.0.0.1",
                                        port=pacs.dicom_port, calling_ae_title=CALLING_AET,
-                                       max_associations=associations)  # fmt: skip
+                                       retrieve_method=method, move_destination=ENGINE_SCP_AET,
+                                       max_associations=associations * per_study)  # fmt: skip
     Study.objects.bulk_create(Study(source=source, study_uid=uid) for uid in uids)
     destination = Destination.objects.create(
-        name="seaweed", kind="s3", bucket=BUCKET, prefix="engine", endpoint_url=s3.endpoint_url,
-        region=s3.region, access_key_env="CC_SECRET_BENCH_S3_KEY",
+        name=name, kind="s3", bucket=BUCKET, prefix=prefix_of(method),
+        endpoint_url=s3.endpoint_url, region=s3.region, access_key_env="CC_SECRET_BENCH_S3_KEY",
         secret_key_env="CC_SECRET_BENCH_S3_SECRET",
     )  # fmt: skip
     worker = Worker(s3, associations, threads)
@@ -313,7 +325,7 @@ def engine(pacs, s3, uids, associations, threads, meter):
         worker.cpu_at_start = CpuMeter(worker=worker.proc.pid).start
         sampler = threading.Thread(target=worker.sample, daemon=True)
         sampler.start()
-        wave, _info = actions.create_wave(name="bench", source=source, destination=destination)
+        wave, _info = actions.create_wave(name=name, source=source, destination=destination)
         started = time.perf_counter()
         actions.change_wave(wave, "start")
         while Wave.objects.get(pk=wave.pk).state != WaveState.DONE:
@@ -330,22 +342,28 @@ def engine(pacs, s3, uids, associations, threads, meter):
     done = rows.filter(state=StudyState.DONE).count()
     instances = sum(rows.values_list("instances_stored", flat=True))
     size = sum(rows.values_list("bytes_stored", flat=True))
-    result = rate("engine (Celery, C-GET → SeaweedFS, verified)", elapsed, instances, size)
-    result.update(done=done, worker=worker)
+    verb = "C-MOVE" if method == "move" else "C-GET"
+    result = rate(f"engine (Celery, {verb} → SeaweedFS, verified)", elapsed, instances, size)
+    result.update(done=done, worker=worker, wave=wave)
     return result
 
 
-def verify(s3, uids, expected):
-    """The bench's own check: every manifest object is stored, with its size, and
-    SeaweedFS's SHA-256 of each equals the manifest's (a HEAD per object)."""
+def prefix_of(method):
+    return "engine" if method == "get" else f"engine-{method}"
+
+
+def verify(s3, run, expected, method="get"):
+    """The bench's own check: every manifest object of the engine's wave is stored, with
+    its size, and SeaweedFS's SHA-256 of each equals the manifest's (a HEAD per object)."""
     from migration.models import StoredInstance
     from migration.storage import _hex
 
     client = s3.client()
-    listed = {}
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix="engine/"):
+    listed, prefix = {}, prefix_of(method) + "/"
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
         listed.update({item["Key"]: item["Size"] for item in page.get("Contents", [])})
-    stored = list(StoredInstance.objects.values_list("key", "size", "sha256"))
+    rows = StoredInstance.objects.filter(ledger__wave=run["wave"])
+    stored = list(rows.values_list("key", "size", "sha256"))
     same_sizes = all(listed.get(key) == size for key, size, _sha in stored)
 
     def head(row):
@@ -356,6 +374,99 @@ def verify(s3, uids, expected):
         checksums = all(pool.map(head, stored))
     objects = [key for key in listed if key.endswith(".dcm")]
     return len(stored) == len(objects) == expected and same_sizes and checksums
+
+
+# --- (d) and (e): C-MOVE ---------------------------------------------------------------
+
+
+def scp_settings():
+    """This host's Storage SCP for the engine's C-MOVEs (settings for the bench, its
+    worker and `manage.py storescp`)."""
+    from django.conf import settings
+
+    from commandcenter.services.base import free_port
+
+    values = {
+        "MIGRATION_STORAGE_SCP_AET": ENGINE_SCP_AET,
+        "MIGRATION_STORAGE_SCP_PORT": str(free_port()),
+        "MIGRATION_STORAGE_SCP_SOCKET": str(WORK / "storescp.sock"),
+        "MIGRATION_STORAGE_SCP_ASIDE": str(WORK / "storescp-aside"),
+    }
+    os.environ.update(values)
+    for name, value in values.items():
+        setattr(settings, name, int(value) if name.endswith("PORT") else value)
+
+
+def start_process(name, command, ready):
+    """A child process logging to WORK/<name>.log, once `ready(log text)` holds."""
+    log = open(WORK / f"{name}.log", "wb")  # noqa: SIM115 (the process owns it)
+    proc = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not ready((WORK / f"{name}.log").read_text(errors="replace")):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"{name} did not start; see {WORK / f'{name}.log'}")
+        time.sleep(0.1)
+    return proc
+
+
+def by_move(pacs, s3, uids, args, expected, pids):
+    from commandcenter.services.base import LOOPBACK, terminate_group
+
+    port = int(os.environ["MIGRATION_STORAGE_SCP_PORT"])
+    pacs.add_modality(ENGINE_SCP_AET, LOOPBACK, port)
+    scp = start_process("storescp", [sys.executable, "manage.py", "storescp"],
+                        lambda text: "storescp: AE" in text)  # fmt: skip
+    try:
+        meter = CpuMeter(**pids, storescp=scp.pid)
+        run = engine(pacs, s3, uids, args.associations, args.threads, meter, method="move")
+        verified = run["done"] == len(uids) and verify(s3, run, expected, method="move")
+    finally:
+        terminate_group(scp, 15)
+    meter = CpuMeter(**pids)
+    peer = move_peer(pacs, uids, s3, expected)
+    meter.report("the C-MOVE peer")
+    return {"engine": run, "peer": peer, "verified": verified}
+
+
+def _count_files(folder):
+    return sum(1 for path in folder.rglob("*") if path.is_file())
+
+
+def move_peer(pacs, uids, s3, expected):
+    """dcmtk's movescu, study by study, into dcmtk's storescp writing files; then boto3
+    put_object one file at a time."""
+    from commandcenter.services.base import LOOPBACK, free_port, port_open, terminate_group
+
+    port, outdir = free_port(), Path(tempfile.mkdtemp(prefix="bench-storescp-", dir=WORK))
+    pacs.add_modality(PEER_SCP_AET, LOOPBACK, port)
+    command = ["storescp", "-aet", PEER_SCP_AET, "-od", str(outdir), "+xa", str(port)]
+    scp = start_process("dcmtk-storescp", command, lambda _text: port_open(port))
+    started = time.perf_counter()
+    try:
+        for n, uid in enumerate(uids, 1):
+            move = ["movescu", "-S", "-aet", CALLING_AET, "-aec", PACS_AET, "-aem", PEER_SCP_AET,
+                    "127.0.0.1", str(pacs.dicom_port), "-k", "0008,0052=STUDY",
+                    "-k", f"0020,000D={uid}"]  # fmt: skip
+            for _attempt in range(3):  # a loaded PACS may time a sub-operation out: again
+                subprocess.run(move, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                if _count_files(outdir) >= expected * n // len(uids):
+                    break
+        retrieve_s = time.perf_counter() - started
+    finally:
+        terminate_group(scp, 15)
+    files = [p for p in outdir.rglob("*") if p.is_file()]
+    if len(files) != expected:
+        raise SystemExit(f"the C-MOVE peer received {len(files)} of {expected} instances")
+    client, size = s3.client(), sum(path.stat().st_size for path in files)
+    started = time.perf_counter()
+    for path in files:
+        client.put_object(Bucket=BUCKET, Key=f"peer-move/{path.name}", Body=path.read_bytes())
+    upload_s = time.perf_counter() - started
+    shutil.rmtree(outdir, ignore_errors=True)
+    say(f"  movescu into storescp: {len(files)} files in {retrieve_s:.1f} s; "
+        f"boto3 one by one: {upload_s:.1f} s")  # fmt: skip
+    return rate("C-MOVE peer (movescu → storescp + boto3)", retrieve_s + upload_s, len(files), size)
 
 
 # --- reporting -------------------------------------------------------------------------
@@ -418,6 +529,10 @@ def parse():
     parser.add_argument("--threads", type=int, default=8, help="upload threads per study")
     parser.add_argument("--fresh", action="store_true", help="re-seed the PACS")
     parser.add_argument(
+        "--retrieve", choices=["get", "move"], default="get",
+        help="move: the engine by C-MOVE and a C-MOVE peer, against the engine by C-GET",
+    )  # fmt: skip
+    parser.add_argument(
         "--engine-only",
         action="store_true",
         help="skip the baselines, e.g. to watch memory with --studies 1 --instances 2000 (1 GB)",
@@ -439,6 +554,8 @@ def parse():
 def main():
     args = parse()
     redis = setup_django()
+    if args.retrieve == "move":
+        scp_settings()
     from commandcenter.services.seaweedfs import SeaweedS3
 
     shape = {"studies": args.studies, "instances": args.instances, "size": args.size}
@@ -453,7 +570,7 @@ def main():
             f"{args.associations} association(s), {args.threads} upload threads")  # fmt: skip
         pids = {"pacs": pacs.proc.pid, "s3": s3.proc.pid}
         a = b = None
-        if not args.engine_only:
+        if not args.engine_only and args.retrieve == "get":
             meter = CpuMeter(**pids)
             a = ceiling(pacs, uids, args.associations)
             meter.report("the ceiling")
@@ -464,7 +581,10 @@ def main():
             meter.report("the naive peer")
         meter = CpuMeter(**pids)
         c = engine(pacs, s3, uids, args.associations, args.threads, meter)
-        verified = c["done"] == len(uids) and verify(s3, uids, expected)
+        verified = c["done"] == len(uids) and verify(s3, c, expected)
+        if args.retrieve == "move":
+            c["move"] = by_move(pacs, s3, uids, args, expected, pids)
+            verified = verified and c["move"]["verified"]
         if a:  # the ceiling again, after the engine: the better of the two counts
             again = ceiling(pacs, uids, args.associations)
             a.update({k: v for k, v in again.items() if again["inst_s"] > a["inst_s"]})
@@ -496,8 +616,26 @@ def report(a, b, c, verified):
         "engine_cget_inst_s": _round(a and a["lean"]["inst_s"], 1),
         "worker_peak_rss_mb": round(worker.peak_process_mb, 1),
         "worker_tree_rss_mb": round(worker.peak_tree_mb, 1), "verified": verified,
-        "worker_rss_quarters_mb": worker.quarters(),
+        "worker_rss_quarters_mb": worker.quarters(), **move_keys(c),
     }))  # fmt: skip
+
+
+def move_keys(c):
+    move = c.get("move")
+    if move is None:
+        return {}
+    engine_s, peer_s = move["engine"]["inst_s"], move["peer"]["inst_s"]
+    worker = move["engine"]["worker"]
+    say(f"C-MOVE engine / C-MOVE peer = {engine_s / peer_s:.2f} (target ≥ 3); "
+        f"C-MOVE engine / C-GET engine = {engine_s / c['inst_s']:.2f} (target ≥ 0.8); "
+        f"C-MOVE worker peak RSS per quarter: {worker.quarters()} MB")  # fmt: skip
+    return {
+        "move_engine_inst_s": round(engine_s, 1), "move_peer_inst_s": round(peer_s, 1),
+        "ratio_move_peer": round(engine_s / peer_s, 2),
+        "ratio_move_get": round(engine_s / c["inst_s"], 2),
+        "move_worker_peak_rss_mb": round(worker.peak_process_mb, 1),
+        "move_worker_rss_quarters_mb": worker.quarters(), "move_verified": move["verified"],
+    }  # fmt: skip
 
 
 def _round(value, digits):

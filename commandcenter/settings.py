@@ -311,6 +311,21 @@ MIGRATION_REDIS_PREFIX = env.str("MIGRATION_REDIS_PREFIX", default="mig")
 MIGRATION_STORAGE_SCP_AET = env.str("MIGRATION_STORAGE_SCP_AET", default="CCMIGRATE")
 MIGRATION_STORAGE_SCP_PORT = env.int("MIGRATION_STORAGE_SCP_PORT", default=11113)
 MIGRATION_STORAGE_SCP_BIND = env.str("MIGRATION_STORAGE_SCP_BIND", default="127.0.0.1")
+# `manage.py storescp` hands each received instance to the study run that asked for it
+# over this local socket (one SCP per worker host; see migration/storescp.py)
+MIGRATION_STORAGE_SCP_SOCKET = env.str(
+    "MIGRATION_STORAGE_SCP_SOCKET",
+    default=str(VAR_DIR / f"storescp-{MIGRATION_STORAGE_SCP_PORT}.sock"),
+)
+# DICOM TLS on the Storage SCP (PEM paths): our certificate and key, and the CA whose
+# client certificates (the PACS's) it accepts; unset: plain DICOM
+MIGRATION_STORAGE_SCP_TLS_CERT = env.str("MIGRATION_STORAGE_SCP_TLS_CERT", default="")
+MIGRATION_STORAGE_SCP_TLS_KEY = env.str("MIGRATION_STORAGE_SCP_TLS_KEY", default="")
+MIGRATION_STORAGE_SCP_TLS_CA = env.str("MIGRATION_STORAGE_SCP_TLS_CA", default="")
+MIGRATION_STORAGE_SCP_ASSOCIATIONS = env.int("MIGRATION_STORAGE_SCP_ASSOCIATIONS", default=32)
+MIGRATION_STORAGE_SCP_ASIDE = env.str(
+    "MIGRATION_STORAGE_SCP_ASIDE", default=str(VAR_DIR / "storescp-unclaimed")
+)
 MIGRATION_LEASE_SECONDS = env.float("MIGRATION_LEASE_SECONDS", default=120.0)
 MIGRATION_MAX_ATTEMPTS = env.int("MIGRATION_MAX_ATTEMPTS", default=5)
 MIGRATION_RETRY_BASE_SECONDS = env.float("MIGRATION_RETRY_BASE_SECONDS", default=30.0)

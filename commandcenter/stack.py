@@ -108,6 +108,7 @@ class Stack:
         self.manage("seed_demo", "--stack-file", str(self.write_stack_file(endpoints)))
         self.spawn("worker", celery_args("worker", "-n", "local@%h", "--concurrency", "2"))
         self.spawn("beat", celery_args("beat"))
+        self.spawn("storescp", ["manage.py", "storescp"])
         self.spawn(
             "web",
             [

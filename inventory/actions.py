@@ -703,7 +703,7 @@ def _sample_series(getter, session, series):
         if not first:
             return False
         session.close()
-        sample = getter.sample(study_uid, series.series_uid, first)
+        sample = getter.sample(study_uid, series.series_uid, first, sop_class)
     except dicom.PacsError as exc:
         log.warning("inventory: sample of series %s failed: %s", series.pk, exc)
         return False

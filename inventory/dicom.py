@@ -39,6 +39,8 @@ from pynetdicom.status import code_to_category
 from pynetdicom.transport import AssociationSocket
 
 from commandcenter.services.dicomnet import DicomNetError
+from inventory import syntaxes
+from inventory import tls as dicom_tls
 from migration import cget
 
 # pynetdicom formats every identifier for its debug log by default: patient names in logs,
@@ -76,12 +78,24 @@ class Peer:
     calling_aet: str
     tls: bool = False
     timeout: float = 30.0
+    tls_files: dicom_tls.TlsFiles = dicom_tls.TlsFiles()
 
     @classmethod
     def of(cls, source, timeout=30.0):
         return cls(
-            source.host, source.port, source.ae_title, source.calling_ae_title, source.tls, timeout
-        )
+            source.host, source.port, source.ae_title, source.calling_ae_title, source.tls,
+            timeout, dicom_tls.TlsFiles.of(source),
+        )  # fmt: skip
+
+    def tls_args(self):
+        """pynetdicom's (SSLContext, server name), or None without TLS; PacsError when
+        the TLS files are wrong."""
+        if not self.tls:
+            return None
+        try:
+            return (dicom_tls.client_context(self.tls_files), self.host)
+        except dicom_tls.TlsError as exc:
+            raise PacsError(f"{self}: {exc}") from None
 
     def __str__(self):
         return f"{self.called_aet}@{self.host}:{self.port}"
@@ -112,9 +126,12 @@ class EchoResult:
 
 
 def check_reachable(peer):
-    """Raise PacsError unless a TCP connection to the peer opens (refused, timeout, DNS)."""
+    """Raise PacsError unless a TCP connection to the peer opens (refused, timeout, DNS)
+    and, with TLS, the handshake passes (pynetdicom would only say the association
+    closed)."""
     try:
-        with socket.create_connection((peer.host, peer.port), timeout=min(peer.timeout, 10)):
+        with socket.create_connection((peer.host, peer.port), timeout=min(peer.timeout, 10)) as s:
+            _check_handshake(peer, s)
             return
     except ConnectionRefusedError:
         raise PacsError(f"{peer}: connection refused (nothing listens on that port)") from None
@@ -126,17 +143,30 @@ def check_reachable(peer):
         raise PacsError(f"{peer}: cannot connect ({exc.strerror or exc})") from None
 
 
+def _check_handshake(peer, sock):
+    args = peer.tls_args()
+    if args is None:
+        return
+    try:
+        with args[0].wrap_socket(sock, server_hostname=args[1]) as secured:
+            secured.settimeout(0.5)  # TLS 1.3: a refused client certificate shows on first read
+            with contextlib.suppress(TimeoutError):
+                secured.recv(1)
+    except ssl.SSLError as exc:
+        raise PacsError(dicom_tls.handshake_reason(exc, str(peer))) from None
+
+
 def associate(peer, contexts, ext_neg=None, handlers=None):
     """An established association, or PacsError with the PACS's own reason."""
     check_reachable(peer)
     ae = _QuickAE(ae_title=peer.calling_aet)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = peer.timeout
     ae.connection_timeout = min(peer.timeout, 10)
-    for abstract, syntaxes in contexts:
-        ae.add_requested_context(abstract, syntaxes)
+    for abstract, proposed in contexts:
+        ae.add_requested_context(abstract, proposed)
     replies = []
     handlers = [*(handlers or []), (evt.EVT_ACSE_RECV, lambda event: replies.append(event))]
-    tls_args = (ssl.create_default_context(), peer.host) if peer.tls else None
+    tls_args = peer.tls_args()
     start = time.monotonic()
     assoc = ae.associate(
         peer.host,
@@ -269,17 +299,20 @@ class FindSession:
         if self._assoc is not None and self.model == model:
             return self._assoc
         self.close()
-        if self.peer.tls:
-            raise PacsError(f"{self.peer}: the crawl's C-FIND does not speak DICOM TLS yet")
         check_reachable(self.peer)
+        tls_args = self.peer.tls_args()
         stack = contextlib.ExitStack()
         try:
             self._assoc = stack.enter_context(
                 cget.association(
                     self.peer.host, self.peer.port, self.peer.calling_aet, self.peer.called_aet,
                     [], self.peer.timeout, min(self.peer.timeout, 10), model=model,
+                    tls=tls_args[0] if tls_args else None,
                 )
             )  # fmt: skip
+        except cget.HandshakeError as exc:
+            stack.close()
+            raise PacsError(dicom_tls.handshake_reason(exc.error, str(self.peer))) from None
         except cget.RejectedError as exc:
             stack.close()
             raise PacsError(f"{self.peer}: association rejected ({exc})") from None
@@ -321,27 +354,37 @@ class FindSession:
 
 
 class GetSession(_Session):
-    """C-GETs of single sample instances over one association.
+    """C-GETs of single sample instances over one association per SOP class.
 
-    The SOP classes of StoragePresentationContexts are offered with every common transfer
-    syntax, so the PACS sends each instance as it stores it; `sample()` returns its SOP
-    class, transfer syntax, character set and size.
+    When the instance's SOP class is known (the C-FIND gave it), each syntax an archive
+    may hold gets a presentation context of its own (`inventory.syntaxes`), so the PACS
+    sends the instance as it stores it and the sample records that syntax; otherwise the
+    SOP classes of StoragePresentationContexts are offered with the common syntaxes.
+    `sample()` returns its SOP class, transfer syntax, character set and size.
     """
 
     def __init__(self, peer):
         super().__init__(peer)
         self.received = []
+        self.sop_class = None
 
-    def _association(self):
+    def _association(self, sop_class=""):
+        if self.assoc is not None and self.sop_class != sop_class:
+            self.close()
         if self.assoc is None or not self.assoc.is_established:
             contexts = [(GET_MODEL, None)]
-            contexts += [
-                (cx.abstract_syntax, SAMPLE_SYNTAXES) for cx in StoragePresentationContexts
-            ]
+            if sop_class:
+                contexts += syntaxes.contexts([sop_class])
+            else:
+                contexts += [
+                    (cx.abstract_syntax, SAMPLE_SYNTAXES) for cx in StoragePresentationContexts
+                ]
             contexts = contexts[:128]
-            roles = [build_role(abstract, scp_role=True) for abstract, _ in contexts[1:]]
+            classes = dict.fromkeys(abstract for abstract, _ in contexts[1:])
+            roles = [build_role(abstract, scp_role=True) for abstract in classes]
             handlers = [(evt.EVT_C_STORE, self._on_store)]
             self.assoc = associate(self.peer, contexts, ext_neg=roles, handlers=handlers)
+            self.sop_class = sop_class
         return self.assoc
 
     def _on_store(self, event):
@@ -357,14 +400,14 @@ class GetSession(_Session):
         )
         return 0x0000
 
-    def sample(self, study_uid, series_uid, sop_uid):
+    def sample(self, study_uid, series_uid, sop_uid, sop_class=""):
         query = Dataset()
         query.QueryRetrieveLevel = "IMAGE"
         query.StudyInstanceUID = study_uid
         query.SeriesInstanceUID = series_uid
         query.SOPInstanceUID = sop_uid
         self.received = []
-        for _status, _identifier in self._association().send_c_get(query, GET_MODEL):
+        for _status, _identifier in self._association(sop_class).send_c_get(query, GET_MODEL):
             pass
         if not self.received:
             raise PacsError(f"{self.peer}: C-GET of a sample instance returned nothing")

@@ -21,6 +21,9 @@ class PacsSource(models.Model):
         "max_associations",
         "find_cap",
         "tls",
+        "tls_ca_file",
+        "tls_cert_file",
+        "tls_key_file",
         "find_pause_ms",
     )
 
@@ -49,6 +52,17 @@ class PacsSource(models.Model):
         null=True, blank=True, help_text="known C-FIND result cap; detected when unset"
     )
     tls = models.BooleanField("DICOM TLS", default=False)
+    tls_ca_file = models.CharField(
+        "TLS CA file", max_length=500, blank=True,
+        help_text="PEM path of the CA that signs the PACS's certificate (blank: the system's)",
+    )  # fmt: skip
+    tls_cert_file = models.CharField(
+        "TLS client certificate", max_length=500, blank=True,
+        help_text="PEM path of our certificate, when the PACS asks for one",
+    )  # fmt: skip
+    tls_key_file = models.CharField(
+        "TLS client key", max_length=500, blank=True, help_text="PEM path of its private key"
+    )
     find_pause_ms = models.PositiveIntegerField(
         "pause between C-FINDs (ms)",
         default=0,
@@ -72,6 +86,10 @@ class PacsSource(models.Model):
     def clean(self):
         if self.retrieve_method == self.Retrieve.MOVE and not self.move_destination:
             raise ValidationError({"move_destination": "C-MOVE needs the AE title to move to."})
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise ValidationError(
+                {"tls_key_file": "A TLS client certificate needs its key (or neither)."}
+            )
 
 
 class Study(models.Model):

@@ -10,13 +10,15 @@ a 256 KB buffer into the instance's bytes (prefixed with its Part-10 header),
 and answers from pre-encoded command elements: about a tenth of the work.
 
 pynetdicom still encodes the A-ASSOCIATE-RQ and checks the A-ASSOCIATE-AC (its
-presentation-context and role negotiation), and remains the engine's C-FIND, C-MOVE and
-Storage SCP. Everything else is the upper layer of PS3.8 (P-DATA-TF, A-RELEASE,
-A-ABORT) and the command sets of PS3.7 (Implicit VR Little Endian), read and written
-here; `tests/migration/test_cget.py` holds it to pynetdicom's bytes and to a real PACS.
+presentation-context and role negotiation). The engine's C-FIND and C-MOVE use the same
+association, and the host's Storage SCP its acceptor's side (`migration.leanscp`).
+Everything else is the upper layer of PS3.8 (P-DATA-TF, A-RELEASE, A-ABORT) and the
+command sets of PS3.7 (Implicit VR Little Endian), read and written here;
+`tests/migration/test_cget.py` holds it to pynetdicom's bytes and to a real PACS.
 """
 
 import socket
+import ssl
 import struct
 from contextlib import contextmanager, suppress
 
@@ -38,12 +40,14 @@ from pynetdicom.presentation import build_context, negotiate_as_requestor
 from pynetdicom.sop_class import (
     StudyRootQueryRetrieveInformationModelFind,
     StudyRootQueryRetrieveInformationModelGet,
+    StudyRootQueryRetrieveInformationModelMove,
 )
 from pynetdicom.status import code_to_category
 
 APPLICATION_CONTEXT = "1.2.840.10008.3.1.1.1"
 GET_MODEL = StudyRootQueryRetrieveInformationModelGet
 FIND_MODEL = StudyRootQueryRetrieveInformationModelFind
+MOVE_MODEL = StudyRootQueryRetrieveInformationModelMove
 BUFFER_BYTES = 256 * 1024
 # PDU types (PS3.8 9.3.1)
 ASSOCIATE_RQ, ASSOCIATE_AC, ASSOCIATE_RJ, P_DATA = 0x01, 0x02, 0x03, 0x04
@@ -55,6 +59,8 @@ AFFECTED_CLASS, AFFECTED_INSTANCE = 0x00000002, 0x00001000
 SUBOPERATIONS = {"completed": 0x00001021, "failed": 0x00001022, "warning": 0x00001023}
 C_STORE_RQ, C_STORE_RSP, C_GET_RQ, C_GET_RSP = 0x0001, 0x8001, 0x0010, 0x8010
 C_FIND_RQ, C_FIND_RSP = 0x0020, 0x8020
+C_MOVE_RQ, C_MOVE_RSP = 0x0021, 0x8021
+MOVE_DESTINATION = 0x00000600
 NO_DATASET = 0x0101
 PDU_HEADER = struct.Struct(">BxI")
 PDV_HEADER = struct.Struct(">IBB")
@@ -64,10 +70,11 @@ ELEMENT = struct.Struct("<HHI")
 class DroppedError(Exception):
     """The association ended under us: `reason` says how (no PHI)."""
 
-    def __init__(self, reason, timeout=False):
+    def __init__(self, reason, timeout=False, pdu_type=None):
         super().__init__(reason)
         self.reason = reason
         self.timeout = timeout
+        self.pdu_type = pdu_type  # the PDU that ended it, when one did
 
 
 class RejectedError(Exception):
@@ -75,7 +82,15 @@ class RejectedError(Exception):
 
     def __init__(self, result, source, reason):
         super().__init__(f"result {result}, source {source}, reason {reason}")
-        self.source, self.reason = source, reason
+        self.result, self.source, self.reason = result, source, reason
+
+
+class HandshakeError(Exception):
+    """DICOM TLS failed: `error` is the ssl module's exception (which side refused)."""
+
+    def __init__(self, error):
+        super().__init__(str(error))
+        self.error = error
 
 
 class RefusedError(Exception):
@@ -150,6 +165,8 @@ class Association:
             got = self.sock.recv_into(self.view[self.end :])
         except TimeoutError:
             raise DroppedError("the PACS did not answer in time", timeout=True) from None
+        except ssl.SSLError as exc:  # TLS 1.3: a refused client certificate shows here
+            raise HandshakeError(exc) from None
         except OSError as exc:
             raise _failed(exc) from None
         if not got:
@@ -188,7 +205,7 @@ class Association:
             pdu_type, length = PDU_HEADER.unpack(self._take(6))
             if pdu_type != P_DATA:
                 self._copy([], length)
-                raise DroppedError(_unexpected(pdu_type))
+                raise DroppedError(_unexpected(pdu_type), pdu_type=pdu_type)
             self.pdu_left = length
         length, self.context, control = PDV_HEADER.unpack(self._take(6))
         if length < 2 or length + 4 > self.pdu_left:
@@ -223,13 +240,14 @@ class Association:
 
     # writing ---------------------------------------------------------------------
 
-    def request(self, command_field, identifier):
+    def request(self, command_field, identifier, extra=None):
         """Send a request on the association's service context (id 1) with `identifier`
-        (encoded Implicit VR Little Endian); returns its message id."""
+        (encoded Implicit VR Little Endian) and `extra` command elements; returns its
+        message id."""
         self.message_id += 1
         request = {AFFECTED_CLASS: self.contexts[1][0].encode(), COMMAND_FIELD: command_field,
                    MESSAGE_ID: self.message_id, PRIORITY: 0x0000, DATASET_TYPE: 0x0000}  # fmt: skip
-        self.send_message(1, command_set(request), identifier)
+        self.send_message(1, command_set({**request, **(extra or {})}), identifier)
         return self.message_id
 
     def send_message(self, context, command, dataset=b""):
@@ -344,15 +362,18 @@ def accepted(contexts, body):
 @contextmanager
 def association(
     host, port, calling_aet, called_aet, storage, timeout, connect_timeout, max_pdu=0,
-    model=GET_MODEL,
+    model=GET_MODEL, tls=None,
 ):  # fmt: skip
     """An established association for `model` (C-GET, with `storage` contexts, or
-    C-FIND), released on leaving, aborted on an error. Raises OSError (no connection),
-    RejectedError, RefusedError or DroppedError."""
+    C-FIND), released on leaving, aborted on an error; over DICOM TLS with `tls` (an
+    SSLContext). Raises OSError (no connection), HandshakeError, RejectedError,
+    RefusedError or DroppedError."""
     contexts, roles = proposed_contexts(storage, model)
     sock = socket.create_connection((host, port), timeout=connect_timeout)
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if tls is not None:
+            sock = _secure(sock, tls, host)
         sock.settimeout(timeout)
         request = request_pdu(calling_aet, called_aet, contexts, roles, max_pdu)
         assoc = _negotiate(sock, contexts, request)
@@ -366,8 +387,30 @@ def association(
         sock.close()
 
 
+def _alert(sock):
+    """The TLS alert the peer sent before closing, when there is one to read."""
+    try:
+        sock.recv(1)
+    except ssl.SSLError as exc:
+        return exc if "ALERT" in str(exc).upper() else None
+    except OSError:
+        return None
+    return None
+
+
+def _secure(sock, tls, host):
+    try:
+        return tls.wrap_socket(sock, server_hostname=host)
+    except ssl.SSLError as exc:
+        sock.close()
+        raise HandshakeError(exc) from None
+
+
 def _negotiate(sock, contexts, request):
-    sock.sendall(request)
+    try:
+        sock.sendall(request)
+    except ssl.SSLError as exc:  # TLS 1.3: the PACS refused our certificate, then closed
+        raise HandshakeError(_alert(sock) or exc) from None
     link = Association(sock, {}, 0)
     pdu_type, body = link.read_pdu()
     if pdu_type == ASSOCIATE_RJ and len(body) >= 4:
@@ -461,3 +504,23 @@ def c_find_status(assoc, identifier):
             return matches, status
         if data:
             matches.append(data)
+
+
+def c_move(assoc, identifier, destination, busy=lambda: False):
+    """Send a C-MOVE of `identifier` (encoded) to the AE title `destination` and follow
+    its responses to the final one, whose command fields are returned (pending ones may
+    come without counts, or not at all: a wait that times out while `busy()` says the
+    instances are still arriving goes on). Raises DroppedError."""
+    title = destination.encode()
+    assoc.request(C_MOVE_RQ, identifier, {MOVE_DESTINATION: title + b" " * (len(title) % 2)})
+    while True:
+        try:
+            _context, fields, _data = assoc.read_message()
+        except DroppedError as exc:
+            if exc.timeout and busy():
+                continue
+            raise
+        if us(fields, COMMAND_FIELD) != C_MOVE_RSP:
+            raise DroppedError("the PACS answered a C-MOVE with another command")
+        if code_to_category(us(fields, STATUS)) != "Pending":
+            return fields

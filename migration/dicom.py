@@ -1,5 +1,7 @@
 """DIMSE retrieval for the engine: ask the PACS what a study holds (C-FIND), then fetch it
-with C-GET, or with C-MOVE to this worker's own Storage SCP.
+with C-GET, or with C-MOVE to this host's Storage SCP (`manage.py storescp`, which routes
+the study's instances back here: `migration.storescp`), over DICOM TLS when the source
+says so.
 
 Each received instance is handed, still encoded, to `on_instance(data: bytes)`, which
 may block (that is the back-pressure that keeps a worker's memory flat: the PACS waits
@@ -7,65 +9,39 @@ while the uploaders are busy). Failures raise `RetrieveError` with an error clas
 `migration.models.ERROR_CLASSES` and a message without PHI.
 """
 
-import fcntl
 import functools
 import re
 import socket
-import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from io import BytesIO
-from pathlib import Path
 
 from django.conf import settings
 from pydicom import dcmread
 from pydicom.dataset import Dataset
-from pydicom.uid import (
-    JPEG2000,
-    DeflatedExplicitVRLittleEndian,
-    ExplicitVRLittleEndian,
-    ImplicitVRLittleEndian,
-    JPEG2000Lossless,
-    JPEGBaseline8Bit,
-    JPEGExtended12Bit,
-    JPEGLossless,
-    JPEGLosslessSV1,
-    JPEGLSLossless,
-    JPEGLSNearLossless,
-    RLELossless,
-)
-from pynetdicom import AE, _config, evt
+from pynetdicom import AE, _config
 from pynetdicom.dsutils import decode, encode
-from pynetdicom.presentation import AllStoragePresentationContexts, StoragePresentationContexts
-from pynetdicom.sop_class import (
-    StudyRootQueryRetrieveInformationModelMove,
-)
+from pynetdicom.presentation import StoragePresentationContexts
 from pynetdicom.status import code_to_category
-from pynetdicom.transport import ThreadedAssociationServer
 
+from inventory import syntaxes, tls
 from inventory.crawler import instance_query
-from migration import cget
+from migration import cget, storescp
 
-TRANSFER_SYNTAXES = [
-    ExplicitVRLittleEndian,
-    ImplicitVRLittleEndian,
-    DeflatedExplicitVRLittleEndian,
-    JPEGBaseline8Bit,
-    JPEGExtended12Bit,
-    JPEGLossless,
-    JPEGLosslessSV1,
-    JPEGLSLossless,
-    JPEGLSNearLossless,
-    JPEG2000Lossless,
-    JPEG2000,
-    RLELossless,
-]
+TRANSFER_SYNTAXES = list(syntaxes.UIDS)
 MAX_CONTEXTS = 128
 OUT_OF_RESOURCES = 0xA700
 SUCCESS = 0x0000
 # A-ASSOCIATE-RJ from the service provider (ACSE source 3), reason 2: local limit exceeded.
 LIMIT_REASONS = {(3, 2), (2, 2)}
+PERMANENT = 1  # A-ASSOCIATE-RJ result: 1 rejected-permanent, 2 rejected-transient
+REJECT_REASONS = {  # (source, reason) -> words (PS3.8 9.3.4)
+    (1, 1): "no reason given", (1, 2): "application context not supported",
+    (1, 3): "calling AE title not recognized", (1, 7): "called AE title not recognized",
+    (2, 1): "no reason given", (2, 2): "protocol version not supported",
+    (3, 1): "temporary congestion", (3, 2): "local limit exceeded",
+}  # fmt: skip
 
 # pynetdicom binds logging handlers to every PDU and DIMSE message by default: a handful
 # of handler calls per 16 KB PDU, ~0.2 ms of CPU per received instance, and they would log
@@ -89,6 +65,7 @@ class Expected:
     latency_ms: float = 0.0
     reported: int | None = None  # NumberOfStudyRelatedInstances, summed
     classes: set = field(default_factory=set)  # SOPClassesInStudy
+    syntaxes: dict = field(default_factory=dict)  # SOP UID -> AvailableTransferSyntaxUID
 
     @property
     def listed(self):
@@ -125,6 +102,7 @@ class Pacs:
     method: str = "get"
     move_destination: str = ""
     timeout: float = 60.0
+    tls_files: tls.TlsFiles | None = None  # None: plain DICOM
 
     @classmethod
     def from_source(cls, source):
@@ -136,7 +114,23 @@ class Pacs:
             method=source.retrieve_method,
             move_destination=source.move_destination or settings.MIGRATION_STORAGE_SCP_AET,
             timeout=float(settings.MIGRATION_DIMSE_TIMEOUT),
+            tls_files=tls.TlsFiles.of(source) if source.tls else None,
         )
+
+    def tls_context(self):
+        """The SSLContext of DICOM TLS (None without); RetrieveError when its files are
+        wrong."""
+        if self.tls_files is None:
+            return None
+        try:
+            return _tls_context(self.tls_files)
+        except tls.TlsError as exc:
+            raise RetrieveError("configuration", f"{_where(self)}: {exc}") from None
+
+
+@functools.cache
+def _tls_context(files):
+    return tls.client_context(files)
 
 
 class NoDelayAE(AE):
@@ -153,22 +147,18 @@ class NoDelayAE(AE):
         return sock
 
 
-def _ae(pacs):
-    ae = NoDelayAE(ae_title=pacs.calling_aet)
-    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = pacs.timeout
-    ae.connection_timeout = min(10.0, pacs.timeout)
-    ae.maximum_pdu_size = 0  # no limit: large instances in few PDUs
-    return ae
-
-
 def associate(ae, pacs, **kwargs):
     """An established association or RetrieveError naming why not (no PHI)."""
+    context = pacs.tls_context()
+    if context is not None:
+        kwargs["tls_args"] = (context, pacs.host)
     assoc = ae.associate(pacs.host, pacs.port, ae_title=pacs.called_aet, **kwargs)
     if assoc.is_established:
         return assoc
     if assoc.is_rejected:
         rj = assoc.acceptor.primitive
-        raise _rejected(pacs, (rj.result_source, rj.diagnostic) if rj is not None else None)
+        found = (rj.result, rj.result_source, rj.diagnostic) if rj is not None else None
+        raise _rejected(pacs, found)
     if assoc.is_aborted:
         raise RetrieveError("pacs_refused", f"{_where(pacs)} aborted the association request")
     raise RetrieveError("pacs_connection", f"cannot connect to {_where(pacs)}")
@@ -178,11 +168,24 @@ def _where(pacs):
     return f"{pacs.called_aet}@{pacs.host}:{pacs.port}"
 
 
-def _rejected(pacs, reason):
-    """RetrieveError for an A-ASSOCIATE-RJ with (source, diagnostic) `reason`."""
+def _rejected(pacs, rejection):
+    """RetrieveError for an A-ASSOCIATE-RJ (result, source, diagnostic): a permanent one
+    (an unknown AE title) is a configuration error, not retried; a transient one (busy)
+    is retried."""
+    result, *reason = rejection or (None, None, None)
+    reason = tuple(reason)
+    words = (
+        f"{REJECT_REASONS.get(reason, 'reason unknown')} (source {reason[0]}, reason {reason[1]})"
+    )
+    if result == PERMANENT:
+        return RetrieveError(
+            "configuration", f"{_where(pacs)} rejected the association permanently: {words}"
+        )
     if reason in LIMIT_REASONS:
         return RetrieveError("association_limit", f"{_where(pacs)} refused: too many associations")
-    return RetrieveError("pacs_refused", f"{_where(pacs)} rejected the association {reason or ''}")
+    return RetrieveError(
+        "pacs_refused", f"{_where(pacs)} rejected the association for now: {words}"
+    )
 
 
 @contextmanager
@@ -257,12 +260,20 @@ def _values(value):
     return [str(value)] if isinstance(value, str) else [str(v) for v in value]
 
 
+def _image_query(study_uid, series_uid=""):
+    """The inventory's IMAGE-level query, also asking the syntax the PACS stores each
+    instance in (Available Transfer Syntax UID: few PACS answer it, some do)."""
+    query = instance_query(study_uid, series_uid)
+    query.AvailableTransferSyntaxUID = ""
+    return query
+
+
 def _instance_matches(assoc, study_uid):
-    matches = _find(assoc, instance_query(study_uid))
+    matches = _find(assoc, _image_query(study_uid))
     if matches is None:
         matches = []
         for series in _find(assoc, _series_query(study_uid)) or []:
-            matches += _find(assoc, instance_query(study_uid, series.SeriesInstanceUID)) or []
+            matches += _find(assoc, _image_query(study_uid, series.SeriesInstanceUID)) or []
     return matches
 
 
@@ -276,18 +287,20 @@ def _list(expected, matches):
                 str(match.get("SeriesInstanceUID", "")),
                 str(match.get("SOPClassUID", "") or ""),
             )
+            stored = _values(match.get("AvailableTransferSyntaxUID"))
+            if len(stored) == 1:
+                expected.syntaxes[sop] = stored[0]
 
 
 # --- retrieval ------------------------------------------------------------------------
 
 
-def storage_contexts(sop_classes, budget=MAX_CONTEXTS - 1):
-    """(SOP class, [transfer syntaxes]) pairs to propose for C-GET: one context per
-    (class, syntax) when they fit, so the PACS can send each instance as stored."""
+def storage_contexts(sop_classes, first=None, budget=MAX_CONTEXTS - 1):
+    """(SOP class, [transfer syntaxes]) pairs to propose for C-GET, every syntax an
+    archive may hold, the syntax `first[class]` seen stored with a context of its own
+    (`inventory.syntaxes.contexts`), so the PACS can send each instance as stored."""
     classes = list(sop_classes) or [cx.abstract_syntax for cx in StoragePresentationContexts]
-    if len(classes) * len(TRANSFER_SYNTAXES) <= budget:
-        return [(uid, [ts]) for uid in classes for ts in TRANSFER_SYNTAXES]
-    return [(uid, TRANSFER_SYNTAXES) for uid in classes[:budget]]
+    return syntaxes.contexts(classes, first, budget)
 
 
 def _study_identifier(study_uid):
@@ -343,10 +356,6 @@ class _Receiver:
         self.last_activity = time.monotonic()
         self.error = None
 
-    def __call__(self, event):
-        """pynetdicom's EVT_C_STORE handler (the C-MOVE Storage SCP)."""
-        return self.receive(lambda: part10_bytes(event))
-
     def receive(self, instance):
         """Hand on `instance()`, the received file's bytes; the C-STORE status."""
         self.last_activity = time.monotonic()
@@ -363,34 +372,6 @@ class _Receiver:
         return SUCCESS
 
 
-def _drain(responses, receiver, pacs, verb):
-    """Follow C-MOVE responses to the final one; Retrieved with its counts."""
-    final = None
-    for status, _identifier in responses:
-        receiver.last_activity = time.monotonic()
-        if "Status" not in status:
-            break
-        final = status
-        if code_to_category(status.Status) != "Pending":
-            break
-    if receiver.error is not None:
-        raise receiver.error
-    if final is None or code_to_category(final.Status) == "Pending":
-        idle = time.monotonic() - receiver.last_activity
-        if idle >= pacs.timeout * 0.9:
-            raise RetrieveError("timeout", f"{verb}: the PACS did not answer for {idle:.0f}s")
-        raise RetrieveError("pacs_connection", f"{verb}: the PACS dropped the association")
-    counts = (final.get(name, 0) for name in SUBOPERATIONS)
-    return _outcome(final.Status, *(int(count or 0) for count in counts), receiver, verb)
-
-
-SUBOPERATIONS = (
-    "NumberOfCompletedSuboperations",
-    "NumberOfFailedSuboperations",
-    "NumberOfWarningSuboperations",
-)
-
-
 def _outcome(status, completed, failed, warning, receiver, verb):
     """Retrieved from the final response's status and counts; RetrieveError on failure."""
     result = Retrieved(completed, failed, warning, receiver.first_byte_ms)
@@ -401,12 +382,14 @@ def _outcome(status, completed, failed, warning, receiver, verb):
     return result
 
 
-def c_get(pacs, study_uid, sop_classes, on_instance, identifier=None):
+def c_get(pacs, study_uid, sop_classes, on_instance, identifier=None, first=None):
     """Retrieve a study (or what `identifier` names) by C-GET on one association, by
-    `migration.cget`; instances go to `on_instance`."""
+    `migration.cget`; instances go to `on_instance`. `first`: {SOP class: [syntaxes
+    it is stored in]}, proposed first."""
     receiver = _Receiver(on_instance)
     query = encode(identifier or _study_identifier(study_uid), True, True)
-    with _lean(pacs, "C-GET", storage_contexts(sop_classes), receiver=receiver) as assoc:
+    storage = storage_contexts(sop_classes, first)
+    with _lean(pacs, "C-GET", storage, receiver=receiver) as assoc:
         final = cget.c_get(assoc, query, lambda data: receiver.receive(lambda: data))
     if receiver.error is not None:
         raise receiver.error
@@ -420,13 +403,20 @@ def _lean(pacs, verb, storage=(), model=cget.GET_MODEL, receiver=None):
     an error class and no PHI (the receiver's own error, when it stopped the C-GET)."""
     address = (pacs.host, pacs.port, pacs.calling_aet, pacs.called_aet)
     timeouts = (pacs.timeout, min(10.0, pacs.timeout))
+    context = pacs.tls_context()
     try:
-        with cget.association(*address, list(storage), *timeouts, model=model) as assoc:
+        with cget.association(
+            *address, list(storage), *timeouts, model=model, tls=context
+        ) as assoc:
             yield assoc
     except cget.RejectedError as exc:
-        raise _rejected(pacs, (exc.source, exc.reason)) from None
+        raise _rejected(pacs, (exc.result, exc.source, exc.reason)) from None
     except cget.RefusedError as exc:
         raise RetrieveError("pacs_refused", f"{_where(pacs)}: {exc}") from None
+    except cget.HandshakeError as exc:
+        raise RetrieveError(
+            "configuration", tls.handshake_reason(exc.error, _where(pacs))
+        ) from None
     except cget.DroppedError as exc:
         if receiver is not None and receiver.error is not None:
             raise receiver.error from None
@@ -441,97 +431,66 @@ def _lean(pacs, verb, storage=(), model=cget.GET_MODEL, receiver=None):
 # --- C-MOVE to our own Storage SCP ----------------------------------------------------
 
 
-@contextmanager
-def storage_scp(on_instance, *, aet=None, port=None, bind=None, lock_timeout=None):
-    """Run this worker's Storage SCP for the duration of one C-MOVE.
-
-    The SCP's port is one per machine, so a file lock serialises C-MOVEs between the
-    worker processes of a machine. Yields the receiver.
-    """
-    aet = aet or settings.MIGRATION_STORAGE_SCP_AET
-    port = int(port or settings.MIGRATION_STORAGE_SCP_PORT)
-    bind = bind or settings.MIGRATION_STORAGE_SCP_BIND
-    with _port_lock(port, lock_timeout or float(settings.MIGRATION_DIMSE_TIMEOUT) * 4):
-        ae = _scp_ae(aet, float(settings.MIGRATION_DIMSE_TIMEOUT))
-        receiver = _Receiver(on_instance)
-        server = _serve(ae, (bind, port), [(evt.EVT_C_STORE, receiver)])
-        try:
-            yield receiver
-        finally:
-            server.shutdown()
-
-
-@functools.cache
-def _scp_ae(aet, timeout):
-    """The Storage SCP's AE (every storage SOP class, the common transfer syntaxes), built
-    once per process: building ~1,800 presentation contexts takes a while."""
-    ae = AE(ae_title=aet)
-    ae.maximum_pdu_size = 0
-    ae.network_timeout = ae.dimse_timeout = timeout
-    for context in AllStoragePresentationContexts:
-        ae.add_supported_context(context.abstract_syntax, TRANSFER_SYNTAXES)
-    return ae
-
-
-def _serve(ae, address, handlers, poll_interval=0.05):
-    """AE.start_server(block=False), but polling for shutdown every 50 ms instead of
-    500 ms: the SCP runs for one study at a time, so its stop is on the critical path."""
-    try:
-        server = ae.make_server(
-            address, evt_handlers=handlers, server_class=ThreadedAssociationServer
-        )
-    except OSError as exc:
-        raise RetrieveError(
-            "configuration", f"cannot listen for C-MOVE on {address[0]}:{address[1]}: {exc}"
-        ) from exc
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": poll_interval}, daemon=True
-    )
-    thread.start()
-    ae._servers.append(server)  # AssociationServer.shutdown() removes it again
-    return server
-
-
-@contextmanager
-def _port_lock(port, timeout):
-    path = Path(settings.VAR_DIR) / f"migration-scp-{port}.lock"
-    with open(path, "a") as handle:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise RetrieveError(
-                        "timeout", f"the Storage SCP on port {port} stayed busy"
-                    ) from None
-                time.sleep(0.05)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def c_move(pacs, study_uid, on_instance):
-    """Retrieve a study by C-MOVE to our Storage SCP (AE `pacs.move_destination`)."""
-    with storage_scp(on_instance) as receiver:
-        ae = _ae(pacs)
-        ae.add_requested_context(StudyRootQueryRetrieveInformationModelMove)
-        receiver.started = time.perf_counter()
-        with association(ae, pacs) as assoc:
-            responses = assoc.send_c_move(
-                _study_identifier(study_uid),
-                pacs.move_destination,
-                StudyRootQueryRetrieveInformationModelMove,
-            )
-            return _drain(responses, receiver, pacs, "C-MOVE")
+    """Retrieve a study by C-MOVE (on a `migration.cget` association) to this host's
+    Storage SCP (`manage.py storescp`, AE `pacs.move_destination`), which routes the
+    study's instances to us (`storescp`)."""
+    receiver = _Receiver(on_instance)
+    aborting = []
+    route = storescp.Receiving(
+        study_uid, pacs.calling_aet, lambda data: receiver.receive(lambda: data) == SUCCESS,
+        on_stop=lambda: [assoc.abort() for assoc in aborting], timeout=pacs.timeout,
+    )  # fmt: skip
+    query = encode(_study_identifier(study_uid), True, True)
+    try:
+        with route:
+            receiver.started = time.perf_counter()
+            with _lean(pacs, "C-MOVE", model=cget.MOVE_MODEL, receiver=receiver) as assoc:
+                aborting.append(assoc)
+                final = cget.c_move(assoc, query, pacs.move_destination, _arriving(receiver, pacs))
+            route.finish()
+    except storescp.RouteError as exc:
+        raise RetrieveError("configuration", str(exc)) from None
+    return _moved(final, route, receiver, pacs)
 
 
-def retrieve(pacs, study_uid, sop_classes, on_instance):
+def _arriving(receiver, pacs):
+    """Are instances still arriving (the C-MOVE is alive without answering)?"""
+    return lambda: time.monotonic() - receiver.last_activity < pacs.timeout
+
+
+def _moved(final, route, receiver, pacs):
+    """Retrieved from the final C-MOVE response's fields and what the route delivered; a
+    clear RetrieveError when the PACS could not reach our Storage SCP."""
+    if receiver.error is not None:
+        raise receiver.error
+    if route.broken:
+        raise RetrieveError("internal", f"C-MOVE: {route.broken}")
+    status = cget.us(final, cget.STATUS)
+    completed, failed, warning = (cget.us(final, tag) for tag in cget.SUBOPERATIONS.values())
+    if not route.received and (completed or code_to_category(status) == "Failure"):
+        raise RetrieveError("pacs_refused", _undelivered(status, completed, pacs))
+    return _outcome(status, completed, failed, warning, receiver, "C-MOVE")
+
+
+def _undelivered(status, completed, pacs):
+    where = f"{settings.MIGRATION_STORAGE_SCP_BIND}:{settings.MIGRATION_STORAGE_SCP_PORT}"
+    said = (
+        f"the PACS reported {completed} instance(s) sent to {pacs.move_destination}"
+        if completed
+        else f"the C-MOVE ended with status 0x{status:04X} ({code_to_category(status)})"
+    )
+    return (
+        f"C-MOVE: {said} but none reached this host's Storage SCP ({where}, AE "
+        f"{settings.MIGRATION_STORAGE_SCP_AET}): check that the PACS knows "
+        f"{pacs.move_destination} at this host's address and port {where.split(':')[-1]}"
+    )
+
+
+def retrieve(pacs, study_uid, sop_classes, on_instance, first=None):
     if pacs.method == "move":
         return c_move(pacs, study_uid, on_instance)
-    return c_get(pacs, study_uid, sop_classes, on_instance)
+    return c_get(pacs, study_uid, sop_classes, on_instance, first=first)
 
 
 def fetch_one(pacs, study_uid):

@@ -77,11 +77,21 @@ def dispatch(source):
     waves = _wave_limits(source.pk)
     if not waves:
         return 0
-    limit = throttle.pacs_limit(source, [limit for _pk, limit in waves])
+    limit = streams(source, waves)
     missing = limit - throttle.Slots(source.pk).in_use() - Pending(source.pk).count()
     for _ in range(max(0, missing)):
         _enqueue(source.pk)
     return max(0, missing)
+
+
+def streams(source, waves):
+    """How many studies may run at once on this PACS: its association limit, halved for
+    C-MOVE, where each study holds two (the C-MOVE and the PACS's C-STORE association
+    back to us); at least one."""
+    limit = throttle.pacs_limit(source, [limit for _pk, limit in waves])
+    if limit and source.retrieve_method == source.Retrieve.MOVE:
+        return max(1, limit // 2)
+    return limit
 
 
 def migrate_next(source, ticket=None, owner=None, stream_seconds=STREAM_SECONDS, **run_options):
@@ -96,7 +106,7 @@ def migrate_next(source, ticket=None, owner=None, stream_seconds=STREAM_SECONDS,
     if throttle.globally_paused():
         return "paused"
     waves = _wave_limits(source.pk)
-    limit = throttle.pacs_limit(source, [limit for _pk, limit in waves])
+    limit = streams(source, waves)
     slots = throttle.Slots(source.pk)
     token = slots.acquire(limit) if waves and limit else None
     if token is None:
@@ -125,7 +135,7 @@ def _keep_slot(source, slots, token):
     scheduled) limit, or when its slot was swept."""
     if throttle.globally_paused() or not slots.renew(token):
         return False
-    limit = throttle.pacs_limit(source, [limit for _pk, limit in _wave_limits(source.pk)])
+    limit = streams(source, _wave_limits(source.pk))
     return slots.in_use() <= limit
 
 

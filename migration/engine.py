@@ -63,6 +63,7 @@ class Entry:
     sha256: str
     key: str
     role: str = "stored"
+    reported_syntax: str = ""  # the syntax the PACS said it stores this in ("": unknown)
 
     def as_manifest(self):
         return {
@@ -74,6 +75,7 @@ class Entry:
             "sha256": self.sha256,
             "key": self.key,
             "role": self.role,
+            "reported_transfer_syntax_uid": self.reported_syntax,
         }
 
 
@@ -207,6 +209,35 @@ class Heartbeat(threading.Thread):
 # --- one study ------------------------------------------------------------------------
 
 
+@dataclass
+class StoredAs:
+    """The transfer syntaxes the PACS reported storing a study's objects in: from the
+    inventory's sample of each series, or per instance from the IMAGE-level C-FIND when
+    the PACS answers Available Transfer Syntax UID. Proposed first on retrieval; an
+    instance received in another syntax was transcoded by the PACS."""
+
+    by_class: dict = field(default_factory=dict)  # SOP class -> [syntaxes seen]
+    by_series: dict = field(default_factory=dict)  # series UID -> syntax of its sample
+
+    @classmethod
+    def of(cls, study):
+        stored = cls()
+        sampled = study.series.exclude(transfer_syntax="").order_by("pk")
+        for series, sop_class, syntax in sampled.values_list(
+            "series_uid", "sop_class", "transfer_syntax"
+        ):
+            stored.by_series[series] = syntax
+            if sop_class:
+                stored.by_class.setdefault(sop_class, [])
+                if syntax not in stored.by_class[sop_class]:
+                    stored.by_class[sop_class].append(syntax)
+        return stored
+
+    def reported(self, sop, series, expected=None):
+        found = expected.syntaxes.get(sop) if expected is not None else None
+        return found or self.by_series.get(series, "")
+
+
 class StudyRun:
     """One attempt at one claimed ledger row."""
 
@@ -231,6 +262,8 @@ class StudyRun:
         self.heartbeat = None
         self.started = self.lap_started = time.perf_counter()
         self.laps = []
+        self.expected = None
+        self.stored_as = StoredAs.of(row.study)
 
     # the run ------------------------------------------------------------------------
 
@@ -261,7 +294,7 @@ class StudyRun:
             self.meter.flush()
 
     def _run(self):
-        expected = dicom.query_study(self.pacs, self.study_uid)
+        expected = self.expected = dicom.query_study(self.pacs, self.study_uid)
         self._latency(expected.latency_ms)
         self._lap("query")
         self.store = self.store or open_store(self.destination)
@@ -298,8 +331,9 @@ class StudyRun:
         pipeline = Pipeline(self._handle, threads, int(settings.MIGRATION_QUEUE_MB) * 1024 * 1024)
         try:
             retrieved = dicom.retrieve(
-                self.pacs, self.study_uid, expected.sop_classes, self._receiver(pipeline)
-            )
+                self.pacs, self.study_uid, expected.sop_classes, self._receiver(pipeline),
+                first=self.stored_as.by_class,
+            )  # fmt: skip
         except BaseException:
             error = pipeline.error
             pipeline.abort()
@@ -407,8 +441,9 @@ class StudyRun:
             return
         put = self.store.put_instance(self.study_uid, series, sop, data, sha)
         entry = Entry(
-            sop, series, str(ds.SOPClassUID), str(meta.TransferSyntaxUID), put.size, sha, put.key
-        )
+            sop, series, str(ds.SOPClassUID), str(meta.TransferSyntaxUID), put.size, sha, put.key,
+            reported_syntax=self.stored_as.reported(sop, series, self.expected),
+        )  # fmt: skip
         with self.lock:
             if put.key in self.keys:  # the same bytes again, at a key this run wrote
                 self.tally.identical_repeats += 1
@@ -433,13 +468,15 @@ class StudyRun:
     # verification and the record ------------------------------------------------------
 
     def _count_problems(self, expected, retrieved):
-        """Reported, received and stored counts must agree; name what differs."""
+        """Reported, received and stored counts must agree; name what differs. A PACS
+        that sends an instance twice, byte for byte, is counted once (some archives do)."""
         tally = self.tally
         accounted = len(tally.entries) + tally.identical_repeats + len(tally.quarantined)
         problems = []
         if retrieved.failed:
             problems.append(f"the PACS failed to send {retrieved.failed} instance(s)")
-        if tally.received != expected.count or retrieved.failed:
+        received = (tally.received, tally.received - tally.identical_repeats)
+        if expected.count not in received or retrieved.failed:
             missing = self._missing(expected)
             named = f" (missing: {_uids(missing)})" if missing else ""
             problems.append(
@@ -527,6 +564,7 @@ class StudyRun:
                     sha256=e.sha256,
                     key=e.key,
                     role=e.role,
+                    reported_syntax=e.reported_syntax,
                 )  # fmt: skip
                 for e in self.tally.entries
             ],
@@ -597,8 +635,16 @@ def manifest_instances(rows):
     """The manifest's "instances" from StoredInstance rows (the database's copy)."""
     entries = (
         Entry(
-            r.sop_uid, r.series_uid, r.sop_class, r.transfer_syntax, r.size, r.sha256, r.key, r.role
-        )
+            r.sop_uid,
+            r.series_uid,
+            r.sop_class,
+            r.transfer_syntax,
+            r.size,
+            r.sha256,
+            r.key,
+            r.role,
+            r.reported_syntax,
+        )  # fmt: skip
         for r in rows
     )
     return sorted((e.as_manifest() for e in entries), key=_order)

@@ -101,6 +101,9 @@ def _valid_uid(value):
     return len(value) <= 64 and bool(UID_RE.match(value))
 
 
+SUBSAMPLED = {"YBR_FULL_422", "YBR_PARTIAL_422"}  # two samples per pixel, not three
+
+
 def expected_pixel_bytes(ds):
     """Bytes that native (uncompressed) Pixel Data must hold, or None when unknown."""
     try:
@@ -110,6 +113,8 @@ def expected_pixel_bytes(ds):
         frames = int(ds.get("NumberOfFrames", 1) or 1)
     except (AttributeError, TypeError, ValueError):
         return None
+    if samples == 3 and str(ds.get("PhotometricInterpretation", "")) in SUBSAMPLED:
+        samples = 2
     pixels = rows * cols * samples * frames
     return (pixels * bits + 7) // 8
 

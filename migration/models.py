@@ -323,6 +323,9 @@ class StoredInstance(models.Model):
     sha256 = models.CharField(max_length=64)
     key = models.CharField(max_length=500)
     role = models.CharField(max_length=8, choices=Role, default=Role.STORED)
+    reported_syntax = models.CharField(
+        max_length=64, blank=True, help_text="the syntax the PACS reported storing it in"
+    )
 
     class Meta:
         indexes = [models.Index(fields=["ledger", "sop_uid"])]
@@ -465,6 +468,7 @@ class Discrepancy(models.Model):
         CONFLICT = "conflict", "Conflict"
         QUARANTINED = "quarantined", "Quarantined"
         UNAVAILABLE = "unavailable", "Unavailable"
+        TRANSCODED = "transcoded", "Transcoded by the PACS"
 
     class Status(models.TextChoices):
         OPEN = "open", "Open"

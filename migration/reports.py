@@ -18,9 +18,11 @@ REPORT_COLUMNS = (
     ("verdict", "verdict"),
     ("missing", "missing"),
     ("extra", "extra"),
+    ("transcoded", "transcoded"),
 )
 TOTAL_KEYS = (
-    "studies", "complete", "missing_instances", "extra_instances", "conflicted", "quarantined",
+    "studies", "complete", "missing_instances", "extra_instances", "transcoded_instances",
+    "conflicted", "quarantined",
     "reported_at_inventory", "on_pacs_now", "in_destination",
 )  # fmt: skip
 

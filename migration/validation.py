@@ -22,10 +22,12 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from django.conf import settings
+from django.db.models import F
 from pydicom.datadict import keyword_for_tag
 from pydicom.pixels import iter_pixels
 
 from commandcenter.scrub import exception_text
+from inventory import syntaxes
 from migration import dicom, lint, mapping, readback
 from migration.dicom import RetrieveError
 from migration.engine import Pipeline, lookup_tables
@@ -59,7 +61,7 @@ LOSSY_SYNTAXES = {
 SKIPPED_GROUPS = (0x0002, 0x7FE0, 0xFFFE)
 MAX_TAGS_PER_INSTANCE = 20
 SPOTCHECK_KINDS = ("missing", "tag", "pixel", "checksum", "render", "conflict")
-RECONCILE_KINDS = ("missing", "extra", "conflict", "quarantined")
+RECONCILE_KINDS = ("missing", "extra", "conflict", "quarantined", "transcoded")
 CONFLICT_DETAIL = "two different objects share this SOP Instance UID; a decision is pending"
 
 
@@ -145,7 +147,31 @@ def _study_facts(wave):
         ledger__wave=wave, decision=Conflict.Decision.OPEN
     ).values_list("ledger_id", "series_uid", "sop_uid"):
         conflicts[ledger_id].append((series, sop))
-    return rows, quarantined, conflicts
+    return rows, quarantined, conflicts, _transcoded(wave)
+
+
+def _transcoded(wave):
+    """{ledger id: [(series, SOP, reported syntax, received syntax)]}: instances the PACS
+    sent in another syntax than the one it reported storing them in."""
+    found = defaultdict(list)
+    for ledger_id, *facts in transcoded_instances(wave).values_list(
+        "ledger_id", "series_uid", "sop_uid", "reported_syntax", "transfer_syntax"
+    ):
+        found[ledger_id].append(tuple(facts))
+    return found
+
+
+def transcoded_instances(wave):
+    """StoredInstance rows of the wave received in another syntax than the reported one."""
+    rows = StoredInstance.objects.filter(ledger__wave=wave, role=StoredInstance.Role.STORED)
+    return rows.exclude(reported_syntax="").exclude(reported_syntax=F("transfer_syntax"))
+
+
+def transcoded_detail(reported, received):
+    return (
+        f"the PACS reported storing it as {syntaxes.name(reported)} ({reported}) "
+        f"but sent {syntaxes.name(received)} ({received})"
+    )
 
 
 def _quarantined_sops(rows):
@@ -158,7 +184,7 @@ def _quarantined_sops(rows):
 
 def reconcile(wave, progress=None, rows=None):
     """The reconciliation report of a wave (or of `rows`, some of its ledger rows)."""
-    all_rows, quarantined, conflicts = _study_facts(wave)
+    all_rows, quarantined, conflicts, transcoded = _study_facts(wave)
     rows = all_rows if rows is None else list(rows)
     pacs = dicom.Pacs.from_source(wave.source)
     destination = wave.destination
@@ -166,15 +192,16 @@ def reconcile(wave, progress=None, rows=None):
     def work(row):
         store = open_store(destination)
         return _reconcile_study(
-            row, pacs, wave.source, store, quarantined[row.pk], conflicts[row.pk]
-        )
+            row, pacs, wave.source, store, quarantined[row.pk], conflicts[row.pk],
+            transcoded[row.pk],
+        )  # fmt: skip
 
     results = _run_pool(rows, work, _threads(wave.source), progress)
     results.sort(key=lambda pair: pair[0]["ledger_id"])
     return _reconcile_totals(wave, [r for r, _f in results], [f for _r, fs in results for f in fs])
 
 
-def _reconcile_study(row, pacs, source, store, quarantined, conflicts):
+def _reconcile_study(row, pacs, source, store, quarantined, conflicts, transcoded=()):
     """(report row, findings) of one study: the PACS now against the destination listing."""
     uid = row.study.study_uid
     on_pacs = _on_pacs(pacs, source, uid)
@@ -188,6 +215,9 @@ def _reconcile_study(row, pacs, source, store, quarantined, conflicts):
                       listed[sop][0], sop, row.pk) for sop in extra]  # fmt: skip
     found += [finding(uid, "conflict", CONFLICT_DETAIL, series, sop, row.pk)
               for series, sop in conflicts]  # fmt: skip
+    found += [finding(uid, "transcoded", transcoded_detail(reported, received), series, sop,
+                      row.pk, subject="transfer syntax")
+              for series, sop, reported, received in transcoded]  # fmt: skip
     is_quarantined = row.state == StudyState.QUARANTINED or bool(quarantined)
     if is_quarantined:
         found.append(finding(uid, "quarantined", f"study {row.state}: {row.last_error[:300]}",
@@ -203,6 +233,7 @@ def _reconcile_study(row, pacs, source, store, quarantined, conflicts):
         "verdict": verdict,
         "missing": len(missing),
         "extra": len(extra),
+        "transcoded": len(transcoded),
     }, found
 
 
@@ -245,6 +276,7 @@ def _reconcile_totals(wave, rows, found):
         "complete": sum(r["verdict"] == "complete" for r in rows),
         "missing_instances": sum(r["missing"] for r in rows),
         "extra_instances": sum(r["extra"] for r in rows),
+        "transcoded_instances": sum(r["transcoded"] for r in rows),
         "conflicted": sum(r["verdict"] == "conflicted" for r in rows),
         "quarantined": sum(r["verdict"] == "quarantined" for r in rows),
         "reported_at_inventory": sum(r["reported_at_inventory"] or 0 for r in rows),

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST
 from commandcenter.access import require
 from commandcenter.audit import record_phi_access
 from inventory.models import Study
-from migration import actions, charts, dicom, mapping, measures, throttle
+from migration import actions, charts, dicom, mapping, measures, throttle, validation
 from migration.forms import (
     ConflictDecisionForm,
     DestinationForm,
@@ -59,8 +59,20 @@ def wave_detail(request, name):
         schedule_text=throttle.format_schedule(wave.schedule),
         verbs=_verbs(wave),
         open_conflicts=Conflict.objects.filter(ledger__wave=wave, decision="").count(),
+        **_transcoded(wave),
     )
     return render(request, "migration/wave_detail.html", context)
+
+
+def _transcoded(wave, shown=20):
+    """The instances the PACS sent in another syntax than it reported (UIDs, no PHI)."""
+    rows = validation.transcoded_instances(wave).select_related("ledger__study")
+    first = [
+        {"study": r.ledger.study.study_uid, "sop": r.sop_uid,
+         "detail": validation.transcoded_detail(r.reported_syntax, r.transfer_syntax)}
+        for r in rows.order_by("pk")[:shown]
+    ]  # fmt: skip
+    return {"transcoded": first, "transcoded_count": rows.count() if first else 0}
 
 
 def _verbs(wave):

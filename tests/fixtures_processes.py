@@ -101,6 +101,45 @@ class CeleryWorker:
                 self.proc.wait(5)
 
 
+class StorageScp:
+    """`manage.py storescp`, this host's Storage SCP for C-MOVE, with `env` added."""
+
+    def __init__(self, log_path, env=None):
+        self.log_path = log_path
+        self.extra_env = dict(env or {})
+        self.proc = None
+
+    def start(self, timeout=60):
+        env = dict(os.environ, DATABASE_URL=database_url(), PYTHONUNBUFFERED="1")
+        env.update(self.extra_env)
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "manage.py", "storescp"], cwd=REPO, env=env, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"storescp exited: {self.log_tail()}")
+            if "storescp: AE" in Path(self.log_path).read_text(errors="replace"):
+                return self
+            time.sleep(0.1)
+        self.stop()
+        pytest.fail(f"storescp did not start within {timeout}s: {self.log_tail()}")
+
+    def log_tail(self, lines=15):
+        return "\n".join(Path(self.log_path).read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
 @pytest.fixture(scope="session")
 def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
     """A real `celery -A commandcenter worker` process on the test database."""

@@ -142,3 +142,20 @@ def test_sources_are_added_through_the_form_with_field_errors(cast, client_for):
     )  # fmt: skip
     assert good.status_code == 302
     assert PacsSource.objects.get().name == "x"
+
+
+@pytest.mark.django_db
+def test_pacs_add_names_the_tls_files_and_a_certificate_without_its_key_is_refused():
+    run(
+        "pacs", "add", "secure", "--ae-title", "TLSPACS", "--host", "h", "--port", "2762",
+        "--tls", "--tls-ca", "/etc/pki/ca.pem", "--tls-cert", "/etc/pki/us.pem",
+        "--tls-key", "/etc/pki/us.key",
+    )  # fmt: skip
+
+    source = PacsSource.objects.get(name="secure")
+    assert source.tls and (source.tls_ca_file, source.tls_cert_file, source.tls_key_file) == (
+        "/etc/pki/ca.pem", "/etc/pki/us.pem", "/etc/pki/us.key",
+    )  # fmt: skip
+    with pytest.raises(CommandError, match="tls_key_file: A TLS client certificate needs its key"):
+        run("pacs", "add", "half", "--ae-title", "AE", "--host", "h", "--port", "2762",
+            "--tls", "--tls-cert", "/etc/pki/us.pem")  # fmt: skip

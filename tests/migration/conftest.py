@@ -12,7 +12,7 @@ import redis
 from django.conf import settings
 
 from commandcenter.services.seaweedfs import SeaweedS3
-from tests.fixtures_processes import CeleryWorker
+from tests.fixtures_processes import CeleryWorker, StorageScp
 from tests.fixtures_services import TEST_AET, start_service
 from tests.migration import support
 
@@ -26,6 +26,8 @@ ENGINE_SETTINGS = {
     "MIGRATION_UPLOAD_THREADS": 4,
     "MIGRATION_DIMSE_TIMEOUT": 15.0,
     "MIGRATION_STORAGE_SCP_AET": TEST_AET,
+    "MIGRATION_STORAGE_SCP_SOCKET": f"/tmp/cc-migtest-scp-{os.getpid()}.sock",
+    "MIGRATION_STORAGE_SCP_ASIDE": tempfile.mkdtemp(prefix="cc-migtest-aside-"),
 }
 
 
@@ -128,3 +130,13 @@ def migration_worker(engine_settings, migration_s3, django_db_setup, tmp_path_fa
     worker.start()
     yield worker
     worker.stop()
+
+
+@pytest.fixture(scope="module")
+def move_scp(engine_settings, migration_s3, django_db_setup, tmp_path_factory):
+    """This host's Storage SCP for C-MOVE (`manage.py storescp`) on storage_scp_port, for
+    one module (other modules run their own SCPs on that port)."""
+    log = tmp_path_factory.mktemp("storescp") / "storescp.log"
+    scp = StorageScp(log, env=worker_env(engine_settings, migration_s3)).start()
+    yield scp
+    scp.stop()

@@ -130,8 +130,11 @@ def test_a_pacs_that_does_not_know_its_own_name_rejects_with_the_reason(dcmqrscp
     with pytest.raises(RetrieveError) as raised:
         dicom.c_get(pacs, study_uid, [], lambda data: None)
 
-    assert raised.value.error_class == "pacs_refused"
-    assert "NOTTHISPACS@" in str(raised.value) and "rejected the association" in str(raised.value)
+    assert raised.value.error_class == "configuration"  # permanent: not retried
+    assert "NOTTHISPACS@" in str(raised.value)
+    assert "rejected the association permanently: called AE title not recognized" in str(
+        raised.value
+    )
 
 
 def test_a_pacs_that_is_not_listening_is_a_connection_error():

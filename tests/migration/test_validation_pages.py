@@ -230,7 +230,8 @@ def test_the_reconciliation_report_downloads_as_csv_with_every_study(cast, clien
     assert response["Content-Type"].startswith("text/csv")
     assert 'filename="reconciliation-wave-v.csv"' in response["Content-Disposition"]
     lines = list(csv.reader(io.StringIO(response.content.decode())))
-    assert lines[0][:3] == ["wave", "ledger id", "study instance UID"] and lines[0][-3] == "verdict"
+    assert lines[0][:3] == ["wave", "ledger id", "study instance UID"] and lines[0][-4] == "verdict"
+    assert lines[0][-1] == "transcoded"
     uids = {row.study.study_uid for row in wave.ledger.select_related("study")}
     assert {line[2] for line in lines[1:]} == uids
     assert [line[6] for line in lines[1:]] == ["complete", "complete", "missing 1"]

@@ -46,7 +46,7 @@ def assert_every_instance_is_in_the_manifest(wave, studies):
 
 
 def test_fifty_mixed_studies_reach_s3_and_dicomweb_by_c_get_and_s3_by_c_move_all_verified(
-    mixed_pacs, migration_s3, bucket, dicomweb_store, migration_worker
+    mixed_pacs, migration_s3, bucket, dicomweb_store, migration_worker, move_scp
 ):
     """Three waves at once over the same 50 studies (six modalities, five transfer
     syntaxes, two character sets): C-GET to S3, C-GET to DICOMweb, C-MOVE to S3."""

@@ -23,6 +23,9 @@ class Command(BaseCommand):
         add.add_argument("--max-associations", type=int)
         add.add_argument("--find-cap", type=int, help="known C-FIND result cap")
         add.add_argument("--tls", action="store_true", help="DICOM TLS")
+        add.add_argument("--tls-ca", help="PEM path of the CA that signs the PACS's certificate")
+        add.add_argument("--tls-cert", help="PEM path of our client certificate")
+        add.add_argument("--tls-key", help="PEM path of our client key")
         echo = sub.add_parser("echo", help="C-ECHO a source and show the round trip")
         echo.add_argument("name")
         sub.add_parser("list", help="list the registered sources")
@@ -38,6 +41,9 @@ class Command(BaseCommand):
             "max_associations": options["max_associations"],
             "find_cap": options["find_cap"],
             "tls": options["tls"] or None,
+            "tls_ca_file": options["tls_ca"],
+            "tls_cert_file": options["tls_cert"],
+            "tls_key_file": options["tls_key"],
         }
         extra = {key: value for key, value in chosen.items() if value is not None}
         try:

@@ -70,7 +70,9 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"wave {result['wave']}: {result['complete']} of {result['studies']} studies "
                 f"complete, {result['missing_instances']} instance(s) missing, "
-                f"{result['extra_instances']} extra, {result['conflicted']} conflicted, "
+                f"{result['extra_instances']} extra, "
+                f"{result['transcoded_instances']} transcoded by the PACS, "
+                f"{result['conflicted']} conflicted, "
                 f"{result['quarantined']} quarantined; {found} discrepanc(ies)"
             )
         else:
