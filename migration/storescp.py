@@ -8,8 +8,9 @@ to the SCP's local socket (MIGRATION_STORAGE_SCP_SOCKET) and registers the Study
 Instance UID and the AE title it moves as (the move originator). Each instance the PACS
 stores is routed by the StudyInstanceUID in its data set and the Move Originator AE
 Title of its C-STORE request (by the study alone when one run asked for it), and
-written to the route's socket as one frame (4-byte length, the DICOM file). The SCP answers the PACS only once the frame is written, so a
-run whose pipeline is full stops reading, the socket's buffer fills, and the PACS waits:
+written to the route's socket as one frame (4-byte length, the DICOM file). The SCP
+answers the PACS only once the frame is written, so a run whose pipeline is full stops
+reading, the socket's buffer fills, and the PACS waits:
 per study the queue is the two sockets' buffers plus the run's own bounded pipeline,
 and memory stays flat.
 
