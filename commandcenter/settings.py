@@ -227,6 +227,8 @@ MIGRATION_MAX_ATTEMPTS = env.int("MIGRATION_MAX_ATTEMPTS", default=5)
 MIGRATION_RETRY_BASE_SECONDS = env.float("MIGRATION_RETRY_BASE_SECONDS", default=30.0)
 MIGRATION_RETRY_MAX_SECONDS = env.float("MIGRATION_RETRY_MAX_SECONDS", default=3600.0)
 MIGRATION_UPLOAD_THREADS = env.int("MIGRATION_UPLOAD_THREADS", default=8)
+# More uploaders start while instances wait for a free one (a link's latency), up to this.
+MIGRATION_UPLOAD_THREADS_MAX = env.int("MIGRATION_UPLOAD_THREADS_MAX", default=32)
 MIGRATION_QUEUE_MB = env.int("MIGRATION_QUEUE_MB", default=64)  # received, not yet uploaded
 MIGRATION_DIMSE_TIMEOUT = env.float("MIGRATION_DIMSE_TIMEOUT", default=60.0)
 MIGRATION_LATENCY_BOUND_MS = env.float("MIGRATION_LATENCY_BOUND_MS", default=1500.0)
