@@ -2,7 +2,6 @@
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -119,8 +118,12 @@ def wave_studies(request, name):
     rows = wave.ledger.select_related("study").order_by("pk")
     if state in StudyState.values:
         rows = rows.filter(state=state)
-    page = Paginator(rows, 50).get_page(request.GET.get("page"))
-    counts = dict(wave.ledger.values_list("state").annotate(n=Count("pk")))
+    counts = {
+        s: sums["studies"] for s, sums in measures.tallies([wave.pk]).items() if sums["studies"]
+    }
+    paginator = Paginator(rows, 50)
+    paginator.count = counts.get(state, 0) if state in StudyState.values else sum(counts.values())
+    page = paginator.get_page(request.GET.get("page"))
     context = {
         "wave": wave,
         "page": page,
