@@ -71,3 +71,23 @@ def test_the_wave_status_and_progress_read_the_tallies(waves):
 
     assert status["counts"][StudyState.QUARANTINED] == 0  # what the tallies say, not a count
     assert measures.wave_progress()["total"] == 70
+
+
+def test_the_wave_ledger_page_goes_on_by_keyset_with_the_total_from_the_tallies(
+    waves, cast, client_for, monkeypatch
+):
+    from django.urls import reverse
+
+    from migration import views
+
+    monkeypatch.setattr(views, "WAVE_PAGE_ROWS", 15)
+    first, _second = waves
+    ids = list(first.ledger.order_by("pk").values_list("pk", flat=True))
+    url = reverse("migration:wave_studies", args=[first.name])
+
+    page_one = client_for(cast.engineer).get(url).context
+    page_three = client_for(cast.engineer).get(url, {"after": ids[29]}).context
+
+    assert [row.pk for row in page_one["page"]] == ids[:15] and page_one["total"] == 40
+    assert page_one["next_after"] == ids[14]
+    assert [row.pk for row in page_three["page"]] == ids[30:] and page_three["next_after"] is None
