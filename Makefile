@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-SYSTEM_PACKAGES := orthanc orthanc-dicomweb dcmtk chromium
+SYSTEM_PACKAGES := orthanc orthanc-dicomweb dcmtk chromium rabbitmq-server
 
 .PHONY: run test lint format system-packages bench clean
 
@@ -33,13 +33,14 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $(VENV)/.runtime $@
 
-# The real services the tests use: Orthanc (+ DICOMweb plugin), dcmtk, Chromium.
+# The real services the tests use: Orthanc (+ DICOMweb plugin), dcmtk, Chromium, RabbitMQ.
 system-packages:
 	@missing=""; \
 	command -v Orthanc >/dev/null 2>&1 || [ -x /usr/sbin/Orthanc ] || missing="$$missing orthanc"; \
 	[ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || missing="$$missing orthanc-dicomweb"; \
 	command -v dcmqrscp >/dev/null 2>&1 || missing="$$missing dcmtk"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	command -v rabbitmq-server >/dev/null 2>&1 || [ -x /usr/sbin/rabbitmq-server ] || missing="$$missing rabbitmq-server"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

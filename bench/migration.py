@@ -3,6 +3,7 @@
     .venv/bin/python bench/migration.py [--studies 20] [--instances 50] [--size 512]
                                         [--associations 2] [--threads 8] [--fresh]
     .venv/bin/python bench/migration.py --big-study-mb 1024   # memory with one big study
+    .venv/bin/python bench/migration.py --s3-rtt-ms 40 --s3-mbps 400  # a WAN link to S3
 
 Seeds an Orthanc with STUDIES studies of INSTANCES 16-bit CT images of SIZE×SIZE pixels
 (512 KB each at 512), then measures in one run:
@@ -26,6 +27,10 @@ associations, so the source allows twice --associations), and (e) a C-MOVE peer:
 `movescu` moving each study into dcmtk's `storescp` writing files, then boto3 uploads one
 by one. Keys added: move_engine_inst_s, move_peer_inst_s, ratio_move_peer (d/e),
 ratio_move_get (d/c), move_worker_peak_rss_mb and move_worker_rss_quarters_mb.
+--s3-rtt-ms / --s3-mbps put bench/linkproxy.py (delay and bandwidth cap) between S3 and
+both the engine and the naive peer; the JSON line then adds link_mb_s, the fraction of it
+each fills (the naive peer's while it uploads), and link_ceiling_mb_s: 32 PUTs at once
+through the same link, what the link and SeaweedFS behind it carry on this machine.
 
 --big-study-mb N seeds one study of N MB (in its own Orthanc folder) and runs only the
 engine: the JSON line then also gives the worker's peak RSS in each quarter of the run,
@@ -46,8 +51,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-WORK = Path("/tmp/bench-migration")
-STORE = Path("/tmp/bench-migration-orthanc")
+WORK = Path(os.environ.get("BENCH_MIGRATION_WORK", "/tmp/bench-migration"))
+STORE = Path(os.environ.get("BENCH_MIGRATION_STORE", "/tmp/bench-migration-orthanc"))
 CALLING_AET = "CCBENCH"
 PACS_AET = "BENCHPACS"
 BUCKET = "bench-migration"
@@ -229,10 +234,14 @@ def naive(pacs, uids, s3, expected):
     for path in files:
         client.put_object(Bucket=BUCKET, Key=f"naive/{path.name}", Body=path.read_bytes())
     upload_s = time.perf_counter() - started
+    upload_mb_s = size / upload_s / 1e6
     for _elapsed, _files, folder in runs.values():
         shutil.rmtree(folder, ignore_errors=True)
     say(f"  boto3 one by one: {len(files)} uploads in {upload_s:.1f} s")
-    return rate(f"naive peer ({tool} + boto3 one by one)", retrieve_s + upload_s, len(files), size)
+    result = rate(
+        f"naive peer ({tool} + boto3 one by one)", retrieve_s + upload_s, len(files), size
+    )
+    return {**result, "upload_mb_s": upload_mb_s}
 
 
 # --- (c) the engine --------------------------------------------------------------------
@@ -543,6 +552,8 @@ def parse():
         metavar="N",
         help="one study of N MB in its own Orthanc folder, engine only: peak RSS per quarter",
     )
+    parser.add_argument("--s3-rtt-ms", type=float, help="round-trip time added to S3")
+    parser.add_argument("--s3-mbps", type=float, help="bandwidth cap to S3 (Mbit/s)")
     args = parser.parse_args()
     if args.big_study_mb:
         instance_mb = args.size * args.size * 2 / 2**20
@@ -564,6 +575,7 @@ def main():
     s3 = SeaweedS3(volume_size_limit_mb=1024).start()
     try:
         s3.create_bucket(BUCKET)
+        link, s3 = start_link(s3, args) if args.s3_rtt_ms or args.s3_mbps else (None, s3)
         uids = study_uids(pacs)
         expected = args.studies * args.instances
         say(f"{len(uids)} studies, {expected} instances of {args.size}x{args.size}; "
@@ -588,14 +600,43 @@ def main():
         if a:  # the ceiling again, after the engine: the better of the two counts
             again = ceiling(pacs, uids, args.associations)
             a.update({k: v for k, v in again.items() if again["inst_s"] > a["inst_s"]})
+        link_keys = link_report(link, s3, b, c, args.size * args.size * 2)
     finally:
         s3.stop()
         pacs.stop()
         redis.stop()
-    report(a, b, c, verified)
+    report(a, b, c, verified, link_keys)
 
 
-def report(a, b, c, verified):
+def start_link(s3, args):
+    from bench import linkproxy
+
+    rtt, mbps = args.s3_rtt_ms or 0.0, args.s3_mbps or 1e5
+    link, linked = linkproxy.start_link(s3, rtt, mbps)
+    say(f"S3 through a link of {rtt:g} ms RTT, {mbps:g} Mbit/s ({link.link_mb_s:.1f} MB/s)")
+    return link, linked
+
+
+def link_report(link, s3, b, c, size):
+    """The link's keys: its capacity, the fraction each filled, what it carries at most."""
+    if link is None:
+        return {}
+    from bench import linkproxy
+
+    most = linkproxy.ceiling(s3, BUCKET, size)
+    link.stop()
+    keys = {
+        "link_mb_s": round(link.link_mb_s, 1), "link_ceiling_mb_s": round(most, 1),
+        "engine_link_mb_s": round(c["mb_s"], 1),
+        "engine_link_fraction": round(c["mb_s"] / link.link_mb_s, 3),
+        "engine_ceiling_fraction": round(c["mb_s"] / most, 3),
+        "naive_link_fraction": _round(b and b["upload_mb_s"] / link.link_mb_s, 3),
+    }  # fmt: skip
+    say(f"link: {keys}")
+    return keys
+
+
+def report(a, b, c, verified, link_keys):
     worker = c["worker"]
     ratio_ceiling = c["inst_s"] / a["inst_s"] if a else None
     ratio_naive = c["inst_s"] / b["inst_s"] if b else None
@@ -616,7 +657,7 @@ def report(a, b, c, verified):
         "engine_cget_inst_s": _round(a and a["lean"]["inst_s"], 1),
         "worker_peak_rss_mb": round(worker.peak_process_mb, 1),
         "worker_tree_rss_mb": round(worker.peak_tree_mb, 1), "verified": verified,
-        "worker_rss_quarters_mb": worker.quarters(), **move_keys(c),
+        "worker_rss_quarters_mb": worker.quarters(), **move_keys(c), **link_keys,
     }))  # fmt: skip
 
 

@@ -15,6 +15,8 @@ from django.core.exceptions import ImproperlyConfigured
 
 SUPPORTED_DB_SCHEMES = {"sqlite", "postgres", "postgresql", "pgsql", "psql"}
 SUPPORTED_REDIS_SCHEMES = {"redis", "rediss"}
+SUPPORTED_BROKER_SCHEMES = SUPPORTED_REDIS_SCHEMES | {"amqp", "amqps"}
+VISIBILITY_MARGIN_SECONDS = 300  # hard limit fired, task acknowledged, before any redelivery
 
 
 class ConfigError(ImproperlyConfigured):
@@ -55,6 +57,53 @@ def redis_url_from(env, default):
     except ValueError:
         raise ConfigError("REDIS_URL", f"bad port in {_redact(raw)!r}") from None
     return raw
+
+
+def broker_url_from(env, redis_url):
+    """The Celery broker: CELERY_BROKER_URL (Redis or RabbitMQ), else REDIS_URL. Results,
+    the channel layer, the engine's keys and beat's lock stay in Redis either way."""
+    raw = env.str("CELERY_BROKER_URL", default=redis_url)
+    parsed = urlparse(raw)
+    if parsed.scheme not in SUPPORTED_BROKER_SCHEMES or not parsed.hostname:
+        raise ConfigError(
+            "CELERY_BROKER_URL",
+            f"malformed URL {_redact(raw)!r}; expected amqp://USER:PASSWORD@HOST:PORT/VHOST "
+            "or redis://HOST:PORT/DB",
+        )
+    return raw
+
+
+def task_limits_from(env):
+    """(soft, hard, visibility) in seconds. The broker's visibility timeout (Redis) is
+    derived from the hard time limit, and one set by hand must exceed it: a task still
+    running when its message becomes visible again is delivered to a second worker."""
+    hard = env.int("CELERY_TASK_TIME_LIMIT", default=6 * 3600)
+    soft = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=hard - max(1, min(60, hard // 10)))
+    visibility = env.int("CELERY_VISIBILITY_TIMEOUT", default=hard + VISIBILITY_MARGIN_SECONDS)
+    if not 0 < soft < hard:
+        raise ConfigError(
+            "CELERY_TASK_SOFT_TIME_LIMIT", f"{soft}s must be positive and under the hard {hard}s"
+        )
+    if visibility <= hard:
+        raise ConfigError(
+            "CELERY_VISIBILITY_TIMEOUT",
+            f"{visibility}s is not longer than the hard time limit CELERY_TASK_TIME_LIMIT "
+            f"({hard}s): a task still running would be delivered to a second worker",
+        )
+    return soft, hard, visibility
+
+
+def beat_lock_from(env):
+    """(loop interval, lock timeout) of beat's lock in Redis: the lock holder renews it
+    every loop, a standby takes over at most a lock timeout after the holder dies."""
+    loop = env.float("BEAT_MAX_LOOP_INTERVAL", default=5.0)
+    lock = env.int("BEAT_LOCK_TIMEOUT", default=30)
+    if lock < 2 * loop:
+        raise ConfigError(
+            "BEAT_LOCK_TIMEOUT",
+            f"{lock}s is under twice BEAT_MAX_LOOP_INTERVAL ({loop}s): a busy holder would lose it",
+        )
+    return loop, lock
 
 
 def secret_key_from(env, debug, var_dir: Path):

@@ -5,7 +5,15 @@ from pathlib import Path
 
 import environ
 
-from commandcenter.config import ConfigError, database_from, redis_url_from, secret_key_from
+from commandcenter.config import (
+    ConfigError,
+    beat_lock_from,
+    broker_url_from,
+    database_from,
+    redis_url_from,
+    secret_key_from,
+    task_limits_from,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -188,13 +196,16 @@ CHANNEL_LAYERS = {
 }
 
 # Celery: every setting CELERY_-prefixed, read by commandcenter/celery.py.
-CELERY_BROKER_URL = REDIS_URL
+# The broker is Redis (REDIS_URL) or RabbitMQ (CELERY_BROKER_URL=amqp://…); see the README.
+CELERY_BROKER_URL = broker_url_from(env, REDIS_URL)
 CELERY_RESULT_BACKEND = REDIS_URL
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = env.int("CELERY_BROKER_CONNECTION_MAX_RETRIES", default=10)
-CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=6 * 3600)
-CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=6 * 3600 - 60)
+CELERY_TASK_SOFT_TIME_LIMIT, CELERY_TASK_TIME_LIMIT, CELERY_VISIBILITY_TIMEOUT = task_limits_from(
+    env
+)
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -202,7 +213,12 @@ CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_TASK_TRACK_STARTED = True
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Beat runs once across hosts: every beat waits for a lock in Redis (celery-redbeat), the
+# holder renews it every loop, and a standby takes over when a dead holder's lock expires.
+CELERY_BEAT_SCHEDULER = "redbeat.RedBeatScheduler"
+CELERY_REDBEAT_REDIS_URL = REDIS_URL
+CELERY_REDBEAT_KEY_PREFIX = env.str("BEAT_KEY_PREFIX", default="redbeat")
+CELERY_BEAT_MAX_LOOP_INTERVAL, CELERY_REDBEAT_LOCK_TIMEOUT = beat_lock_from(env)
 CELERY_BEAT_SCHEDULE = {
     "health-snapshot": {
         "task": "commandcenter.tasks.publish_health",
@@ -331,6 +347,8 @@ MIGRATION_MAX_ATTEMPTS = env.int("MIGRATION_MAX_ATTEMPTS", default=5)
 MIGRATION_RETRY_BASE_SECONDS = env.float("MIGRATION_RETRY_BASE_SECONDS", default=30.0)
 MIGRATION_RETRY_MAX_SECONDS = env.float("MIGRATION_RETRY_MAX_SECONDS", default=3600.0)
 MIGRATION_UPLOAD_THREADS = env.int("MIGRATION_UPLOAD_THREADS", default=8)
+# More uploaders start while instances wait for a free one (a link's latency), up to this.
+MIGRATION_UPLOAD_THREADS_MAX = env.int("MIGRATION_UPLOAD_THREADS_MAX", default=32)
 MIGRATION_QUEUE_MB = env.int("MIGRATION_QUEUE_MB", default=64)  # received, not yet uploaded
 MIGRATION_DIMSE_TIMEOUT = env.float("MIGRATION_DIMSE_TIMEOUT", default=60.0)
 MIGRATION_LATENCY_BOUND_MS = env.float("MIGRATION_LATENCY_BOUND_MS", default=1500.0)

@@ -482,20 +482,23 @@ def reconcile_after_remigration(wave, attempts=3):
 
 
 def wave_validation(wave):
-    """{"validated", "reconciled", "open", "last_reconcile", "last_spotcheck"}: validated
-    when the latest whole-wave reconciliation found every study complete and no
-    discrepancy is open (or re-migrating)."""
-    last_reconcile = _whole_reconciliations(wave).first()
+    """{"validated", "reconciled", "open", "last_reconcile", "last_spotcheck",
+    "reconciled_counts"}: validated when the latest whole-wave reconciliation found every
+    study complete and no discrepancy is open (or re-migrating). The run comes without
+    its per-study rows (millions in a big wave); its counts are read on their own."""
+    runs = _whole_reconciliations(wave)
+    last_reconcile = runs.defer("totals").first()  # its per-study rows load only if read
+    counts = runs.values_list("totals__studies", "totals__complete").first() or (None, None)
     last_spotcheck = _done_runs(wave).filter(kind=RunKind.SPOTCHECK).first()
     open_count = wave.discrepancies.filter(status__in=Discrepancy.OPEN_STATES).count()
-    totals = last_reconcile.totals if last_reconcile else {}
-    reconciled = _all_complete(totals.get("studies"), totals.get("complete"))
+    reconciled = _all_complete(*counts)
     return {
         "validated": reconciled and open_count == 0,
         "reconciled": reconciled,
         "open": open_count,
         "last_reconcile": last_reconcile,
         "last_spotcheck": last_spotcheck,
+        "reconciled_counts": {"studies": counts[0] or 0, "complete": counts[1] or 0},
     }
 
 

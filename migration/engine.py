@@ -100,23 +100,45 @@ class Tally:
 
 
 class Pipeline:
-    """A queue bounded by bytes, drained by `threads` uploader threads calling
-    `handle(data)`. The first error stops everything and is re-raised by `finish()`."""
+    """A queue bounded by bytes, drained by uploader threads calling `handle(data)`. The
+    first error stops everything and is re-raised by `finish()`.
 
-    def __init__(self, handle, threads, max_bytes):
+    It starts `threads` uploaders and adds one whenever an instance waits while every
+    uploader is busy, up to `max_threads`: over a link with latency the rate is uploads in
+    flight × object size / PUT time (the bandwidth-delay product), so a slow PUT calls for
+    more in flight; the bytes bound (`max_bytes`, received and not yet stored) still caps
+    the memory, whatever the number of threads."""
+
+    def __init__(self, handle, threads, max_bytes, max_threads=None):
         self.handle = handle
         self.max_bytes = max_bytes
+        self.max_threads = max(1, threads, max_threads or threads)
         self.items = queue.Queue()
         self.pending = 0
+        self.idle = 0
         self.cond = threading.Condition()
         self.error = None
-        self.stopped = False
-        self.threads = [
-            threading.Thread(target=self._work, name=f"uploader-{n}", daemon=True)
-            for n in range(max(1, threads))
-        ]
-        for thread in self.threads:
-            thread.start()
+        self.stopped = self.closing = False
+        self.threads = []
+        for _ in range(max(1, threads)):
+            self._add_thread()
+
+    def _add_thread(self):
+        thread = threading.Thread(
+            target=self._work, name=f"uploader-{len(self.threads)}", daemon=True
+        )
+        self.threads.append(thread)
+        self.idle += 1
+        thread.start()
+
+    def _grow(self):
+        """One more uploader if an instance waits and none is idle (checked whenever an
+        instance is queued or taken)."""
+        with self.cond:
+            if self.closing or self.idle or self.items.empty():
+                return
+            if len(self.threads) < self.max_threads:
+                self._add_thread()
 
     def submit(self, data):
         """Called by the receiving thread; blocks while the queue is full."""
@@ -135,12 +157,16 @@ class Pipeline:
                 raise RuntimeError("the pipeline was stopped")
             self.pending += size
         self.items.put(data)
+        self._grow()
 
     def _work(self):
         while True:
             data = self.items.get()
+            with self.cond:
+                self.idle -= 1
             if data is None:
                 return
+            self._grow()
             try:
                 if self.error is None and not self.stopped:
                     self.handle(data)
@@ -150,9 +176,12 @@ class Pipeline:
             finally:
                 with self.cond:
                     self.pending -= len(data)
+                    self.idle += 1
                     self.cond.notify_all()
 
     def finish(self):
+        with self.cond:
+            self.closing = True
         for _ in self.threads:
             self.items.put(None)
         for thread in self.threads:
@@ -327,8 +356,12 @@ class StudyRun:
     def _retrieve(self, expected):
         """Retrieve into the pipeline; `uploading` once the PACS is done and the queue
         drains. Errors of the uploaders win over the retrieval's (they are the cause)."""
-        threads = int(settings.MIGRATION_UPLOAD_THREADS)
-        pipeline = Pipeline(self._handle, threads, int(settings.MIGRATION_QUEUE_MB) * 1024 * 1024)
+        pipeline = Pipeline(
+            self._handle,
+            int(settings.MIGRATION_UPLOAD_THREADS),
+            int(settings.MIGRATION_QUEUE_MB) * 1024 * 1024,
+            max_threads=int(settings.MIGRATION_UPLOAD_THREADS_MAX),
+        )
         try:
             retrieved = dicom.retrieve(
                 self.pacs, self.study_uid, expected.sop_classes, self._receiver(pipeline),

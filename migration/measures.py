@@ -7,21 +7,32 @@ from django.utils import timezone
 
 from inventory.models import PacsSource
 from migration import rates, throttle
-from migration.models import ACTIVE_STATES, Destination, StudyState, WaveStudy
+from migration.models import ACTIVE_STATES, Destination, LedgerTally, StudyState
 
 
-def _counts(rows):
-    by_state = dict(rows.values_list("state").annotate(n=Count("pk")).values_list("state", "n"))
-    return {state: by_state.get(state, 0) for state in StudyState.values}
+def tallies(wave_ids=None):
+    """{state: {"studies", "instances_reported", "instances_stored", "bytes_stored"}} over
+    the ledger rows of these waves (all when None), from the tallies the database keeps."""
+    rows = LedgerTally.objects.all()
+    if wave_ids is not None:
+        rows = rows.filter(wave_pk__in=list(wave_ids))
+    sums = rows.values("state").annotate(
+        studies=Sum("studies"), instances_reported=Sum("instances_reported"),
+        instances_stored=Sum("instances_stored"), bytes_stored=Sum("bytes_stored"),
+    )  # fmt: skip
+    found = {row.pop("state"): row for row in sums.order_by()}
+    zero = dict.fromkeys(("studies", "instances_reported", "instances_stored", "bytes_stored"), 0)
+    return {state: found.get(state, zero) for state in StudyState.values}
+
+
+def _counts(by_state):
+    return {state: sums["studies"] for state, sums in by_state.items()}
 
 
 def wave_progress(wave_ids=None):
     """{"total","done","failed","quarantined","in_progress"} over the studies of these
     waves (all waves when None). `failed` counts studies waiting for a retry."""
-    rows = WaveStudy.objects.all()
-    if wave_ids is not None:
-        rows = rows.filter(wave_id__in=list(wave_ids))
-    counts = _counts(rows)
+    counts = _counts(tallies(wave_ids))
     return {
         "total": sum(counts.values()),
         "done": counts[StudyState.DONE],
@@ -51,15 +62,13 @@ def validation_summary():
 
 def wave_status(wave):
     """Everything the wave page, `wave status` and the API show about one wave."""
-    rows = wave.ledger.all()
-    counts = _counts(rows)
+    by_state = tallies([wave.pk])
+    counts = _counts(by_state)
     total = sum(counts.values())
     finished = (
         counts[StudyState.DONE] + counts[StudyState.QUARANTINED] + counts[StudyState.CANCELLED]
     )
-    sums = rows.aggregate(
-        stored=Sum("instances_stored"), reported=Sum("instances_reported"), size=Sum("bytes_stored")
-    )
+    sums = {key: sum(s[key] for s in by_state.values()) for key in next(iter(by_state.values()))}
     rate = rates.rates(wave.pk, wave.started_at)
     return {
         "wave": wave.name,
@@ -70,12 +79,12 @@ def wave_status(wave):
         "percent": round(100.0 * finished / total, 1) if total else 0.0,
         "done_percent": _share(counts[StudyState.DONE], total),
         "quarantined_percent": _share(counts[StudyState.QUARANTINED], total),
-        "instances_stored": sums["stored"] or 0,
-        "instances_reported": sums["reported"] or 0,
-        "bytes_stored": sums["size"] or 0,
+        "instances_stored": sums["instances_stored"],
+        "instances_reported": sums["instances_reported"],
+        "bytes_stored": sums["bytes_stored"],
         "rate_now": rate["now"],
         "rate_hour": rate["hour"],
-        "eta_seconds": _eta(rows, counts, total - finished, rate),
+        "eta_seconds": _eta(by_state[StudyState.DONE], total - finished, rate),
         "pacs": throttle.status(wave.source),
         "started_at": wave.started_at,
         "finished_at": wave.finished_at,
@@ -87,16 +96,14 @@ def _share(part, total):
     return round(100.0 * part / total, 1) if total else 0.0
 
 
-def _eta(rows, counts, remaining, rate):
+def _eta(done, remaining, rate):
     """Seconds left at the current instance rate, from the mean instances per done study."""
     if remaining == 0:
         return 0
     per_second = rate["now"]["instances_s"] or rate["hour"]["instances_s"]
-    done = counts[StudyState.DONE]
-    if not per_second or not done:
+    if not per_second or not done["studies"]:
         return None
-    stored = rows.filter(state=StudyState.DONE).aggregate(n=Sum("instances_stored"))["n"] or 0
-    return round(remaining * (stored / done) / per_second)
+    return round(remaining * (done["instances_stored"] / done["studies"]) / per_second)
 
 
 def slowest_studies(wave, limit=5):

@@ -11,6 +11,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 
 from inventory.models import PacsSource, Study
+from migration.tally import TALLY_SHARDS  # noqa: F401 (the tally's shards, with its SQL)
 
 
 class StudyState(models.TextChoices):
@@ -293,6 +294,11 @@ class WaveStudy(models.Model):
         indexes = [
             models.Index(fields=["wave", "state"]),
             models.Index(fields=["state", "not_before"]),
+            # a page of a wave's ledger (all, or of one state) in ledger order, by keyset
+            models.Index(fields=["wave", "id"], name="ledger_wave_order"),
+            models.Index(fields=["wave", "state", "id"], name="ledger_wave_state_order"),
+            # the wave page's slowest studies without sorting every done row of the wave
+            models.Index(fields=["wave", "state", "-duration_s"], name="ledger_slowest"),
         ]
         verbose_name = "ledger row"
 
@@ -302,6 +308,32 @@ class WaveStudy(models.Model):
     @property
     def error_label(self):
         return ERROR_CLASSES.get(self.error_class, (self.error_class,))[0]
+
+
+class LedgerTally(models.Model):
+    """Per wave and state, how many ledger rows and their instance and byte sums: kept
+    exact by database triggers on the ledger (in the transaction of each change, see
+    migration/tally.py), so pages read a few rows instead of counting a wave of millions.
+    Each (wave, state) is spread over TALLY_SHARDS rows (ledger id modulo) so that workers
+    finishing studies at once seldom wait for the same row."""
+
+    wave_pk = models.BigIntegerField(db_column="wave_id")
+    state = models.CharField(max_length=12)
+    shard = models.SmallIntegerField()
+    studies = models.BigIntegerField(default=0)
+    instances_reported = models.BigIntegerField(default=0)
+    instances_stored = models.BigIntegerField(default=0)
+    bytes_stored = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["wave_pk", "state", "shard"], name="one_tally_per_wave_state_shard"
+            )
+        ]
+
+    def __str__(self):
+        return f"wave {self.wave_pk} {self.state} #{self.shard}: {self.studies}"
 
 
 class StoredInstance(models.Model):

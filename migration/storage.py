@@ -619,7 +619,7 @@ def _new_s3_client(destination, kwargs):
         retries={"max_attempts": 3, "mode": "standard"},
         connect_timeout=5,
         read_timeout=60,
-        max_pool_connections=int(settings.MIGRATION_UPLOAD_THREADS) + 4,
+        max_pool_connections=int(settings.MIGRATION_UPLOAD_THREADS_MAX) + 4,
         s3=s3_options,
         parameter_validation=False,
         request_checksum_calculation="when_required",

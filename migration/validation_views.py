@@ -138,7 +138,25 @@ def report(request, name, printable=False):
         return _csv(data["rows"], f"reconciliation-{wave.name}.csv")
     template = "report_print.html" if printable else "report.html"
     context = {**data, "verdict": verdict, "verdicts": VERDICT_FILTERS}
+    if not printable:
+        context.update(_page_of(data["rows"], _positive_int(request.GET.get("from"), True) or 0))
     return render(request, f"migration/validation/{template}", context)
+
+
+REPORT_PAGE_ROWS = 200
+
+
+def _page_of(rows, start):
+    """The screen shows REPORT_PAGE_ROWS studies at a time (a wave may hold millions);
+    the CSV and the printable report keep every row."""
+    end = start + REPORT_PAGE_ROWS
+    return {
+        "rows": rows[start:end],
+        "rows_total": len(rows),
+        "rows_from": start + 1,
+        "rows_to": min(end, len(rows)),
+        "next_from": end if end < len(rows) else None,
+    }
 
 
 def _csv(rows, filename):

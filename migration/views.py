@@ -2,7 +2,6 @@
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -123,19 +122,30 @@ def wave_new(request):
     return render(request, "migration/wave_form.html", {"form": form})
 
 
+WAVE_PAGE_ROWS = 50
+
+
 @require("view_migration")
 def wave_studies(request, name):
-    """The wave's ledger, filtered by state: UIDs and ledger ids only (no PHI)."""
+    """The wave's ledger, filtered by state, in ledger order, WAVE_PAGE_ROWS a page by
+    keyset (`after=` the last ledger id shown: a deep page costs what the first does);
+    UIDs and ledger ids only (no PHI). Counts come from the ledger's tallies."""
     wave = get_object_or_404(Wave, name=name)
     state = request.GET.get("state", "")
-    rows = wave.ledger.select_related("study").order_by("pk")
+    after = request.GET.get("after", "")
+    after = int(after) if after.isdigit() else 0
+    rows = wave.ledger.select_related("study").filter(pk__gt=after).order_by("pk")
     if state in StudyState.values:
         rows = rows.filter(state=state)
-    page = Paginator(rows, 50).get_page(request.GET.get("page"))
-    counts = dict(wave.ledger.values_list("state").annotate(n=Count("pk")))
+    page = list(rows[: WAVE_PAGE_ROWS + 1])
+    tallies = measures.tallies([wave.pk]).items()
+    counts = {key: sums["studies"] for key, sums in tallies if sums["studies"]}
     context = {
         "wave": wave,
-        "page": page,
+        "page": page[:WAVE_PAGE_ROWS],
+        "next_after": page[WAVE_PAGE_ROWS - 1].pk if len(page) > WAVE_PAGE_ROWS else None,
+        "after": after,
+        "total": counts.get(state, 0) if state in StudyState.values else sum(counts.values()),
         "state": state,
         "states": StudyState.choices,
         "counts": counts,

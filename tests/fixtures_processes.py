@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from celery import Celery
 from django.db import connection
 
 from commandcenter.services.base import LOOPBACK, free_port
@@ -44,7 +45,8 @@ def database_url():
 
 
 class CeleryWorker:
-    """`env` adds environment variables; `args` adds worker options (e.g. ["-Q", "q"])."""
+    """`env` adds environment variables; `args` adds worker options (e.g. ["-Q", "q"]).
+    A CELERY_BROKER_URL in `env` is the broker the readiness ping goes through too."""
 
     def __init__(self, name, log_path, env=None, args=()):
         self.name = name
@@ -52,6 +54,7 @@ class CeleryWorker:
         self.extra_env = dict(env or {})
         self.extra_args = list(args)
         self.proc = None
+        self.broker_url = self.extra_env.get("CELERY_BROKER_URL")
 
     def start(self):
         env = dict(os.environ, DATABASE_URL=database_url(), PYTHONUNBUFFERED="1")
@@ -79,11 +82,16 @@ class CeleryWorker:
     def _wait_ready(self, timeout=60):
         from commandcenter.celery import app
 
+        control = (
+            Celery(broker=self.broker_url, set_as_current=False).control
+            if self.broker_url
+            else app.control
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 pytest.fail(f"Celery worker exited: {self.log_tail()}")
-            if any(self.name in reply for reply in app.control.ping(timeout=0.5)):
+            if any(self.name in reply for reply in control.ping(timeout=0.5)):
                 return
         self.stop()
         pytest.fail(f"Celery worker did not answer a ping within {timeout}s: {self.log_tail()}")

@@ -70,3 +70,23 @@ def test_the_celery_worker_refuses_a_bad_database_url_in_one_line():
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("configuration error: DATABASE_URL")
     assert "Traceback" not in result.stderr
+
+
+def test_a_visibility_timeout_not_longer_than_the_hard_time_limit_refuses_to_start():
+    result = manage("check", CELERY_TASK_TIME_LIMIT="600", CELERY_VISIBILITY_TIMEOUT="600")
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith(
+        "configuration error: CELERY_VISIBILITY_TIMEOUT: 600s is not longer than the hard"
+    )
+
+
+def test_a_broker_url_of_another_kind_is_one_line_naming_the_variable():
+    result = manage("check", CELERY_BROKER_URL="sqs://queue")
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("configuration error: CELERY_BROKER_URL:")
+
+
+def test_a_beat_lock_shorter_than_two_loops_refuses_to_start():
+    result = manage("check", BEAT_LOCK_TIMEOUT="5", BEAT_MAX_LOOP_INTERVAL="5")
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("configuration error: BEAT_LOCK_TIMEOUT:")

@@ -14,7 +14,7 @@ from PIL import Image
 from commandcenter import synthetic
 from commandcenter.models import PHIAccess
 from inventory.models import PacsSource, Study
-from migration import discrepancies
+from migration import discrepancies, validation_views
 from migration.models import (
     Destination,
     Discrepancy,
@@ -474,3 +474,19 @@ def test_re_migrate_queues_the_study_again_and_marks_the_discrepancy(cast, clien
     assert WaveStudy.objects.get(pk=found.ledger_id).state == StudyState.DONE  # for a worker
     discrepancies.run_remigration(found.ledger_id, cast.engineer)  # what the worker's task runs
     assert WaveStudy.objects.get(pk=found.ledger_id).state == StudyState.QUEUED
+
+
+def test_the_reconciliation_report_shows_a_page_of_studies_and_links_the_next(
+    cast, client_for, wave, monkeypatch
+):
+    """A wave may hold millions of studies: the screen shows a page, the CSV keeps all."""
+    monkeypatch.setattr(validation_views, "REPORT_PAGE_ROWS", 2)
+    reconciled(wave, {2: "missing 1"})
+    url = reverse("migration:validation_report", args=[wave.name])
+
+    first = client_for(cast.lead).get(url).content.decode()
+    second = client_for(cast.lead).get(url, {"from": "2"}).content.decode()
+
+    assert first.count('class="verdict">complete<') == 2 and "missing 1" not in first
+    assert "Studies 1–2 of 3." in first and 'href="?from=2&amp;run=' in first
+    assert "missing 1" in second and "Studies 3–3 of 3." in second and 'rel="next"' not in second
