@@ -532,6 +532,7 @@ def s3_client(destination):
 def config_client(destination):
     """A fresh boto3 client for reading a bucket's configuration (conformance checks):
     one attempt and short timeouts, so a wave's start never waits long on a dead store."""
+    check_egress(destination)
     kwargs = _credentials(destination)
     config = Config(
         retries={"max_attempts": 1, "mode": "standard"},

@@ -22,7 +22,7 @@ from migration.models import Destination, DestinationDesign, Wave, WaveState
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-KEY_ENV, SECRET_ENV = "CC_CONFTEST_KEY", "CC_CONFTEST_SECRET"
+KEY_ENV, SECRET_ENV = "CC_SECRET_CONFTEST_KEY", "CC_SECRET_CONFTEST_SECRET"
 DESIGN = {
     "region": "us-east-1",
     "encryption": "aws:kms",
