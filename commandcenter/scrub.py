@@ -36,7 +36,8 @@ RULES = (
         r"\1\2" + MASK,
     ),
     # quoted values, except lowercase slugs (bucket, table and destination names)
-    (re.compile(r"'([^'\n]*)'|\"([^\"\n]*)\""), lambda m: _quoted(m)),
+    # (an apostrophe inside a word, as in "host's", opens no quote)
+    (re.compile(r"(?<!\w)'((?:[^'\n]|'(?=\w))*)'(?!\w)|\"([^\"\n]*)\""), lambda m: _quoted(m)),
     # DICOM person names: DOE^JANE, ^JANE, DOE^^^DR
     (re.compile(r"[^\s'\"=:,;()\[\]]*\^[^\s'\"=:,;()\[\]]*"), MASK),
     # dates (birth dates): 19800131, 1980-01-31, 31/01/1980

@@ -39,6 +39,12 @@ class DesignSerializer(serializers.ModelSerializer):
     def validate_required_tags(self, tags):
         if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
             raise serializers.ValidationError('an object of strings: {"key": "value"}')
+        if len(tags) > 50 or any(
+            not 0 < len(k) <= 128 or len(v) > 256 or "\x00" in k + v for k, v in tags.items()
+        ):
+            raise serializers.ValidationError(
+                "at most 50 tags, keys of 1–128 and values of up to 256 characters, no NUL"
+            )
         return tags
 
     def save(self, **kwargs):

@@ -206,13 +206,6 @@ class AssumptionsForm(forms.ModelForm):
         ]  # fmt: skip
         widgets = {"target_date": forms.DateInput(attrs={"type": "date"})}
 
-    def clean_link_by_hour(self):
-        shares = self.cleaned_data.get("link_by_hour") or []
-        valid = isinstance(shares, list) and len(shares) in (0, 24)
-        if not valid or not all(isinstance(v, int | float) and 0 <= v <= 1 for v in shares):
-            raise forms.ValidationError("24 shares between 0 and 1 (midnight first), or []")
-        return shares
-
 
 class PriceListForm(forms.ModelForm):
     prices = forms.CharField(widget=forms.Textarea(attrs={"rows": 12, "spellcheck": "false"}))

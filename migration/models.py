@@ -7,7 +7,8 @@ ledger row from one state to another.
 """
 
 from django.conf import settings
-from django.core.validators import MinValueValidator
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from inventory.models import PacsSource, Study
@@ -683,28 +684,53 @@ class PriceList(models.Model):
         return f"{self.name} ({self.region}, {self.taken_on})"
 
 
+def between(low, high):
+    return [MinValueValidator(low), MaxValueValidator(high)]
+
+
+def validate_link_by_hour(shares):
+    """24 shares of the link free per hour, midnight first, or none."""
+    valid = isinstance(shares, list) and len(shares) in (0, 24)
+    if not valid or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 1 for v in shares
+    ):
+        raise ValidationError("24 shares between 0 and 1 (midnight first), or []")
+
+
 class ForecastAssumptions(models.Model):
     """The forecast's editable assumptions (one row): the link, hosts, viewer reads,
     shipping devices, the target date."""
 
-    link_mbps = models.FloatField(default=1000.0, validators=[MinValueValidator(0.001)])
+    link_mbps = models.FloatField(default=1000.0, validators=between(0.001, 1_000_000))
     link_by_hour = models.JSONField(
-        default=list, blank=True, help_text="24 shares of the link free per hour (empty: all)"
+        default=list,
+        blank=True,
+        validators=[validate_link_by_hour],
+        help_text="24 shares of the link free per hour (empty: all)",
     )
-    hosts = models.PositiveIntegerField(default=1, validators=[MinValueValidator(1)])
+    hosts = models.PositiveIntegerField(default=1, validators=between(1, 1000))
     hours_per_day = models.FloatField(
-        null=True, blank=True, help_text="empty: the waves' schedules decide"
+        null=True,
+        blank=True,
+        validators=between(0, 24),
+        help_text="empty: the waves' schedules decide",
     )
     target_date = models.DateField(null=True, blank=True)
     reads_per_month = models.FloatField(
-        default=0.02, help_text="share of the archive the viewers read each month"
+        default=0.02,
+        validators=between(0, 100),
+        help_text="share of the archive the viewers read each month",
     )
     egress_share = models.FloatField(
-        default=1.0, help_text="share of viewer reads leaving the cloud (billed as egress)"
+        default=1.0,
+        validators=between(0, 1),
+        help_text="share of viewer reads leaving the cloud (billed as egress)",
     )
-    device_tb = models.FloatField("shipping device capacity (TB)", default=80.0)
-    device_turnaround_days = models.FloatField(default=10.0)
-    months_after = models.PositiveIntegerField(default=12)
+    device_tb = models.FloatField(
+        "shipping device capacity (TB)", default=80.0, validators=between(0.001, 10_000)
+    )
+    device_turnaround_days = models.FloatField(default=10.0, validators=between(0, 365))
+    months_after = models.PositiveIntegerField(default=12, validators=between(0, 600))
     price_list = models.ForeignKey(PriceList, null=True, blank=True, on_delete=models.SET_NULL)
     updated_at = models.DateTimeField(auto_now=True)
 
