@@ -137,11 +137,10 @@ class PriceListSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "region", "currency", "taken_on", "source", "prices"]
 
     def validate_prices(self, prices):
-        from migration.forecast import PRICE_KEYS
+        from migration.forecast import price_problem
 
-        missing = sorted(set(PRICE_KEYS) - set(prices if isinstance(prices, dict) else {}))
-        if missing:
-            raise serializers.ValidationError(f"missing: {', '.join(missing)}")
+        if problem := price_problem(prices):
+            raise serializers.ValidationError(problem)
         return prices
 
 

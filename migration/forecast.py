@@ -46,6 +46,29 @@ PRICE_KEYS = {
     "egress_gb": "data transfer out to the internet, per GiB",
     "device_job": "one shipping device job (fee)",
 }
+
+
+def price_problem(prices):
+    """Why `prices` cannot be costed with ("" when it can): every key of PRICE_KEYS, each a
+    non-negative number or an object of storage class -> non-negative number."""
+    if not isinstance(prices, dict):
+        return "an object of prices"
+    missing = sorted(set(PRICE_KEYS) - set(prices))
+    if missing:
+        return f"missing: {', '.join(missing)}"
+    for key in PRICE_KEYS:
+        value = prices[key]
+        values = value.values() if isinstance(value, dict) else [value]
+        if not all(_price(v) for v in values):
+            return f"{key}: non-negative numbers, or an object of class -> number"
+    return ""
+
+
+def _price(value):
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return number and 0 <= value < 1e9
+
+
 # AWS S3 list prices in us-east-1 (first tiers), as published on the AWS pricing pages in
 # 2024 and not re-checked since: an example to edit, never a quote.
 EXAMPLE_PRICES = {

@@ -223,15 +223,14 @@ class PriceListForm(forms.ModelForm):
             self.initial["prices"] = json.dumps(self.instance.prices, indent=1)
 
     def clean_prices(self):
-        from migration.forecast import PRICE_KEYS
+        from migration.forecast import price_problem
 
         try:
             prices = json.loads(self.cleaned_data["prices"])
         except ValueError as exc:
             raise forms.ValidationError(f"not JSON: {exc}") from None
-        missing = sorted(set(PRICE_KEYS) - set(prices if isinstance(prices, dict) else {}))
-        if missing:
-            raise forms.ValidationError(f"missing: {', '.join(missing)}")
+        if problem := price_problem(prices):
+            raise forms.ValidationError(problem)
         return prices
 
 
