@@ -135,6 +135,7 @@ class PriceListSerializer(serializers.ModelSerializer):
     class Meta:
         model = PriceList
         fields = ["id", "name", "region", "currency", "taken_on", "source", "prices"]
+        extra_kwargs = {"prices": {"required": True}}  # the forecast costs with every key
 
     def validate_prices(self, prices):
         from migration.forecast import price_problem
