@@ -6,10 +6,8 @@ Tests only: it keeps everything in memory and accepts any credentials."""
 import sys
 from pathlib import Path
 
-import boto3
-from botocore.config import Config
-
 from commandcenter.services.base import LOOPBACK, ManagedProcess, free_port, require_binary
+from commandcenter.services.seaweedfs import loopback_s3_client
 
 REGION = "us-east-1"
 
@@ -40,14 +38,7 @@ class MotoS3(ManagedProcess):
         return [moto_binary(), "-H", LOOPBACK, "-p", str(self.port)]
 
     def client(self):
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint_url,
-            aws_access_key_id=self.access_key,
-            aws_secret_access_key=self.secret_key,
-            region_name=self.region,
-            config=Config(s3={"addressing_style": "path"}, proxies={}),
-        )
+        return loopback_s3_client(self)
 
     def ready(self):
         self.client().list_buckets()

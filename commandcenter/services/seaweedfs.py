@@ -114,15 +114,7 @@ class SeaweedS3(ManagedProcess):
                 path.unlink(missing_ok=True)
 
     def client(self, **config):
-        """A boto3 S3 client for this server (path-style addressing, no proxy from env)."""
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint_url,
-            aws_access_key_id=self.access_key,
-            aws_secret_access_key=self.secret_key,
-            region_name=self.region,
-            config=Config(s3={"addressing_style": "path"}, proxies={}, **config),
-        )
+        return loopback_s3_client(self, **config)
 
     def ready(self):
         """The S3 API answers and a volume server has joined (else the first PUT fails)."""
@@ -145,3 +137,16 @@ class SeaweedS3(ManagedProcess):
             if exc.response.get("Error", {}).get("Code") != "BucketAlreadyOwnedByYou":
                 raise
             return name
+
+
+def loopback_s3_client(server, **config):
+    """A boto3 S3 client for a local S3 server (SeaweedFS, moto): path-style addressing,
+    no proxy from the environment."""
+    return boto3.client(
+        "s3",
+        endpoint_url=server.endpoint_url,
+        aws_access_key_id=server.access_key,
+        aws_secret_access_key=server.secret_key,
+        region_name=server.region,
+        config=Config(s3={"addressing_style": "path"}, proxies={}, **config),
+    )
