@@ -165,7 +165,7 @@ def ceiling(pacs, uids, associations, nodelay=True):
 
 
 def engine_retrieval(pacs, uids, associations):
-    """The engine's own C-GET (`migration.cget`) into memory: what the engine's
+    """The engine's own C-GET (`dicomnet.lean`) into memory: what the engine's
     retrieval alone can do, shown beside the ceiling (not a baseline)."""
     from migration import dicom
 

@@ -2,7 +2,7 @@
 sample C-GETs.
 
 A crawl asks thousands of small questions, so a `FindSession` keeps one association open
-for all of them, on the migration engine's lean DIMSE layer (`migration.cget`: its
+for all of them, on the migration engine's lean DIMSE layer (`dicomnet.lean`: its
 socket sets TCP_NODELAY, one thread decodes the responses). The pynetdicom associations
 (C-ECHO, the sample C-GET) set TCP_NODELAY and TCP_QUICKACK: without them each exchange
 waits on Nagle's algorithm meeting a delayed ACK, about 90 ms on loopback.
@@ -38,10 +38,9 @@ from pynetdicom.sop_class import (
 from pynetdicom.status import code_to_category
 from pynetdicom.transport import AssociationSocket
 
+from dicomnet import lean, syntaxes
+from dicomnet import tls as dicom_tls
 from dicomnet.scu import DicomNetError
-from inventory import syntaxes
-from inventory import tls as dicom_tls
-from migration import cget
 
 # pynetdicom formats every identifier for its debug log by default: patient names in logs,
 # and a third of a crawl's CPU time. Neither is wanted.
@@ -265,7 +264,7 @@ class _Session:
 
 class FindSession:
     """C-FINDs over one kept-open association on the engine's lean DIMSE layer
-    (`migration.cget`: one thread reads the socket, no per-PDU machinery), re-opened once
+    (`dicomnet.lean`: one thread reads the socket, no per-PDU machinery), re-opened once
     if the PACS drops it. One association at a time, so the crawl never holds more than
     one of the source's association slots; switching information model (Study Root,
     Patient Root) closes the other first.
@@ -304,19 +303,19 @@ class FindSession:
         stack = contextlib.ExitStack()
         try:
             self._assoc = stack.enter_context(
-                cget.association(
+                lean.association(
                     self.peer.host, self.peer.port, self.peer.calling_aet, self.peer.called_aet,
                     [], self.peer.timeout, min(self.peer.timeout, 10), model=model,
                     tls=tls_args[0] if tls_args else None,
                 )
             )  # fmt: skip
-        except cget.HandshakeError as exc:
+        except lean.HandshakeError as exc:
             stack.close()
             raise PacsError(dicom_tls.handshake_reason(exc.error, str(self.peer))) from None
-        except cget.RejectedError as exc:
+        except lean.RejectedError as exc:
             stack.close()
             raise PacsError(f"{self.peer}: association rejected ({exc})") from None
-        except (cget.RefusedError, cget.DroppedError, OSError) as exc:
+        except (lean.RefusedError, lean.DroppedError, OSError) as exc:
             stack.close()
             raise PacsError(f"{self.peer}: no association ({exc})") from None
         self._stack, self.model = stack, model
@@ -329,7 +328,7 @@ class FindSession:
         for _attempt in range(2):
             try:
                 return self._find(query, model)
-            except (cget.DroppedError, OSError):
+            except (lean.DroppedError, OSError):
                 self._drop()
         raise PacsError(
             f"{self.peer}: the PACS ended the C-FIND without an answer twice (does it let "
@@ -345,7 +344,7 @@ class FindSession:
 
     def _find(self, query, model):
         assoc = self._association(model)
-        found, status = cget.c_find_status(assoc, encode(query, True, True))
+        found, status = lean.c_find_status(assoc, encode(query, True, True))
         category = code_to_category(status)
         if category not in ("Success", "Cancel"):
             raise PacsError(f"{self.peer}: C-FIND failed (status 0x{status:04X})")
@@ -357,7 +356,7 @@ class GetSession(_Session):
     """C-GETs of single sample instances over one association per SOP class.
 
     When the instance's SOP class is known (the C-FIND gave it), each syntax an archive
-    may hold gets a presentation context of its own (`inventory.syntaxes`), so the PACS
+    may hold gets a presentation context of its own (`dicomnet.syntaxes`), so the PACS
     sends the instance as it stores it and the sample records that syntax; otherwise the
     SOP classes of StoragePresentationContexts are offered with the common syntaxes.
     `sample()` returns its SOP class, transfer syntax, character set and size.

@@ -25,9 +25,9 @@ from pynetdicom.dsutils import decode, encode
 from pynetdicom.presentation import StoragePresentationContexts
 from pynetdicom.status import code_to_category
 
-from inventory import syntaxes, tls
+from dicomnet import lean, syntaxes, tls
 from inventory.crawler import instance_query
-from migration import cget, storescp
+from migration import storescp
 
 TRANSFER_SYNTAXES = list(syntaxes.UIDS)
 MAX_CONTEXTS = 128
@@ -210,9 +210,9 @@ def _series_query(study_uid):
 
 
 def _find(assoc, query):
-    """Matches of one C-FIND (on a `migration.cget` association) as datasets; None when
+    """Matches of one C-FIND (on a `dicomnet.lean` association) as datasets; None when
     the SCP answers with a failure (e.g. it does not take relational queries)."""
-    found = cget.c_find(assoc, encode(query, True, True))
+    found = lean.c_find(assoc, encode(query, True, True))
     return None if found is None else [decode(BytesIO(match), True, True) for match in found]
 
 
@@ -232,7 +232,7 @@ def query_study(pacs, study_uid, listed=False):
     PACS refuses the relational query). Raises RetrieveError."""
     started = time.perf_counter()
     expected = Expected()
-    with _lean(pacs, "C-FIND", model=cget.FIND_MODEL) as assoc:
+    with _lean(pacs, "C-FIND", model=lean.FIND_MODEL) as assoc:
         if not listed:
             _count(expected, _find(assoc, _study_count_query(study_uid)) or [])
         if expected.reported is None:
@@ -298,7 +298,7 @@ def _list(expected, matches):
 def storage_contexts(sop_classes, first=None, budget=MAX_CONTEXTS - 1):
     """(SOP class, [transfer syntaxes]) pairs to propose for C-GET, every syntax an
     archive may hold, the syntax `first[class]` seen stored with a context of its own
-    (`inventory.syntaxes.contexts`), so the PACS can send each instance as stored."""
+    (`dicomnet.syntaxes.contexts`), so the PACS can send each instance as stored."""
     classes = list(sop_classes) or [cx.abstract_syntax for cx in StoragePresentationContexts]
     return syntaxes.contexts(classes, first, budget)
 
@@ -341,7 +341,7 @@ def part10_bytes(event):
     )
     if not all(PLAIN_UID.match(uid) for uid in uids):
         return event.encoded_dataset()
-    header = cget.part10_header(*(uid.encode() for uid in uids))
+    header = lean.part10_header(*(uid.encode() for uid in uids))
     with request.DataSet.getbuffer() as dataset:
         return b"".join((header, dataset))
 
@@ -384,40 +384,40 @@ def _outcome(status, completed, failed, warning, receiver, verb):
 
 def c_get(pacs, study_uid, sop_classes, on_instance, identifier=None, first=None):
     """Retrieve a study (or what `identifier` names) by C-GET on one association, by
-    `migration.cget`; instances go to `on_instance`. `first`: {SOP class: [syntaxes
+    `dicomnet.lean`; instances go to `on_instance`. `first`: {SOP class: [syntaxes
     it is stored in]}, proposed first."""
     receiver = _Receiver(on_instance)
     query = encode(identifier or _study_identifier(study_uid), True, True)
     storage = storage_contexts(sop_classes, first)
     with _lean(pacs, "C-GET", storage, receiver=receiver) as assoc:
-        final = cget.c_get(assoc, query, lambda data: receiver.receive(lambda: data))
+        final = lean.c_get(assoc, query, lambda data: receiver.receive(lambda: data))
     if receiver.error is not None:
         raise receiver.error
-    counts = (cget.us(final, tag) for tag in cget.SUBOPERATIONS.values())
-    return _outcome(cget.us(final, cget.STATUS), *counts, receiver, "C-GET")
+    counts = (lean.us(final, tag) for tag in lean.SUBOPERATIONS.values())
+    return _outcome(lean.us(final, lean.STATUS), *counts, receiver, "C-GET")
 
 
 @contextmanager
-def _lean(pacs, verb, storage=(), model=cget.GET_MODEL, receiver=None):
-    """A `migration.cget` association to the PACS; its failures as RetrieveError with
+def _lean(pacs, verb, storage=(), model=lean.GET_MODEL, receiver=None):
+    """A `dicomnet.lean` association to the PACS; its failures as RetrieveError with
     an error class and no PHI (the receiver's own error, when it stopped the C-GET)."""
     address = (pacs.host, pacs.port, pacs.calling_aet, pacs.called_aet)
     timeouts = (pacs.timeout, min(10.0, pacs.timeout))
     context = pacs.tls_context()
     try:
-        with cget.association(
+        with lean.association(
             *address, list(storage), *timeouts, model=model, tls=context
         ) as assoc:
             yield assoc
-    except cget.RejectedError as exc:
+    except lean.RejectedError as exc:
         raise _rejected(pacs, (exc.result, exc.source, exc.reason)) from None
-    except cget.RefusedError as exc:
+    except lean.RefusedError as exc:
         raise RetrieveError("pacs_refused", f"{_where(pacs)}: {exc}") from None
-    except cget.HandshakeError as exc:
+    except lean.HandshakeError as exc:
         raise RetrieveError(
             "configuration", tls.handshake_reason(exc.error, _where(pacs))
         ) from None
-    except cget.DroppedError as exc:
+    except lean.DroppedError as exc:
         if receiver is not None and receiver.error is not None:
             raise receiver.error from None
         if exc.timeout:
@@ -432,7 +432,7 @@ def _lean(pacs, verb, storage=(), model=cget.GET_MODEL, receiver=None):
 
 
 def c_move(pacs, study_uid, on_instance):
-    """Retrieve a study by C-MOVE (on a `migration.cget` association) to this host's
+    """Retrieve a study by C-MOVE (on a `dicomnet.lean` association) to this host's
     Storage SCP (`manage.py storescp`, AE `pacs.move_destination`), which routes the
     study's instances to us (`storescp`)."""
     receiver = _Receiver(on_instance)
@@ -445,9 +445,9 @@ def c_move(pacs, study_uid, on_instance):
     try:
         with route:
             receiver.started = time.perf_counter()
-            with _lean(pacs, "C-MOVE", model=cget.MOVE_MODEL, receiver=receiver) as assoc:
+            with _lean(pacs, "C-MOVE", model=lean.MOVE_MODEL, receiver=receiver) as assoc:
                 aborting.append(assoc)
-                final = cget.c_move(assoc, query, pacs.move_destination, _arriving(receiver, pacs))
+                final = lean.c_move(assoc, query, pacs.move_destination, _arriving(receiver, pacs))
             route.finish()
     except storescp.RouteError as exc:
         raise RetrieveError("configuration", str(exc)) from None
@@ -466,8 +466,8 @@ def _moved(final, route, receiver, pacs):
         raise receiver.error
     if route.broken:
         raise RetrieveError("internal", f"C-MOVE: {route.broken}")
-    status = cget.us(final, cget.STATUS)
-    completed, failed, warning = (cget.us(final, tag) for tag in cget.SUBOPERATIONS.values())
+    status = lean.us(final, lean.STATUS)
+    completed, failed, warning = (lean.us(final, tag) for tag in lean.SUBOPERATIONS.values())
     if not route.received and (completed or code_to_category(status) == "Failure"):
         raise RetrieveError("pacs_refused", _undelivered(status, completed, pacs))
     return _outcome(status, completed, failed, warning, receiver, "C-MOVE")

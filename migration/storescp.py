@@ -36,8 +36,7 @@ from pathlib import Path
 from django.conf import settings
 from pydicom import dcmread
 
-from inventory import tls
-from migration import leanscp
+from dicomnet import leanscp, tls
 
 log = logging.getLogger(__name__)
 FRAME = struct.Struct(">I")

@@ -11,7 +11,7 @@ and answers from pre-encoded command elements: about a tenth of the work.
 
 pynetdicom still encodes the A-ASSOCIATE-RQ and checks the A-ASSOCIATE-AC (its
 presentation-context and role negotiation). The engine's C-FIND and C-MOVE use the same
-association, and the host's Storage SCP its acceptor's side (`migration.leanscp`).
+association, and the host's Storage SCP its acceptor's side (`dicomnet.leanscp`).
 Everything else is the upper layer of PS3.8 (P-DATA-TF, A-RELEASE, A-ABORT) and the
 command sets of PS3.7 (Implicit VR Little Endian), read and written here;
 `tests/migration/test_cget.py` holds it to pynetdicom's bytes and to a real PACS.

@@ -1,8 +1,8 @@
 """The Storage SCP's associations on a plain socket (the acceptor's side of
-`migration.cget`): pynetdicom's server spent about 4 ms of the SCP process's CPU per
+`dicomnet.lean`): pynetdicom's server spent about 4 ms of the SCP process's CPU per
 512 KB instance (4 KB reads, a PDU object, a state machine, a DIMSE primitive per PDU),
 which made a C-MOVE cost more CPU than a C-GET. Here one thread per association reads
-through cget's 256 KB buffer, C-STOREs arrive as DICOM files (cget.read_message) and are
+through lean's 256 KB buffer, C-STOREs arrive as DICOM files (lean.read_message) and are
 answered from pre-encoded command elements.
 
 pynetdicom still decodes the A-ASSOCIATE-RQ, negotiates the presentation contexts and
@@ -32,7 +32,7 @@ from pynetdicom.presentation import (
 )
 from pynetdicom.sop_class import Verification
 
-from migration import cget
+from dicomnet import lean
 
 log = logging.getLogger(__name__)
 C_ECHO_RQ, C_ECHO_RSP = 0x0030, 0x8030
@@ -93,18 +93,18 @@ class LeanScp:
             conn.settimeout(self.timeout)
             if self.ssl_context is not None:
                 conn = self.ssl_context.wrap_socket(conn, server_side=True)
-            self._associate(cget.Association(conn, {}, 0))
-        except (cget.DroppedError, cget.HandshakeError, ssl.SSLError, OSError) as exc:
+            self._associate(lean.Association(conn, {}, 0))
+        except (lean.DroppedError, lean.HandshakeError, ssl.SSLError, OSError) as exc:
             log.warning("storescp: association ended: %s", exc)
         finally:
             conn.close()
 
     def _associate(self, link):
         pdu_type, body = link.read_pdu()
-        if pdu_type != cget.ASSOCIATE_RQ:
+        if pdu_type != lean.ASSOCIATE_RQ:
             return
         request = A_ASSOCIATE_RQ()
-        request.decode(cget.PDU_HEADER.pack(pdu_type, len(body)) + body)
+        request.decode(lean.PDU_HEADER.pack(pdu_type, len(body)) + body)
         primitive = request.to_primitive()
         if primitive.called_ae_title.strip() != self.aet:
             return _reject(link, REJECT_PERMANENT, CALLED_AE_UNKNOWN)
@@ -140,7 +140,7 @@ class LeanScp:
         }
         link.peer_max_pdu = (lengths[0] if lengths else 0) or (1 << 31)
         answer = A_ASSOCIATE()
-        answer.application_context_name = UID(cget.APPLICATION_CONTEXT)
+        answer.application_context_name = UID(lean.APPLICATION_CONTEXT)
         answer.calling_ae_title = primitive.calling_ae_title
         answer.called_ae_title = primitive.called_ae_title
         answer.result, answer.result_source = 0x00, 0x01
@@ -154,35 +154,35 @@ class LeanScp:
         while True:
             try:
                 context, fields, data = link.read_message()
-            except cget.DroppedError as exc:
-                if exc.pdu_type == cget.RELEASE_RQ:
-                    link.sock.sendall(cget.PDU_HEADER.pack(cget.RELEASE_RP, 4) + bytes(4))
+            except lean.DroppedError as exc:
+                if exc.pdu_type == lean.RELEASE_RQ:
+                    link.sock.sendall(lean.PDU_HEADER.pack(lean.RELEASE_RP, 4) + bytes(4))
                     return
                 raise
-            field = cget.us(fields, cget.COMMAND_FIELD)
-            if field == cget.C_STORE_RQ and data is not None:
+            field = lean.us(fields, lean.COMMAND_FIELD)
+            if field == lean.C_STORE_RQ and data is not None:
                 status = self.on_store(data, fields, calling_aet)
-                link.send_message(context, cget.command_set(cget.store_response(fields, status)))
+                link.send_message(context, lean.command_set(lean.store_response(fields, status)))
             elif field == C_ECHO_RQ:
-                link.send_message(context, cget.command_set(_echo_response(fields)))
+                link.send_message(context, lean.command_set(_echo_response(fields)))
             else:
-                raise cget.DroppedError(f"the PACS sent an unexpected command 0x{field:04X}")
+                raise lean.DroppedError(f"the PACS sent an unexpected command 0x{field:04X}")
 
 
 MOVE_ORIGINATOR = 0x00001030
 
 
 def move_originator(fields):
-    return cget.uid(fields, MOVE_ORIGINATOR).decode(errors="replace").strip()
+    return lean.uid(fields, MOVE_ORIGINATOR).decode(errors="replace").strip()
 
 
 def _echo_response(fields):
     return {
-        cget.AFFECTED_CLASS: cget.uid(fields, cget.AFFECTED_CLASS),
-        cget.COMMAND_FIELD: C_ECHO_RSP,
-        cget.RESPONDED_TO: cget.us(fields, cget.MESSAGE_ID),
-        cget.DATASET_TYPE: cget.NO_DATASET,
-        cget.STATUS: 0x0000,
+        lean.AFFECTED_CLASS: lean.uid(fields, lean.AFFECTED_CLASS),
+        lean.COMMAND_FIELD: C_ECHO_RSP,
+        lean.RESPONDED_TO: lean.us(fields, lean.MESSAGE_ID),
+        lean.DATASET_TYPE: lean.NO_DATASET,
+        lean.STATUS: 0x0000,
     }
 
 
