@@ -8,38 +8,35 @@ import socket
 
 import pytest
 from pydicom.dataset import Dataset
-from pynetdicom import AE, build_role, evt
+from pynetdicom import build_role, evt
 from pynetdicom.dimse_messages import C_STORE_RSP
 from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.dsutils import encode
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelGet as GetModel
 
-from dicomnet import lean
+from dicomnet import lean, syntaxes
+from dicomnet.association import association
 from migration import dicom
 from migration.dicom import RetrieveError
 from tests.fixtures_services import TEST_AET
 
 
 def pynetdicom_get(pacs, study_uid, sop_classes):
-    """{SOP UID: (event.encoded_dataset(), dicom.part10_bytes(event))} by pynetdicom's own
+    """{SOP UID: (event.encoded_dataset(), lean.part10_bytes(event))} by pynetdicom's own
     C-GET: the reference for the engine's C-GET and for the C-MOVE SCP's file bytes."""
-    ae = AE(ae_title=pacs.calling_aet)
-    ae.maximum_pdu_size = 0
-    ae.add_requested_context(GetModel)
-    contexts = dicom.storage_contexts(sop_classes)
-    for sop_class, syntaxes in contexts:
-        ae.add_requested_context(sop_class, syntaxes)
+    contexts = syntaxes.storage_contexts(sop_classes)
     received = {}
 
     def on_store(event):
         sop = str(event.request.AffectedSOPInstanceUID)
-        received[sop] = (event.encoded_dataset(), dicom.part10_bytes(event))
+        received[sop] = (event.encoded_dataset(), lean.part10_bytes(event))
         return 0x0000
 
     classes = dict.fromkeys(sop_class for sop_class, _syntaxes in contexts)
     roles = [build_role(sop_class, scp_role=True) for sop_class in classes]
     handlers = [(evt.EVT_C_STORE, on_store)]
-    with dicom.association(ae, pacs, ext_neg=roles, evt_handlers=handlers) as assoc:
+    proposed = [(GetModel, None), *contexts]
+    with association(pacs, proposed, ext_neg=roles, handlers=handlers, max_pdu=0) as assoc:
         query = Dataset()
         query.QueryRetrieveLevel, query.StudyInstanceUID = "STUDY", study_uid
         list(assoc.send_c_get(query, GetModel))
@@ -55,7 +52,7 @@ def lean_get(pacs, study_uid, sop_classes, max_pdu=0):
         return dicom.SUCCESS
 
     address = (pacs.host, pacs.port, pacs.calling_aet, pacs.called_aet)
-    contexts = dicom.storage_contexts(sop_classes)
+    contexts = syntaxes.storage_contexts(sop_classes)
     query = Dataset()
     query.QueryRetrieveLevel, query.StudyInstanceUID = "STUDY", study_uid
     with lean.association(*address, contexts, 30, 5, max_pdu=max_pdu) as assoc:
