@@ -110,7 +110,7 @@ def _check_handshake(peer, sock):
 
 
 class NoDelayAE(AE):
-    """An AE whose association sockets send at once (TCP_NODELAY)."""
+    """An AE whose association sockets send at once (`sockets.send_at_once`)."""
 
     def _create_socket(self, assoc, address, tls_args):
         sock = super()._create_socket(assoc, address, tls_args)
