@@ -23,7 +23,6 @@ from django.utils import timezone
 from core.alerts import raise_alert
 from core.events import publish
 from dicomnet import scu
-from dicomnet.association import Peer
 from inventory import crawler, dicom, reports
 from inventory import witness as witness_module
 from inventory.models import (
@@ -96,7 +95,7 @@ def register_source(name, ae_title, host, port, **options):
 
 def echo_source(source):
     """C-ECHO the source, remember the verdict, and tell the inventory pages."""
-    result = scu.echo(Peer.of(source, timeout=settings.INVENTORY_ECHO_TIMEOUT))
+    result = scu.echo(dicom.Peer.of(source, timeout=settings.INVENTORY_ECHO_TIMEOUT))
     PacsSource.objects.filter(pk=source.pk).update(
         last_echo_at=timezone.now(),
         last_echo_ok=result.ok,
@@ -255,7 +254,7 @@ class _Runner:
                 self.ledger.sleep(pause)
 
     def _phases(self):
-        peer = Peer.of(self.source, timeout=settings.INVENTORY_DIMSE_TIMEOUT)
+        peer = dicom.Peer.of(self.source, timeout=settings.INVENTORY_DIMSE_TIMEOUT)
         with (
             _association_slot(self.source, self.ledger),
             dicom.FindSession(peer, pause=self.source.find_pause_ms / 1000) as session,

@@ -22,12 +22,19 @@ from pynetdicom.sop_class import (
 from pynetdicom.status import code_to_category
 
 from dicomnet import lean, syntaxes
-from dicomnet.association import associate, check_reachable, describe, lean_association
+from dicomnet.association import (
+    Peer,  # the crawl's peer: dicom.Peer.of(source)
+    associate,
+    check_reachable,
+    describe,
+    lean_association,
+)
 from dicomnet.errors import ConnectError, DicomNetError, DroppedError, RefusedError
 
 FIND_MODEL = lean.FIND_MODEL
 PATIENT_MODEL = PatientRootQueryRetrieveInformationModelFind
 GET_MODEL = StudyRootQueryRetrieveInformationModelGet
+__all__ = ["FindSession", "GetSession", "PacsError", "Peer"]
 
 
 class PacsError(DicomNetError):
