@@ -22,14 +22,14 @@ from tests.fixtures_services import TEST_AET
 
 
 def pynetdicom_get(pacs, study_uid, sop_classes):
-    """{SOP UID: (event.encoded_dataset(), lean.part10_bytes(event))} by pynetdicom's own
+    """{SOP UID: (event.encoded_dataset(), lean.event_part10_bytes(event))} by pynetdicom's own
     C-GET: the reference for the engine's C-GET and for the C-MOVE SCP's file bytes."""
     contexts = syntaxes.storage_contexts(sop_classes)
     received = {}
 
     def on_store(event):
         sop = str(event.request.AffectedSOPInstanceUID)
-        received[sop] = (event.encoded_dataset(), lean.part10_bytes(event))
+        received[sop] = (event.encoded_dataset(), lean.event_part10_bytes(event))
         return 0x0000
 
     classes = dict.fromkeys(sop_class for sop_class, _syntaxes in contexts)
