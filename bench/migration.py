@@ -121,9 +121,10 @@ def seed(pacs, shape):
 
 
 def study_uids(pacs):
-    from dicomnet import scu as dicomnet
+    from dicomnet import scu
+    from dicomnet.association import Peer
 
-    return sorted(dicomnet.find_study_uids("127.0.0.1", pacs.dicom_port, PACS_AET, CALLING_AET))
+    return sorted(scu.find_study_uids(Peer("127.0.0.1", pacs.dicom_port, PACS_AET, CALLING_AET)))
 
 
 # --- (a) the ceiling -------------------------------------------------------------------
@@ -139,10 +140,10 @@ def ceiling(pacs, uids, associations, nodelay=True):
     from pynetdicom import AE, build_role, evt
     from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelGet as Get
 
-    from migration import dicom
+    from dicomnet.association import NoDelayAE
 
     def get(target, uid, sop_classes, received):
-        ae = (dicom.NoDelayAE if nodelay else AE)(ae_title=CALLING_AET)
+        ae = (NoDelayAE if nodelay else AE)(ae_title=CALLING_AET)
         ae.maximum_pdu_size = 0
         ae.add_requested_context(Get)
         for sop_class in sop_classes:
@@ -165,7 +166,7 @@ def ceiling(pacs, uids, associations, nodelay=True):
 
 
 def engine_retrieval(pacs, uids, associations):
-    """The engine's own C-GET (`migration.cget`) into memory: what the engine's
+    """The engine's own C-GET (`dicomnet.lean`) into memory: what the engine's
     retrieval alone can do, shown beside the ceiling (not a baseline)."""
     from migration import dicom
 

@@ -19,7 +19,9 @@ import requests
 from hl7.mllp import InvalidBlockError, open_hl7_connection
 
 from core import egress
-from dicomnet import scu as dicomnet
+from dicomnet import scu
+from dicomnet.association import Peer
+from dicomnet.errors import DicomNetError, FindTruncatedError
 
 DEFAULT_TIMEOUT = 10.0
 MLLP_MAX_BYTES = 64 * 1024  # a longer answer is a ValueError: "not an HL7 message"
@@ -65,7 +67,7 @@ def _allowed(host, port, url):
 
 def dicom_echo(host, port, called_aet, calling_aet="CCPROBE"):
     def run():
-        if dicomnet.echo(host, port, called_aet, calling_aet):
+        if scu.echo(Peer(host, port, called_aet, calling_aet)).ok:
             return True, f"C-ECHO to {called_aet}@{host}:{port} succeeded"
         return False, f"C-ECHO to {called_aet}@{host}:{port} failed: no association or no Success"
 
@@ -76,12 +78,12 @@ def dicom_find(host, port, called_aet, calling_aet="CCPROBE"):
     """A study-level C-FIND for today's date: proves query works without listing the PACS."""
 
     def run():
-        query = dicomnet.study_query(StudyDate=time.strftime("%Y%m%d"))
+        query = scu.study_query(StudyDate=time.strftime("%Y%m%d"))
         try:
-            matches = dicomnet.find(host, port, called_aet, query, calling_aet)
-        except dicomnet.FindTruncatedError as exc:
+            matches = scu.find(Peer(host, port, called_aet, calling_aet), query)
+        except FindTruncatedError as exc:
             matches = exc.matches
-        except dicomnet.DicomNetError as exc:
+        except DicomNetError as exc:
             return False, f"C-FIND on {called_aet}@{host}:{port} failed: {exc}"
         return True, f"C-FIND on {called_aet}@{host}:{port} answered ({len(matches)} matches today)"
 

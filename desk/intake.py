@@ -91,19 +91,15 @@ def check_migration_source(source, wave_id=None):
     alert above, so repeated failures count on one ticket; a success resolves that
     ticket. Returns True when reachable.
     """
-    from dicomnet import scu as dicomnet
+    from dicomnet import scu
+    from dicomnet.association import Peer
+    from dicomnet.errors import DicomNetError, FindTruncatedError
 
     try:
-        dicomnet.find(
-            source.host,
-            source.port,
-            source.ae_title,
-            dicomnet.study_query(),
-            calling_aet=source.calling_ae_title,
-        )
-    except dicomnet.FindTruncatedError:
+        scu.find(Peer.of(source), scu.study_query())
+    except FindTruncatedError:
         pass  # a capped PACS still answers
-    except (dicomnet.DicomNetError, OSError) as exc:
+    except (DicomNetError, OSError) as exc:
         log.warning("legacy PACS %s failed C-FIND: %s", source.pk, exc)
         pacs_unreachable(source, "C-FIND", exc, wave_id)
         return False

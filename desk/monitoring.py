@@ -23,7 +23,8 @@ from core.alerts import clear_alert, raise_alert
 from core.models import HealthSample
 from desk import tickets
 from desk.models import MetricSample, Monitor
-from dicomnet import scu as dicomnet
+from dicomnet import scu
+from dicomnet.association import Peer
 
 log = logging.getLogger(__name__)
 
@@ -136,9 +137,7 @@ def check_pacs(source, timeout=PACS_TIMEOUT):
     """C-ECHO one legacy PACS, timed."""
     start = time.perf_counter()
     try:
-        ok = dicomnet.echo(
-            source.host, source.port, source.ae_title, source.calling_ae_title, timeout=timeout
-        )
+        ok = scu.echo(Peer.of(source, timeout=timeout)).ok
         detail = "answers C-ECHO" if ok else "refused the association or the C-ECHO"
     except Exception as exc:
         ok, detail = False, f"{type(exc).__name__}: {exc}".splitlines()[0][:200]

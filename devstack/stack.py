@@ -208,14 +208,15 @@ class Stack:
         if marker.exists():
             return
         from devstack import synthetic
-        from dicomnet import scu as dicomnet
+        from dicomnet import scu
+        from dicomnet.association import Peer
 
         say(f"seeding the demo PACS with {DEMO_STUDIES} generated studies…")
         for seed, (modality, count) in enumerate(DEMO_MIX):
             for study in synthetic.iter_studies(
                 studies=count, series=2, instances=3, modality=modality, seed=seed, undated=1
             ):
-                dicomnet.store(LOOPBACK, pacs.dicom_port, DEMO_PACS_AET, study)
+                scu.store(Peer(LOOPBACK, pacs.dicom_port, DEMO_PACS_AET, "CCSEED"), study)
         marker.write_text("ok\n")
 
     def write_stack_file(self, endpoints):

@@ -1,68 +1,54 @@
-"""Small DIMSE client helpers shared by the local services, their seeding and the tests.
+"""The one-shot DIMSE operations: C-ECHO with a verdict in plain words, C-STORE and
+C-FIND, each on an association of its own to a `dicomnet.association.Peer`. Used by the
+inventory's echo, the desk's monitoring and intake, the cutover probes, the dev stack's
+services and their seeding, and the tests.
 
 `store()` proposes one presentation context per (SOP Class, transfer syntax) pair that
 the instances actually use, so compressed instances go out as they are and every SCP
 accepts what it is offered; more than 128 pairs are split over several associations.
 """
 
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
-from pynetdicom import AE
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind, Verification
 from pynetdicom.status import code_to_category
 
-MAX_CONTEXTS = 128
+from dicomnet.association import associate, association, describe
+from dicomnet.errors import DicomNetError, FindTruncatedError
+from dicomnet.syntaxes import MAX_CONTEXTS
+
 UNCOMPRESSED = (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
 
 
-class DicomNetError(RuntimeError):
-    """An association was refused or a DIMSE operation answered with a failure status."""
+@dataclass(frozen=True)
+class EchoResult:
+    ok: bool
+    ms: float | None
+    message: str
 
 
-class FindTruncatedError(DicomNetError):
-    """The SCP ended a C-FIND with Cancel after some matches: it caps its results
-    (Orthanc's LimitFindResults does this). `matches` holds what it did return."""
-
-    def __init__(self, called_aet, matches):
-        super().__init__(f"C-FIND on {called_aet} was cut off after {len(matches)} matches")
-        self.matches = matches
-
-
-def _client(calling_aet, timeout=30):
-    ae = AE(ae_title=calling_aet)
-    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout
-    return ae
-
-
-def _associate(ae, host, port, called_aet):
-    """An established association, or DicomNetError saying whether it was rejected.
-
-    Rejection usually means the calling AE title is unknown to the SCP or none of the
-    proposed presentation contexts was accepted.
-    """
-    assoc = ae.associate(host, port, ae_title=called_aet)
-    if assoc.is_established:
-        return assoc
-    how = "rejected" if assoc.is_rejected else "aborted" if assoc.is_aborted else "not established"
-    raise DicomNetError(f"association with {called_aet}@{host}:{port} {how}")
-
-
-def echo(host, port, called_aet, calling_aet="CCECHO", timeout=30):
-    """True when the SCP accepts an association and answers a C-ECHO with Success."""
-    ae = _client(calling_aet, timeout)
-    ae.connection_timeout = timeout
-    ae.add_requested_context(Verification)
-    assoc = ae.associate(host, port, ae_title=called_aet)
-    if not assoc.is_established:
-        return False
+def echo(peer):
+    """C-ECHO with the round-trip time and a verdict in plain words; never raises for
+    network trouble (nor for wrong TLS files)."""
+    start = time.perf_counter()
+    try:
+        assoc = associate(peer, [(Verification, None)])
+    except DicomNetError as exc:
+        return EchoResult(False, None, describe(peer, exc))
     try:
         status = assoc.send_c_echo()
-        return bool(status) and status.Status == 0x0000
+        ms = round((time.perf_counter() - start) * 1000, 1)
     finally:
         assoc.release()
+    if status and status.Status == 0x0000:
+        return EchoResult(True, ms, f"{peer} answered C-ECHO in {ms:g} ms")
+    code = f"0x{status.Status:04X}" if status else "no response"
+    return EchoResult(False, None, f"{peer}: C-ECHO failed ({code})")
 
 
 def _syntaxes(ds):
@@ -98,36 +84,34 @@ def _context_batches(items):
     return batches
 
 
-def _store_batch(host, port, called_aet, calling_aet, pairs, items):
-    ae = _client(calling_aet)
+def _offered(pairs):
+    """A context per (SOP class, syntax): an uncompressed syntax offers the other too."""
     for sop_class, syntax in pairs:
         offered = [syntax, *[ts for ts in UNCOMPRESSED if ts != syntax]]
-        ae.add_requested_context(sop_class, offered if syntax in UNCOMPRESSED else [syntax])
-    assoc = _associate(ae, host, port, called_aet)
-    try:
+        yield sop_class, offered if syntax in UNCOMPRESSED else [syntax]
+
+
+def _store_batch(peer, pairs, items):
+    with association(peer, list(_offered(pairs))) as assoc:
         for item in items:
             ds = _load(item)
             try:
                 status = assoc.send_c_store(ds)
             except ValueError as exc:
-                raise DicomNetError(f"{called_aet} cannot take {ds.SOPInstanceUID}: {exc}") from exc
+                raise DicomNetError(f"{peer} cannot take {ds.SOPInstanceUID}: {exc}") from exc
             category = code_to_category(status.Status) if status else "No response"
             if category not in ("Success", "Warning"):
-                raise DicomNetError(
-                    f"C-STORE of {ds.SOPInstanceUID} to {called_aet} failed: {category}"
-                )
-    finally:
-        assoc.release()
+                raise DicomNetError(f"C-STORE of {ds.SOPInstanceUID} to {peer} failed: {category}")
 
 
-def store(host, port, called_aet, datasets_or_paths, calling_aet="CCSEED"):
+def store(peer, datasets_or_paths):
     """C-STORE every Dataset or DICOM file to the SCP; raise DicomNetError on any failure.
 
     Returns the number of instances sent.
     """
     items = list(datasets_or_paths)
     for pairs, batch in _context_batches(items):
-        _store_batch(host, port, called_aet, calling_aet, pairs, batch)
+        _store_batch(peer, pairs, batch)
     return len(items)
 
 
@@ -141,32 +125,25 @@ def study_query(**keys):
     return query
 
 
-def find(host, port, called_aet, query, calling_aet="CCFIND", model=None):
+def find(peer, query, model=StudyRootQueryRetrieveInformationModelFind):
     """Run a C-FIND and return the matching identifiers.
 
     Raises FindTruncatedError when the SCP cancels the response part-way (a capped PACS) and
     DicomNetError on any failure status.
     """
-    model = model or StudyRootQueryRetrieveInformationModelFind
-    ae = _client(calling_aet)
-    ae.add_requested_context(model)
-    assoc = _associate(ae, host, port, called_aet)
     matches = []
-    try:
+    with association(peer, [(model, None)]) as assoc:
         for status, identifier in assoc.send_c_find(query, model):
             category = code_to_category(status.Status) if status else "No response"
             if category == "Pending" and identifier is not None:
                 matches.append(identifier)
             elif category == "Cancel":
-                raise FindTruncatedError(called_aet, matches)
+                raise FindTruncatedError(peer.called_aet, matches)
             elif category not in ("Pending", "Success"):
-                raise DicomNetError(f"C-FIND on {called_aet} failed: {category}")
-    finally:
-        assoc.release()
+                raise DicomNetError(f"C-FIND on {peer.called_aet} failed: {category}")
     return matches
 
 
-def find_study_uids(host, port, called_aet, calling_aet="CCFIND"):
+def find_study_uids(peer):
     """Every StudyInstanceUID an SCP reports to a universal study-level C-FIND."""
-    identifiers = find(host, port, called_aet, study_query(), calling_aet)
-    return [str(ds.StudyInstanceUID) for ds in identifiers]
+    return [str(ds.StudyInstanceUID) for ds in find(peer, study_query())]

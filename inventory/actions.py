@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from core.alerts import raise_alert
 from core.events import publish
+from dicomnet import scu
 from inventory import crawler, dicom, reports
 from inventory import witness as witness_module
 from inventory.models import (
@@ -94,7 +95,7 @@ def register_source(name, ae_title, host, port, **options):
 
 def echo_source(source):
     """C-ECHO the source, remember the verdict, and tell the inventory pages."""
-    result = dicom.echo(dicom.Peer.of(source, timeout=settings.INVENTORY_ECHO_TIMEOUT))
+    result = scu.echo(dicom.Peer.of(source, timeout=settings.INVENTORY_ECHO_TIMEOUT))
     PacsSource.objects.filter(pk=source.pk).update(
         last_echo_at=timezone.now(),
         last_echo_ok=result.ok,

@@ -7,11 +7,13 @@ Each received instance is handed, still encoded, to `on_instance(data: bytes)`, 
 may block (that is the back-pressure that keeps a worker's memory flat: the PACS waits
 while the uploaders are busy). Failures raise `RetrieveError` with an error class from
 `migration.models.ERROR_CLASSES` and a message without PHI.
+
+The network is `dicomnet`'s: the association (`dicomnet.association`), the lean
+C-FIND/C-GET/C-MOVE (`dicomnet.lean`), the contexts proposed (`dicomnet.syntaxes`) and the
+error classes (`dicomnet.errors`) that `_retrieve_error` turns into RetrieveError; what
+stays here is the engine's bookkeeping (Expected, Retrieved) and the C-MOVE's route.
 """
 
-import functools
-import re
-import socket
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,33 +22,24 @@ from io import BytesIO
 from django.conf import settings
 from pydicom import dcmread
 from pydicom.dataset import Dataset
-from pynetdicom import AE, _config
 from pynetdicom.dsutils import decode, encode
-from pynetdicom.presentation import StoragePresentationContexts
 from pynetdicom.status import code_to_category
 
-from inventory import syntaxes, tls
+from dicomnet import lean, tls
+from dicomnet.association import Peer, lean_association
+from dicomnet.errors import (
+    DicomNetError,
+    DroppedError,
+    HandshakeError,
+    RefusedError,
+    RejectedError,
+)
+from dicomnet.syntaxes import storage_contexts
 from inventory.crawler import instance_query
-from migration import cget, storescp
+from migration import storescp
 
-TRANSFER_SYNTAXES = list(syntaxes.UIDS)
-MAX_CONTEXTS = 128
 OUT_OF_RESOURCES = 0xA700
 SUCCESS = 0x0000
-# A-ASSOCIATE-RJ from the service provider (ACSE source 3), reason 2: local limit exceeded.
-LIMIT_REASONS = {(3, 2), (2, 2)}
-PERMANENT = 1  # A-ASSOCIATE-RJ result: 1 rejected-permanent, 2 rejected-transient
-REJECT_REASONS = {  # (source, reason) -> words (PS3.8 9.3.4)
-    (1, 1): "no reason given", (1, 2): "application context not supported",
-    (1, 3): "calling AE title not recognized", (1, 7): "called AE title not recognized",
-    (2, 1): "no reason given", (2, 2): "protocol version not supported",
-    (3, 1): "temporary congestion", (3, 2): "local limit exceeded",
-}  # fmt: skip
-
-# pynetdicom binds logging handlers to every PDU and DIMSE message by default: a handful
-# of handler calls per 16 KB PDU, ~0.2 ms of CPU per received instance, and they would log
-# C-FIND identifiers (PHI) at DEBUG. The engine logs what it needs itself.
-_config.LOG_HANDLER_LEVEL = "none"
 
 
 class RetrieveError(RuntimeError):
@@ -91,18 +84,14 @@ class Retrieved:
     first_byte_ms: float | None = None
 
 
-@dataclass
-class Pacs:
-    """Where and how to reach one legacy PACS (built from inventory.PacsSource)."""
+@dataclass(frozen=True)
+class Pacs(Peer):
+    """Where and how to reach one legacy PACS (built from inventory.PacsSource), and how
+    the engine retrieves from it."""
 
-    host: str
-    port: int
-    called_aet: str
-    calling_aet: str
+    timeout: float = 60.0
     method: str = "get"
     move_destination: str = ""
-    timeout: float = 60.0
-    tls_files: tls.TlsFiles | None = None  # None: plain DICOM
 
     @classmethod
     def from_source(cls, source):
@@ -117,86 +106,6 @@ class Pacs:
             tls_files=tls.TlsFiles.of(source) if source.tls else None,
         )
 
-    def tls_context(self):
-        """The SSLContext of DICOM TLS (None without); RetrieveError when its files are
-        wrong."""
-        if self.tls_files is None:
-            return None
-        try:
-            return _tls_context(self.tls_files)
-        except tls.TlsError as exc:
-            raise RetrieveError("configuration", f"{_where(self)}: {exc}") from None
-
-
-@functools.cache
-def _tls_context(files):
-    return tls.client_context(files)
-
-
-class NoDelayAE(AE):
-    """An AE whose association sockets send at once (TCP_NODELAY).
-
-    pynetdicom writes a request's command and its identifier as two PDUs; with Nagle's
-    algorithm the second waits for the PACS to acknowledge the first, which it delays by
-    up to 40 ms, so every C-FIND and C-GET took 40 ms longer than the PACS needed (a
-    study-level C-FIND on Orthanc: 46 ms, 4 ms with TCP_NODELAY)."""
-
-    def _create_socket(self, assoc, address, tls_args):
-        sock = super()._create_socket(assoc, address, tls_args)
-        sock.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return sock
-
-
-def associate(ae, pacs, **kwargs):
-    """An established association or RetrieveError naming why not (no PHI)."""
-    context = pacs.tls_context()
-    if context is not None:
-        kwargs["tls_args"] = (context, pacs.host)
-    assoc = ae.associate(pacs.host, pacs.port, ae_title=pacs.called_aet, **kwargs)
-    if assoc.is_established:
-        return assoc
-    if assoc.is_rejected:
-        rj = assoc.acceptor.primitive
-        found = (rj.result, rj.result_source, rj.diagnostic) if rj is not None else None
-        raise _rejected(pacs, found)
-    if assoc.is_aborted:
-        raise RetrieveError("pacs_refused", f"{_where(pacs)} aborted the association request")
-    raise RetrieveError("pacs_connection", f"cannot connect to {_where(pacs)}")
-
-
-def _where(pacs):
-    return f"{pacs.called_aet}@{pacs.host}:{pacs.port}"
-
-
-def _rejected(pacs, rejection):
-    """RetrieveError for an A-ASSOCIATE-RJ (result, source, diagnostic): a permanent one
-    (an unknown AE title) is a configuration error, not retried; a transient one (busy)
-    is retried."""
-    result, *reason = rejection or (None, None, None)
-    reason = tuple(reason)
-    words = (
-        f"{REJECT_REASONS.get(reason, 'reason unknown')} (source {reason[0]}, reason {reason[1]})"
-    )
-    if result == PERMANENT:
-        return RetrieveError(
-            "configuration", f"{_where(pacs)} rejected the association permanently: {words}"
-        )
-    if reason in LIMIT_REASONS:
-        return RetrieveError("association_limit", f"{_where(pacs)} refused: too many associations")
-    return RetrieveError(
-        "pacs_refused", f"{_where(pacs)} rejected the association for now: {words}"
-    )
-
-
-@contextmanager
-def association(ae, pacs, **kwargs):
-    assoc = associate(ae, pacs, **kwargs)
-    try:
-        yield assoc
-    finally:
-        if assoc.is_established:
-            assoc.release()
-
 
 # --- what the PACS holds --------------------------------------------------------------
 
@@ -210,9 +119,9 @@ def _series_query(study_uid):
 
 
 def _find(assoc, query):
-    """Matches of one C-FIND (on a `migration.cget` association) as datasets; None when
+    """Matches of one C-FIND (on a `dicomnet.lean` association) as datasets; None when
     the SCP answers with a failure (e.g. it does not take relational queries)."""
-    found = cget.c_find(assoc, encode(query, True, True))
+    found = lean.c_find(assoc, encode(query, True, True))
     return None if found is None else [decode(BytesIO(match), True, True) for match in found]
 
 
@@ -232,7 +141,7 @@ def query_study(pacs, study_uid, listed=False):
     PACS refuses the relational query). Raises RetrieveError."""
     started = time.perf_counter()
     expected = Expected()
-    with _lean(pacs, "C-FIND", model=cget.FIND_MODEL) as assoc:
+    with _lean(pacs, "C-FIND", model=lean.FIND_MODEL) as assoc:
         if not listed:
             _count(expected, _find(assoc, _study_count_query(study_uid)) or [])
         if expected.reported is None:
@@ -295,14 +204,6 @@ def _list(expected, matches):
 # --- retrieval ------------------------------------------------------------------------
 
 
-def storage_contexts(sop_classes, first=None, budget=MAX_CONTEXTS - 1):
-    """(SOP class, [transfer syntaxes]) pairs to propose for C-GET, every syntax an
-    archive may hold, the syntax `first[class]` seen stored with a context of its own
-    (`inventory.syntaxes.contexts`), so the PACS can send each instance as stored."""
-    classes = list(sop_classes) or [cx.abstract_syntax for cx in StoragePresentationContexts]
-    return syntaxes.contexts(classes, first, budget)
-
-
 def _study_identifier(study_uid):
     identifier = Dataset()
     identifier.QueryRetrieveLevel = "STUDY"
@@ -323,27 +224,6 @@ def sop_instance_uid(data):
     """The SOP Instance UID of a received instance's bytes (header only is parsed)."""
     ds = dcmread(BytesIO(data), stop_before_pixels=True, specific_tags=["SOPInstanceUID"])
     return str(ds.get("SOPInstanceUID", "") or "")
-
-
-PLAIN_UID = re.compile(r"^[0-9][0-9.]{0,63}$")
-
-
-def part10_bytes(event):
-    """A pynetdicom-received instance (C-MOVE's Storage SCP) as a DICOM file: the same
-    bytes as `event.encoded_dataset()`, whose pydicom-built file meta cost 0.3 ms of CPU
-    per instance, ten times this. UIDs that are not plain digits and dots take
-    pynetdicom's way (its encoding rules)."""
-    request = event.request
-    uids = (
-        str(request.AffectedSOPClassUID),
-        str(request.AffectedSOPInstanceUID),
-        str(event.context.transfer_syntax),
-    )
-    if not all(PLAIN_UID.match(uid) for uid in uids):
-        return event.encoded_dataset()
-    header = cget.part10_header(*(uid.encode() for uid in uids))
-    with request.DataSet.getbuffer() as dataset:
-        return b"".join((header, dataset))
 
 
 class _Receiver:
@@ -384,55 +264,69 @@ def _outcome(status, completed, failed, warning, receiver, verb):
 
 def c_get(pacs, study_uid, sop_classes, on_instance, identifier=None, first=None):
     """Retrieve a study (or what `identifier` names) by C-GET on one association, by
-    `migration.cget`; instances go to `on_instance`. `first`: {SOP class: [syntaxes
+    `dicomnet.lean`; instances go to `on_instance`. `first`: {SOP class: [syntaxes
     it is stored in]}, proposed first."""
     receiver = _Receiver(on_instance)
     query = encode(identifier or _study_identifier(study_uid), True, True)
     storage = storage_contexts(sop_classes, first)
     with _lean(pacs, "C-GET", storage, receiver=receiver) as assoc:
-        final = cget.c_get(assoc, query, lambda data: receiver.receive(lambda: data))
+        final = lean.c_get(assoc, query, lambda data: receiver.receive(lambda: data))
     if receiver.error is not None:
         raise receiver.error
-    counts = (cget.us(final, tag) for tag in cget.SUBOPERATIONS.values())
-    return _outcome(cget.us(final, cget.STATUS), *counts, receiver, "C-GET")
+    counts = (lean.us(final, tag) for tag in lean.SUBOPERATIONS.values())
+    return _outcome(lean.us(final, lean.STATUS), *counts, receiver, "C-GET")
 
 
 @contextmanager
-def _lean(pacs, verb, storage=(), model=cget.GET_MODEL, receiver=None):
-    """A `migration.cget` association to the PACS; its failures as RetrieveError with
+def _lean(pacs, verb, storage=(), model=lean.GET_MODEL, receiver=None):
+    """A `dicomnet.lean` association to the PACS; its failures as RetrieveError with
     an error class and no PHI (the receiver's own error, when it stopped the C-GET)."""
-    address = (pacs.host, pacs.port, pacs.calling_aet, pacs.called_aet)
-    timeouts = (pacs.timeout, min(10.0, pacs.timeout))
-    context = pacs.tls_context()
     try:
-        with cget.association(
-            *address, list(storage), *timeouts, model=model, tls=context
-        ) as assoc:
+        with lean_association(pacs, storage, model) as assoc:
             yield assoc
-    except cget.RejectedError as exc:
-        raise _rejected(pacs, (exc.result, exc.source, exc.reason)) from None
-    except cget.RefusedError as exc:
-        raise RetrieveError("pacs_refused", f"{_where(pacs)}: {exc}") from None
-    except cget.HandshakeError as exc:
-        raise RetrieveError(
-            "configuration", tls.handshake_reason(exc.error, _where(pacs))
-        ) from None
-    except cget.DroppedError as exc:
-        if receiver is not None and receiver.error is not None:
+    except (DicomNetError, OSError) as exc:
+        if isinstance(exc, DroppedError) and receiver is not None and receiver.error is not None:
             raise receiver.error from None
-        if exc.timeout:
-            raise RetrieveError("timeout", f"{verb}: {exc.reason} ({pacs.timeout:.0f}s)") from None
-        raise RetrieveError("pacs_connection", f"{verb}: {exc.reason}") from None
-    except OSError as exc:
-        where = f"{_where(pacs)} ({type(exc).__name__})"
-        raise RetrieveError("pacs_connection", f"cannot connect to {where}") from None
+        raise _retrieve_error(pacs, verb, exc) from None
+
+
+def _retrieve_error(pacs, verb, exc):
+    """RetrieveError for a `dicomnet.errors` failure: an error class and words, no PHI."""
+    if isinstance(exc, RejectedError):
+        return _rejected(pacs, exc)
+    if isinstance(exc, tls.TlsError):
+        return RetrieveError("configuration", f"{pacs}: {exc}")
+    if isinstance(exc, HandshakeError):
+        return RetrieveError("configuration", tls.handshake_reason(exc.error, str(pacs)))
+    if isinstance(exc, RefusedError):
+        return RetrieveError("pacs_refused", f"{pacs}: {exc}")
+    if isinstance(exc, DroppedError) and exc.timeout:
+        return RetrieveError("timeout", f"{verb}: {exc.reason} ({pacs.timeout:.0f}s)")
+    if isinstance(exc, DroppedError):
+        return RetrieveError("pacs_connection", f"{verb}: {exc.reason}")
+    cause = getattr(exc, "error", None) or exc
+    return RetrieveError("pacs_connection", f"cannot connect to {pacs} ({type(cause).__name__})")
+
+
+def _rejected(pacs, rejection):
+    """RetrieveError for an A-ASSOCIATE-RJ: a permanent one (an unknown AE title) is a
+    configuration error, not retried; a transient one (busy) is retried."""
+    if rejection.permanent:
+        return RetrieveError(
+            "configuration", f"{pacs} rejected the association permanently: {rejection.words}"
+        )
+    if rejection.limit:
+        return RetrieveError("association_limit", f"{pacs} refused: too many associations")
+    return RetrieveError(
+        "pacs_refused", f"{pacs} rejected the association for now: {rejection.words}"
+    )
 
 
 # --- C-MOVE to our own Storage SCP ----------------------------------------------------
 
 
 def c_move(pacs, study_uid, on_instance):
-    """Retrieve a study by C-MOVE (on a `migration.cget` association) to this host's
+    """Retrieve a study by C-MOVE (on a `dicomnet.lean` association) to this host's
     Storage SCP (`manage.py storescp`, AE `pacs.move_destination`), which routes the
     study's instances to us (`storescp`)."""
     receiver = _Receiver(on_instance)
@@ -445,9 +339,9 @@ def c_move(pacs, study_uid, on_instance):
     try:
         with route:
             receiver.started = time.perf_counter()
-            with _lean(pacs, "C-MOVE", model=cget.MOVE_MODEL, receiver=receiver) as assoc:
+            with _lean(pacs, "C-MOVE", model=lean.MOVE_MODEL, receiver=receiver) as assoc:
                 aborting.append(assoc)
-                final = cget.c_move(assoc, query, pacs.move_destination, _arriving(receiver, pacs))
+                final = lean.c_move(assoc, query, pacs.move_destination, _arriving(receiver, pacs))
             route.finish()
     except storescp.RouteError as exc:
         raise RetrieveError("configuration", str(exc)) from None
@@ -466,8 +360,8 @@ def _moved(final, route, receiver, pacs):
         raise receiver.error
     if route.broken:
         raise RetrieveError("internal", f"C-MOVE: {route.broken}")
-    status = cget.us(final, cget.STATUS)
-    completed, failed, warning = (cget.us(final, tag) for tag in cget.SUBOPERATIONS.values())
+    status = lean.us(final, lean.STATUS)
+    completed, failed, warning = (lean.us(final, tag) for tag in lean.SUBOPERATIONS.values())
     if not route.received and (completed or code_to_category(status) == "Failure"):
         raise RetrieveError("pacs_refused", _undelivered(status, completed, pacs))
     return _outcome(status, completed, failed, warning, receiver, "C-MOVE")

@@ -36,8 +36,7 @@ from pathlib import Path
 from django.conf import settings
 from pydicom import dcmread
 
-from inventory import tls
-from migration import leanscp
+from dicomnet import leanscp, syntaxes, tls
 
 log = logging.getLogger(__name__)
 FRAME = struct.Struct(">I")
@@ -221,8 +220,6 @@ class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 
 def serve(aet=None, port=None, bind=None, path=None, aside=None, ready=None, stop=None):
     """Run the Storage SCP and its control socket until `stop` (an Event) is set."""
-    from migration import dicom
-
     aet = aet or settings.MIGRATION_STORAGE_SCP_AET
     port = int(port or settings.MIGRATION_STORAGE_SCP_PORT)
     bind = bind or settings.MIGRATION_STORAGE_SCP_BIND
@@ -235,7 +232,7 @@ def serve(aet=None, port=None, bind=None, path=None, aside=None, ready=None, sto
         return router.deliver(data, leanscp.move_originator(fields), calling_aet)
 
     server = leanscp.LeanScp(
-        aet, (bind, port), on_store, dicom.TRANSFER_SYNTAXES, timeout=timeout,
+        aet, (bind, port), on_store, syntaxes.UIDS, timeout=timeout,
         limit=int(settings.MIGRATION_STORAGE_SCP_ASSOCIATIONS), ssl_context=server_tls(),
     )  # fmt: skip
     threading.Thread(target=server.serve_forever, daemon=True, name="storescp").start()

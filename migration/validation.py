@@ -27,7 +27,7 @@ from pydicom.datadict import keyword_for_tag
 from pydicom.pixels import iter_pixels
 
 from core.scrub import exception_text
-from inventory import syntaxes
+from dicomnet import syntaxes
 from migration import dicom, lint, mapping, readback
 from migration.dicom import RetrieveError
 from migration.engine import Pipeline, lookup_tables

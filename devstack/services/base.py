@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 
 from devstack.services import pidfiles
+from dicomnet import scu
+from dicomnet.association import Peer
 
 LOOPBACK = "127.0.0.1"
 PR_SET_PDEATHSIG = 1
@@ -207,3 +209,20 @@ class ManagedProcess:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+class DimseService(ManagedProcess):
+    """A managed DICOM peer (`aet` on `host`:`port`): ready once its port answers
+    C-ECHO, seeded by C-STORE (`dicomnet.scu`)."""
+
+    def peer(self, calling_aet="CCECHO"):
+        return Peer(self.host, self.port, self.aet, calling_aet)
+
+    def ready(self):
+        return port_open(self.port) and scu.echo(self.peer()).ok
+
+    def store_files(self, paths, calling_aet="CCSEED"):
+        return scu.store(self.peer(calling_aet), paths)
+
+    def store_datasets(self, datasets, calling_aet="CCSEED"):
+        return scu.store(self.peer(calling_aet), datasets)

@@ -12,20 +12,18 @@ prefer one compressed syntax too (`extra_args=["+xs"]` for JPEG lossless, `+xv` 
 
 from devstack.services.base import (
     LOOPBACK,
-    ManagedProcess,
+    DimseService,
     ServiceError,
     dcmtk_env,
     free_port,
-    port_open,
     require_binary,
 )
-from dicomnet import scu as dicomnet
 
 MAX_STUDIES = 500
 MAX_BYTES_PER_STUDY = "1024mb"
 
 
-class DcmQrScp(ManagedProcess):
+class DcmQrScp(DimseService):
     name = "dcmqrscp"
     start_timeout = 20.0
 
@@ -92,12 +90,3 @@ class DcmQrScp(ManagedProcess):
 
     def env(self):
         return dcmtk_env()
-
-    def ready(self):
-        return port_open(self.port) and dicomnet.echo(self.host, self.port, self.aet)
-
-    def store_files(self, paths, calling_aet="CCSEED"):
-        return dicomnet.store(self.host, self.port, self.aet, paths, calling_aet)
-
-    def store_datasets(self, datasets, calling_aet="CCSEED"):
-        return dicomnet.store(self.host, self.port, self.aet, datasets, calling_aet)

@@ -9,8 +9,7 @@ directory, listens on 127.0.0.1 only, and C-MOVEs to the destinations of its con
 import sys
 from configparser import ConfigParser
 
-from devstack.services.base import LOOPBACK, ManagedProcess, ServiceError, free_port, port_open
-from dicomnet import scu as dicomnet
+from devstack.services.base import LOOPBACK, DimseService, ServiceError, free_port
 
 
 def require_sqlalchemy():
@@ -20,7 +19,7 @@ def require_sqlalchemy():
         raise ServiceError("pynetdicom's qrscp needs SQLAlchemy: pip install sqlalchemy") from None
 
 
-class PynetdicomQRSCP(ManagedProcess):
+class PynetdicomQRSCP(DimseService):
     name = "qrscp"
     start_timeout = 30.0
 
@@ -65,12 +64,3 @@ class PynetdicomQRSCP(ManagedProcess):
     def dicom_port(self):
         """The same name as Orthanc's, so callers treat every demo PACS alike."""
         return self.port
-
-    def ready(self):
-        return port_open(self.port) and dicomnet.echo(self.host, self.port, self.aet)
-
-    def store_datasets(self, datasets, calling_aet="CCSEED"):
-        return dicomnet.store(self.host, self.port, self.aet, datasets, calling_aet)
-
-    def store_files(self, paths, calling_aet="CCSEED"):
-        return dicomnet.store(self.host, self.port, self.aet, paths, calling_aet)

@@ -18,7 +18,9 @@ from devstack import synthetic
 from devstack.services import orthanc, seaweedfs
 from devstack.services.base import LOOPBACK, ServiceError, free_port
 from devstack.services.qrscp import PynetdicomQRSCP
-from dicomnet import scu as dicomnet
+from dicomnet import scu
+from dicomnet.association import Peer
+from dicomnet.errors import FindTruncatedError
 from migration import dicomweb as dicomweb_client
 from tests.fixtures_services import TEST_AET, seed_orthanc, seed_studies, start_service
 
@@ -26,7 +28,7 @@ PACS_FIXTURES = ["orthanc_pacs", "dcmqrscp_pacs"]
 
 
 def study_query(uid):
-    return dicomnet.study_query(StudyInstanceUID=uid)
+    return scu.study_query(StudyInstanceUID=uid)
 
 
 def c_get_study(pacs, uid):
@@ -102,13 +104,13 @@ def sha256_b64(data):
 @pytest.mark.parametrize("pacs_fixture", PACS_FIXTURES)
 def test_each_legacy_pacs_answers_c_echo(request, pacs_fixture):
     pacs = request.getfixturevalue(pacs_fixture)
-    assert dicomnet.echo(pacs.host, pacs.port, pacs.aet, pacs.calling_aet)
+    assert scu.echo(Peer(pacs.host, pacs.port, pacs.aet, pacs.calling_aet)).ok
 
 
 @pytest.mark.parametrize("pacs_fixture", PACS_FIXTURES)
 def test_each_legacy_pacs_returns_its_seeded_studies_to_a_study_level_c_find(request, pacs_fixture):
     pacs = request.getfixturevalue(pacs_fixture)
-    found = dicomnet.find_study_uids(pacs.host, pacs.port, pacs.aet, pacs.calling_aet)
+    found = scu.find_study_uids(Peer(pacs.host, pacs.port, pacs.aet, pacs.calling_aet))
     assert sorted(found) == pacs.study_uids
     assert len(pacs.study_uids) == 3
 
@@ -120,8 +122,8 @@ def test_orthanc_with_limit_find_results_5_returns_at_most_5_of_8_studies_then_c
     studies = seed_studies(seed=103, studies=8, series=1, instances=1)
     seed_orthanc(capped, studies)
     assert capped.count_studies() == 8
-    with pytest.raises(dicomnet.FindTruncatedError) as truncated:
-        dicomnet.find_study_uids(LOOPBACK, capped.dicom_port, capped.aet, TEST_AET)
+    with pytest.raises(FindTruncatedError) as truncated:
+        scu.find_study_uids(Peer(LOOPBACK, capped.dicom_port, capped.aet, TEST_AET))
     found = {str(ds.StudyInstanceUID) for ds in truncated.value.matches}
     assert 0 < len(found) <= 5
     assert found <= set(studies)
@@ -159,7 +161,7 @@ def test_pynetdicom_qrscp_stores_instances_and_finds_their_studies():
         studies = seed_studies(seed=104, studies=2)
         for datasets in studies.values():
             assert qrscp.store_datasets(datasets) == len(datasets)
-        found = dicomnet.find_study_uids(qrscp.host, qrscp.port, qrscp.aet, TEST_AET)
+        found = scu.find_study_uids(Peer(qrscp.host, qrscp.port, qrscp.aet, TEST_AET))
     finally:
         qrscp.stop()
     # qrscp answers a study-level C-FIND with one match per instance, not per study.

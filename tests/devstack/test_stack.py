@@ -26,7 +26,8 @@ from devstack.stack import (
     Stack,
     StackError,
 )
-from dicomnet import scu as dicomnet
+from dicomnet import scu
+from dicomnet.association import Peer
 from tests.migration.support import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -202,8 +203,8 @@ def test_a_second_run_reaches_ready_with_the_data_of_the_first_and_two_ctrl_c_le
         assert demo_password(stack) == password
         assert "seeding the demo PACS" not in stack.output
         assert "created demo users" not in stack.output
-        uids = dicomnet.find_study_uids(
-            LOOPBACK, stack.pacs_port(), DEMO_PACS_AET, calling_aet=DEMO_CALLING_AET
+        uids = scu.find_study_uids(
+            Peer(LOOPBACK, stack.pacs_port(), DEMO_PACS_AET, DEMO_CALLING_AET)
         )
         assert len(uids) == DEMO_STUDIES
         check_demo_s3(stack, log_in(stack, password))

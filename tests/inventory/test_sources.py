@@ -98,7 +98,7 @@ def test_pacs_echo_explains_a_refused_connection_a_rejection_and_a_silent_peer(
 
     with pytest.raises(CommandError, match="connection refused"):
         run("pacs", "echo", "nothing")
-    with pytest.raises(CommandError, match=r"association rejected \(.*Called AE title not"):
+    with pytest.raises(CommandError, match=r"association rejected \(.*called AE title not"):
         run("pacs", "echo", "wrong-ae")
     with pytest.raises(CommandError, match="within 1 s \\(timeout\\)"):
         run("pacs", "echo", "silent")

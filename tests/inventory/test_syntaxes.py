@@ -1,6 +1,6 @@
 """Proposing every transfer syntax an archive may hold within 128 presentation contexts."""
 
-from inventory import syntaxes
+from dicomnet import syntaxes
 
 BIG_ENDIAN, RLE = "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.5"
 

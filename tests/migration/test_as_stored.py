@@ -13,8 +13,8 @@ from pydicom import dcmread
 from pydicom.uid import generate_uid
 
 from devstack.services.orthanc import Orthanc
+from dicomnet import syntaxes
 from inventory import actions as inventory
-from inventory import syntaxes
 from inventory.models import Series
 from migration import discrepancies, validation
 from migration.models import (

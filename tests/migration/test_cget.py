@@ -1,4 +1,4 @@
-"""The engine's C-GET and C-FIND (`migration.cget`): what the C-GET hands on for each
+"""The engine's C-GET and C-FIND (`dicomnet.lean`): what the C-GET hands on for each
 instance is the DICOM file pynetdicom would write, byte for byte, whatever the modality,
 transfer syntax or character set, from Orthanc and from dcmtk's dcmqrscp, in PDUs of any
 size; the C-FIND lists what the PACS holds; a PACS that refuses, is not there or ends the
@@ -8,37 +8,35 @@ import socket
 
 import pytest
 from pydicom.dataset import Dataset
-from pynetdicom import AE, build_role, evt
+from pynetdicom import build_role, evt
 from pynetdicom.dimse_messages import C_STORE_RSP
 from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.dsutils import encode
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelGet as GetModel
 
-from migration import cget, dicom
+from dicomnet import lean, syntaxes
+from dicomnet.association import association
+from migration import dicom
 from migration.dicom import RetrieveError
 from tests.fixtures_services import TEST_AET
 
 
 def pynetdicom_get(pacs, study_uid, sop_classes):
-    """{SOP UID: (event.encoded_dataset(), dicom.part10_bytes(event))} by pynetdicom's own
+    """{SOP UID: (event.encoded_dataset(), lean.event_part10_bytes(event))} by pynetdicom's own
     C-GET: the reference for the engine's C-GET and for the C-MOVE SCP's file bytes."""
-    ae = AE(ae_title=pacs.calling_aet)
-    ae.maximum_pdu_size = 0
-    ae.add_requested_context(GetModel)
-    contexts = dicom.storage_contexts(sop_classes)
-    for sop_class, syntaxes in contexts:
-        ae.add_requested_context(sop_class, syntaxes)
+    contexts = syntaxes.storage_contexts(sop_classes)
     received = {}
 
     def on_store(event):
         sop = str(event.request.AffectedSOPInstanceUID)
-        received[sop] = (event.encoded_dataset(), dicom.part10_bytes(event))
+        received[sop] = (event.encoded_dataset(), lean.event_part10_bytes(event))
         return 0x0000
 
     classes = dict.fromkeys(sop_class for sop_class, _syntaxes in contexts)
     roles = [build_role(sop_class, scp_role=True) for sop_class in classes]
     handlers = [(evt.EVT_C_STORE, on_store)]
-    with dicom.association(ae, pacs, ext_neg=roles, evt_handlers=handlers) as assoc:
+    proposed = [(GetModel, None), *contexts]
+    with association(pacs, proposed, ext_neg=roles, handlers=handlers, max_pdu=0) as assoc:
         query = Dataset()
         query.QueryRetrieveLevel, query.StudyInstanceUID = "STUDY", study_uid
         list(assoc.send_c_get(query, GetModel))
@@ -54,12 +52,12 @@ def lean_get(pacs, study_uid, sop_classes, max_pdu=0):
         return dicom.SUCCESS
 
     address = (pacs.host, pacs.port, pacs.calling_aet, pacs.called_aet)
-    contexts = dicom.storage_contexts(sop_classes)
+    contexts = syntaxes.storage_contexts(sop_classes)
     query = Dataset()
     query.QueryRetrieveLevel, query.StudyInstanceUID = "STUDY", study_uid
-    with cget.association(*address, contexts, 30, 5, max_pdu=max_pdu) as assoc:
-        final = cget.c_get(assoc, encode(query, True, True), on_store)
-    assert cget.us(final, cget.STATUS) == 0x0000
+    with lean.association(*address, contexts, 30, 5, max_pdu=max_pdu) as assoc:
+        final = lean.c_get(assoc, encode(query, True, True), on_store)
+    assert lean.us(final, lean.STATUS) == 0x0000
     return received
 
 
@@ -88,13 +86,13 @@ def test_instances_are_the_files_pynetdicom_writes_for_every_modality_and_syntax
 def test_small_pdus_from_dcmqrscp_arrive_whole(dcmqrscp_pacs, monkeypatch):
     """dcmtk's archive, asked for 1 KB PDUs: every data set comes in several fragments."""
     fragments = []
-    read_fragment = cget.Association._next_pdv
+    read_fragment = lean.Association._next_pdv
 
     def counted(assoc, out, command):
         fragments.append("command" if command else "data set")
         return read_fragment(assoc, out, command)
 
-    monkeypatch.setattr(cget.Association, "_next_pdv", counted)
+    monkeypatch.setattr(lean.Association, "_next_pdv", counted)
     pacs = dicom.Pacs(dcmqrscp_pacs.host, dcmqrscp_pacs.port, dcmqrscp_pacs.aet, TEST_AET)
     study_uid, datasets = next(iter(dcmqrscp_pacs.studies.items()))
     classes = dicom.query_study(pacs, study_uid).sop_classes
@@ -108,9 +106,9 @@ def test_small_pdus_from_dcmqrscp_arrive_whole(dcmqrscp_pacs, monkeypatch):
 
 
 def test_the_store_response_is_the_command_set_pynetdicom_encodes():
-    request = {cget.AFFECTED_CLASS: b"1.2.840.10008.5.1.4.1.1.2", cget.MESSAGE_ID: b"\x07\x00",
-               cget.AFFECTED_INSTANCE: b"1.2.3.4.5"}  # fmt: skip
-    ours = cget.command_set(cget.store_response(request, 0xA700))
+    request = {lean.AFFECTED_CLASS: b"1.2.840.10008.5.1.4.1.1.2", lean.MESSAGE_ID: b"\x07\x00",
+               lean.AFFECTED_INSTANCE: b"1.2.3.4.5"}  # fmt: skip
+    ours = lean.command_set(lean.store_response(request, 0xA700))
 
     primitive = C_STORE()
     primitive.AffectedSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
@@ -120,7 +118,7 @@ def test_the_store_response_is_the_command_set_pynetdicom_encodes():
     message = C_STORE_RSP()
     message.primitive_to_message(primitive)
     assert ours == encode(message.command_set, True, True)
-    assert cget.us(cget.read_command(ours), cget.STATUS) == 0xA700
+    assert lean.us(lean.read_command(ours), lean.STATUS) == 0xA700
 
 
 def test_a_pacs_that_does_not_know_its_own_name_rejects_with_the_reason(dcmqrscp_pacs):

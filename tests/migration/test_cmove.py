@@ -16,7 +16,8 @@ from pydicom.dataset import Dataset
 from pynetdicom import AE
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelMove, Verification
 
-from dicomnet import scu as dicomnet
+from dicomnet import scu
+from dicomnet.association import Peer
 from migration import actions, dispatch, storescp, throttle
 from migration.models import StoredInstance, StudyState, Wave, WaveState
 from tests.fixtures_services import TEST_AET
@@ -204,7 +205,7 @@ def test_a_worker_killed_mid_c_move_loses_nothing(
 def test_the_storage_scp_answers_c_echo_as_its_ae_and_rejects_another_called_ae(
     move_scp, storage_scp_port
 ):
-    assert dicomnet.echo("127.0.0.1", storage_scp_port, TEST_AET)
+    assert scu.echo(Peer("127.0.0.1", storage_scp_port, TEST_AET, "CCECHO")).ok
     ae = AE(ae_title="CCPROBE")
     ae.add_requested_context(Verification)
     assoc = ae.associate("127.0.0.1", storage_scp_port, ae_title="NOTTHESCP")

@@ -9,7 +9,7 @@ import threading
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from inventory import tls
+from dicomnet import tls
 from migration import dicom, storescp
 
 

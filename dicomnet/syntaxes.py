@@ -10,6 +10,8 @@ last context per SOP class. The syntax a SOP class was seen stored in (the inven
 sample) goes first.
 """
 
+from pynetdicom.presentation import StoragePresentationContexts
+
 # (UID, short name), the most common in archives first: the order in which syntaxes get
 # a context of their own when the budget is short.
 AS_STORED = (
@@ -101,3 +103,15 @@ def contexts(sop_classes, first=None, budget=127, max_entries=MAX_ENTRIES):
         proposed += [(sop_class, [uid]) for uid in order[:n]]
         proposed.append((sop_class, order[n : n + shared]))
     return proposed
+
+
+MAX_CONTEXTS = 128  # presentation contexts in one association (PS3.8 9.3.2.2: odd ids)
+
+
+def storage_contexts(sop_classes, first=None, budget=MAX_CONTEXTS - 1):
+    """(SOP class, [transfer syntaxes]) pairs to propose for the instances a C-GET
+    brings, the service's own context aside: every syntax an archive may hold, the
+    syntax `first[class]` seen stored with a context of its own (`contexts`), so the PACS
+    can send each instance as stored; every storage SOP class when none is named."""
+    classes = list(sop_classes) or [cx.abstract_syntax for cx in StoragePresentationContexts]
+    return contexts(classes, first, budget)

@@ -6,8 +6,10 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
+from dicomnet.errors import DicomNetError
 
-class TlsError(RuntimeError):
+
+class TlsError(DicomNetError):
     """TLS is misconfigured or a handshake failed; the message says which and why."""
 
 

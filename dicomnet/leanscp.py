@@ -1,8 +1,8 @@
 """The Storage SCP's associations on a plain socket (the acceptor's side of
-`migration.cget`): pynetdicom's server spent about 4 ms of the SCP process's CPU per
+`dicomnet.lean`): pynetdicom's server spent about 4 ms of the SCP process's CPU per
 512 KB instance (4 KB reads, a PDU object, a state machine, a DIMSE primitive per PDU),
 which made a C-MOVE cost more CPU than a C-GET. Here one thread per association reads
-through cget's 256 KB buffer, C-STOREs arrive as DICOM files (cget.read_message) and are
+through lean's 256 KB buffer, C-STOREs arrive as DICOM files (lean.read_message) and are
 answered from pre-encoded command elements.
 
 pynetdicom still decodes the A-ASSOCIATE-RQ, negotiates the presentation contexts and
@@ -16,15 +16,8 @@ import ssl
 import threading
 
 from pydicom.uid import UID
-from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_VERSION
 from pynetdicom.pdu import A_ASSOCIATE_AC, A_ASSOCIATE_RJ, A_ASSOCIATE_RQ
-from pynetdicom.pdu_primitives import (
-    A_ASSOCIATE,
-    ImplementationClassUIDNotification,
-    ImplementationVersionNameNotification,
-    MaximumLengthNotification,
-    SCP_SCU_RoleSelectionNegotiation,
-)
+from pynetdicom.pdu_primitives import A_ASSOCIATE
 from pynetdicom.presentation import (
     AllStoragePresentationContexts,
     build_context,
@@ -32,13 +25,18 @@ from pynetdicom.presentation import (
 )
 from pynetdicom.sop_class import Verification
 
-from migration import cget
+from dicomnet import lean, sockets
+from dicomnet.errors import (
+    CALLED_AE_UNKNOWN,
+    LIMIT_EXCEEDED,
+    PERMANENT,
+    TRANSIENT,
+    DroppedError,
+    HandshakeError,
+)
 
 log = logging.getLogger(__name__)
 C_ECHO_RQ, C_ECHO_RSP = 0x0030, 0x8030
-REJECT_PERMANENT, REJECT_TRANSIENT = 1, 2
-CALLED_AE_UNKNOWN = (1, 7)  # (source, reason): service user, called AE not recognized
-LIMIT_EXCEEDED = (3, 2)  # service provider (presentation), local limit exceeded
 
 
 @functools.cache
@@ -89,30 +87,30 @@ class LeanScp:
 
     def _serve(self, conn):
         try:
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sockets.send_at_once(conn)
             conn.settimeout(self.timeout)
             if self.ssl_context is not None:
                 conn = self.ssl_context.wrap_socket(conn, server_side=True)
-            self._associate(cget.Association(conn, {}, 0))
-        except (cget.DroppedError, cget.HandshakeError, ssl.SSLError, OSError) as exc:
+            self._associate(lean.Association(conn, {}, 0))
+        except (DroppedError, HandshakeError, ssl.SSLError, OSError) as exc:
             log.warning("storescp: association ended: %s", exc)
         finally:
             conn.close()
 
     def _associate(self, link):
         pdu_type, body = link.read_pdu()
-        if pdu_type != cget.ASSOCIATE_RQ:
+        if pdu_type != lean.ASSOCIATE_RQ:
             return
         request = A_ASSOCIATE_RQ()
-        request.decode(cget.PDU_HEADER.pack(pdu_type, len(body)) + body)
+        request.decode(lean.PDU_HEADER.pack(pdu_type, len(body)) + body)
         primitive = request.to_primitive()
         if primitive.called_ae_title.strip() != self.aet:
-            return _reject(link, REJECT_PERMANENT, CALLED_AE_UNKNOWN)
+            return _reject(link, PERMANENT, CALLED_AE_UNKNOWN)
         with self.lock:
             full = self.active >= self.limit
             self.active += 0 if full else 1
         if full:
-            return _reject(link, REJECT_TRANSIENT, LIMIT_EXCEEDED)
+            return _reject(link, TRANSIENT, LIMIT_EXCEEDED)
         try:
             self._accept(link, primitive)
             self._receive(link, primitive.calling_ae_title.strip())
@@ -121,31 +119,19 @@ class LeanScp:
                 self.active -= 1
 
     def _accept(self, link, primitive):
-        items = primitive.user_information or []
-        roles = {
-            item.sop_class_uid: (item.scu_role, item.scp_role)
-            for item in items
-            if isinstance(item, SCP_SCU_RoleSelectionNegotiation)
-        }
-        lengths = [
-            i.maximum_length_received for i in items if isinstance(i, MaximumLengthNotification)
-        ]
+        roles, max_pdu = lean.negotiation_items(primitive.user_information)
         results, answered_roles = negotiate_as_acceptor(
             primitive.presentation_context_definition_list, self.contexts, roles or None
         )
-        link.contexts = {
-            cx.context_id: (str(cx.abstract_syntax), str(cx.transfer_syntax[0]))
-            for cx in results
-            if cx.result == 0x00 and cx.transfer_syntax
-        }
-        link.peer_max_pdu = (lengths[0] if lengths else 0) or (1 << 31)
+        link.contexts = lean.accepted_contexts(results)
+        link.peer_max_pdu = max_pdu or (1 << 31)
         answer = A_ASSOCIATE()
-        answer.application_context_name = UID(cget.APPLICATION_CONTEXT)
+        answer.application_context_name = UID(lean.APPLICATION_CONTEXT)
         answer.calling_ae_title = primitive.calling_ae_title
         answer.called_ae_title = primitive.called_ae_title
         answer.result, answer.result_source = 0x00, 0x01
         answer.presentation_context_definition_results_list = results
-        answer.user_information = [*_user_information(), *answered_roles]
+        answer.user_information = [*lean.user_information(), *answered_roles]
         pdu = A_ASSOCIATE_AC()
         pdu.from_primitive(answer)
         link.sock.sendall(pdu.encode())
@@ -154,46 +140,36 @@ class LeanScp:
         while True:
             try:
                 context, fields, data = link.read_message()
-            except cget.DroppedError as exc:
-                if exc.pdu_type == cget.RELEASE_RQ:
-                    link.sock.sendall(cget.PDU_HEADER.pack(cget.RELEASE_RP, 4) + bytes(4))
+            except DroppedError as exc:
+                if exc.pdu_type == lean.RELEASE_RQ:
+                    link.sock.sendall(lean.PDU_HEADER.pack(lean.RELEASE_RP, 4) + bytes(4))
                     return
                 raise
-            field = cget.us(fields, cget.COMMAND_FIELD)
-            if field == cget.C_STORE_RQ and data is not None:
+            field = lean.us(fields, lean.COMMAND_FIELD)
+            if field == lean.C_STORE_RQ and data is not None:
                 status = self.on_store(data, fields, calling_aet)
-                link.send_message(context, cget.command_set(cget.store_response(fields, status)))
+                link.send_message(context, lean.command_set(lean.store_response(fields, status)))
             elif field == C_ECHO_RQ:
-                link.send_message(context, cget.command_set(_echo_response(fields)))
+                link.send_message(context, lean.command_set(_echo_response(fields)))
             else:
-                raise cget.DroppedError(f"the PACS sent an unexpected command 0x{field:04X}")
+                raise DroppedError(f"the PACS sent an unexpected command 0x{field:04X}")
 
 
 MOVE_ORIGINATOR = 0x00001030
 
 
 def move_originator(fields):
-    return cget.uid(fields, MOVE_ORIGINATOR).decode(errors="replace").strip()
+    return lean.uid(fields, MOVE_ORIGINATOR).decode(errors="replace").strip()
 
 
 def _echo_response(fields):
     return {
-        cget.AFFECTED_CLASS: cget.uid(fields, cget.AFFECTED_CLASS),
-        cget.COMMAND_FIELD: C_ECHO_RSP,
-        cget.RESPONDED_TO: cget.us(fields, cget.MESSAGE_ID),
-        cget.DATASET_TYPE: cget.NO_DATASET,
-        cget.STATUS: 0x0000,
+        lean.AFFECTED_CLASS: lean.uid(fields, lean.AFFECTED_CLASS),
+        lean.COMMAND_FIELD: C_ECHO_RSP,
+        lean.RESPONDED_TO: lean.us(fields, lean.MESSAGE_ID),
+        lean.DATASET_TYPE: lean.NO_DATASET,
+        lean.STATUS: 0x0000,
     }
-
-
-def _user_information():
-    length = MaximumLengthNotification()
-    length.maximum_length_received = 0
-    implementation = ImplementationClassUIDNotification()
-    implementation.implementation_class_uid = PYNETDICOM_IMPLEMENTATION_UID
-    version = ImplementationVersionNameNotification()
-    version.implementation_version_name = PYNETDICOM_IMPLEMENTATION_VERSION
-    return [length, implementation, version]
 
 
 def _reject(link, result, reason):
