@@ -238,6 +238,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("CUTOVER_REFRESH_SECONDS", default=60.0),
     },
 }
+CUTOVER_QUEUE = env.str("CUTOVER_QUEUE", default="celery")  # go/no-go re-evaluations
 # Alerts (core.alerts): the Celery queue of their drain, and beat's re-drain of what a lost
 # task or a dead worker left pending.
 ALERT_QUEUE = env.str("ALERT_QUEUE", default="celery")

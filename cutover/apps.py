@@ -1,11 +1,14 @@
-import threading
-import time
+import logging
 
 from django.apps import AppConfig
+
+log = logging.getLogger(__name__)
 
 # Topics of other apps whose events can change a go/no-go criterion.
 READINESS_SOURCES = ("migration", "validation", "training", "board", "alerts", "feedback")
 MIN_INTERVAL_S = 2.0
+DUE_KEY = "cutover:readiness-due"
+DUE_TTL_S = 30  # a queued evaluation that got lost blocks the next one this long at most
 
 
 class CutoverConfig(AppConfig):
@@ -19,21 +22,36 @@ class CutoverConfig(AppConfig):
 
 
 class ReadinessFollower:
-    """Re-evaluates go/no-go when another app publishes a change, at most every
-    MIN_INTERVAL_S per process; beat's `cutover.tasks.refresh_live` catches up the rest."""
-
-    def __init__(self):
-        self.last = 0.0
-        self.lock = threading.Lock()
+    """Asks for a go/no-go re-evaluation when another app publishes a change. The
+    evaluation runs in a Celery task (`cutover.tasks.publish_readiness`), MIN_INTERVAL_S
+    after the first change of a burst, once for the whole burst, never in the process
+    that published; beat's `cutover.tasks.refresh_live` catches up whatever is missed."""
 
     def __call__(self, topic, message):
-        if topic.split(".", 1)[0] not in READINESS_SOURCES:
-            return
-        with self.lock:
-            now = time.monotonic()
-            if now - self.last < MIN_INTERVAL_S:
-                return
-            self.last = now
-        from cutover.actions import publish_readiness
+        if topic.split(".", 1)[0] in READINESS_SOURCES:
+            request_readiness()
 
-        publish_readiness()
+
+def request_readiness():
+    """Queue one evaluation unless one is queued already (the Redis key DUE_KEY)."""
+    from celery import signature
+    from django.conf import settings
+
+    try:
+        if _redis().set(DUE_KEY, 1, nx=True, ex=DUE_TTL_S):
+            evaluate = signature("cutover.tasks.publish_readiness")
+            evaluate.apply_async(countdown=MIN_INTERVAL_S, queue=settings.CUTOVER_QUEUE)
+    except Exception as exc:  # Redis or the broker is down: beat's refresh catches up
+        log.warning("cutover: could not queue a go/no-go evaluation: %s", exc)
+
+
+def readiness_taken():
+    """The queued evaluation starts: changes from now on queue another one."""
+    _redis().delete(DUE_KEY)
+
+
+def _redis():
+    import redis
+    from django.conf import settings
+
+    return redis.Redis.from_url(settings.REDIS_URL)

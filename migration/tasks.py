@@ -74,15 +74,14 @@ def tick():
 @worker_init.connect
 def _warm_up(sender=None, **kwargs):
     """Load once, before the pool forks, what each pool process would load on its first
-    study: botocore's S3 model, Django's URL patterns and the live-progress templates
+    study: botocore's S3 model, Django's URL patterns and the live-progress template
     (together about 0.3 s of CPU per process, a twentieth of a 1,000-instance wave); and
     keep instance buffers in the C heap (`engine.tune_allocator`)."""
     engine.tune_allocator()
     with contextlib.suppress(Exception):
         storage.warm_up()
         get_resolver().reverse_dict  # noqa: B018 (populates the resolver)
-        for name in ("migration/_progress.html", "cutover/_readiness.html"):
-            get_template(name)
+        get_template("migration/_progress.html")
 
 
 @worker_ready.connect
