@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from cutover import actions
-from cutover.apps import readiness_taken
+from cutover.follow import readiness_taken
 from cutover.models import Probe
 
 

@@ -9,7 +9,7 @@ import redis
 from kombu import Connection
 
 from cutover import actions, tasks
-from cutover.apps import DUE_KEY, ReadinessFollower
+from cutover.follow import DUE_KEY, ReadinessFollower
 from cutover.models import ProbeResult
 from tests.cutover.mllp import MllpListener
 
