@@ -238,6 +238,15 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("CUTOVER_REFRESH_SECONDS", default=60.0),
     },
 }
+CUTOVER_QUEUE = env.str("CUTOVER_QUEUE", default="celery")  # go/no-go re-evaluations
+# Alerts (core.alerts): the Celery queue of their drain, and beat's re-drain of what a lost
+# task or a dead worker left pending.
+ALERT_QUEUE = env.str("ALERT_QUEUE", default="celery")
+CELERY_BEAT_SCHEDULE["alerts-redrain"] = {
+    "task": "core.tasks.redrain_alerts",
+    "schedule": env.float("ALERT_REDRAIN_SECONDS", default=30.0),
+    "options": {"queue": ALERT_QUEUE},
+}
 
 REST_FRAMEWORK = {
     # Tokens (scoped, revocable: core.tokens) for systems, the session for the
@@ -285,6 +294,7 @@ AUDITLOG_EXCLUDE_TRACKING_MODELS = (
     "auditlog.logentry",
     "core.phiaccess",
     "core.healthsample",
+    "core.alert",  # the outbox of alerts: their tickets keep the story
     "cutover.proberesult",
     "cutover.baselinetask",
 )

@@ -44,10 +44,12 @@ def publish(topic, payload, html=None):
 
 
 def subscribe_local(callback):
-    """Register an in-process listener `callback(topic, message)`.
+    """Register an in-process listener `callback(topic, message)`, called after commit in
+    the publishing process, best effort (an exception is logged, a crash loses the call).
 
-    This is the seam between apps: e.g. the command center turns migration failures
-    into tickets by listening here, without the engine importing the command center.
+    Fit for what the next event repeats anyway (the desk reads health snapshots; cutover
+    queues a go/no-go evaluation) and for tests; never for a record that must exist:
+    alerts go through their outbox (`core.alerts`).
     """
     _listeners.append(callback)
     return callback

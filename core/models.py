@@ -70,3 +70,33 @@ class ApiToken(models.Model):
 
     def usable_at(self, now):
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class Alert(models.Model):
+    """The outbox of `core.alerts`: a problem (or its recovery) reported for the desk.
+
+    The row is written in the reporter's transaction, so an alert exists exactly when the
+    change that caused it does; a Celery task takes it in (`core.alerts.drain`) and marks
+    it done in the transaction that records it, so a worker that dies in between leaves a
+    pending row that the next drain takes, and nothing is taken twice."""
+
+    cause = models.CharField(max_length=200, help_text="the deduplication key: one open ticket")
+    payload = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["pk"]
+        indexes = [
+            models.Index(
+                fields=["cause", "id"],
+                condition=models.Q(done_at__isnull=True),
+                name="pending_alerts",
+            )
+        ]
+
+    def __str__(self):
+        state = "done" if self.done_at else "pending"
+        return f"alert {self.cause} ({state})"

@@ -5,6 +5,7 @@ go-live date, critical tasks), `cutover.plan.<id>` (a cutover plan), `cutover.re
 (the go/no-go screen). Events are published after commit by `core.events`.
 """
 
+from celery import signature
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.template.loader import render_to_string
@@ -554,9 +555,8 @@ def _outcome(probe):
 def queue_probe(probe, trigger="on demand"):
     """Ask a worker to run the probe (the web process never connects to its target);
     the result arrives on the plan's page as an event and in the probe's history."""
-    from cutover import tasks
-
-    transaction.on_commit(lambda: tasks.run_probe.delay(probe.pk, trigger))
+    run = signature("cutover.tasks.run_probe", args=(probe.pk, trigger))
+    transaction.on_commit(run.delay)
     return {"queued": True, "id": probe.pk}
 
 

@@ -3,6 +3,7 @@
 from celery import shared_task
 
 from cutover import actions
+from cutover.follow import readiness_taken
 from cutover.models import Probe
 
 
@@ -24,4 +25,11 @@ def run_scheduled_probes():
 def refresh_live():
     """Beat: live-bound task progress and the go/no-go screen catch up with every app."""
     actions.refresh_live_tasks()
+    actions.publish_readiness()
+
+
+@shared_task(ignore_result=True, soft_time_limit=120, time_limit=150)
+def publish_readiness():
+    """Another app changed something a go/no-go criterion reads (cutover.apps)."""
+    readiness_taken()
     actions.publish_readiness()

@@ -9,8 +9,9 @@ class DeskConfig(AppConfig):
 
     def ready(self):
         """Alerts and health checks become tickets; every worker counts its tasks."""
-        from core import events
+        from core import alerts, events
         from desk import intake, monitoring
 
-        events.subscribe_local(intake.on_event)
+        alerts.take_in_with(intake.take_alert)
+        events.subscribe_local(intake.on_health)
         monitoring.connect_task_signals()

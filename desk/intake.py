@@ -1,11 +1,14 @@
-"""Automatic tickets: the command center's listener on the event bus, and the helpers
-other parts of the product call to report a problem.
+"""Automatic tickets: the desk's intake of alerts, and the helpers other parts of the
+product call to report a problem.
 
-`on_event` is registered in `CommandCenterConfig.ready()` with `events.subscribe_local`.
-It runs after the publisher's commit, in the publishing process (a Celery worker, the
-web server): `alerts.<source>` events become tickets (one open ticket per cause), or
-resolve it when they say the problem is over; a health snapshot with a component down
-raises a monitoring alert, and one with that component up again clears it.
+`take_alert` is registered in `DeskConfig.ready()` with `core.alerts.take_in_with`: the
+alert drain (a Celery task, `core.tasks.drain_alerts`) hands it each pending alert inside
+the transaction that marks the alert done. An alert becomes a ticket (one open ticket per
+cause), or resolves it when it says the problem is over.
+
+`on_health` listens to the `health` event of every snapshot (`core.events.subscribe_local`):
+a component down raises a monitoring alert, and one up again clears it. It needs no more
+than the bus gives: the next snapshot, seconds later, says the same again.
 """
 
 import logging
@@ -18,14 +21,16 @@ log = logging.getLogger(__name__)
 COMPONENT_LABELS = {"database": "Database", "redis": "Redis", "workers": "Celery workers"}
 
 
-def on_event(topic, message):
-    if topic.startswith("alerts."):
-        data = message["data"]
-        if data.get("recovered"):
-            tickets.recover(data)
-        else:
-            tickets.ingest_alert(data)
-    elif topic == "health":
+def take_alert(alert):
+    """One alert payload into the desk: a ticket opened or counted on, or resolved."""
+    if alert.get("recovered"):
+        tickets.recover(alert)
+    else:
+        tickets.ingest_alert(alert)
+
+
+def on_health(topic, message):
+    if topic == "health":
         health_alerts(message["data"])
 
 

@@ -4,8 +4,8 @@ from pathlib import Path
 from django.conf import settings
 from django.db import models
 
-from desk import catalog, workflow
-from desk.priority import PRIORITIES
+from desk import catalog, vocabulary
+from desk.vocabulary import PRIORITIES
 
 # --- The 24/7 command center: configuration tables (data, editable in the admin) ------------
 
@@ -29,9 +29,9 @@ class PriorityRule(models.Model):
 class Transition(models.Model):
     """An allowed status change, and the access rule it needs."""
 
-    source = models.CharField(max_length=20, choices=workflow.STATUSES)
-    target = models.CharField(max_length=20, choices=workflow.STATUSES)
-    rule = models.CharField(max_length=40, default=workflow.DEFAULT_RULE)
+    source = models.CharField(max_length=20, choices=vocabulary.STATUSES)
+    target = models.CharField(max_length=20, choices=vocabulary.STATUSES)
+    rule = models.CharField(max_length=40, default=vocabulary.DEFAULT_RULE)
     allowed = models.BooleanField(default=True, help_text="untick to forbid a default move")
 
     class Meta:
@@ -82,7 +82,7 @@ class Ticket(models.Model):
     impact = models.CharField(max_length=10, choices=catalog.LEVELS, default="medium")
     urgency = models.CharField(max_length=10, choices=catalog.LEVELS, default="medium")
     priority = models.CharField(max_length=2, choices=PRIORITIES)
-    status = models.CharField(max_length=20, choices=workflow.STATUSES, default="new")
+    status = models.CharField(max_length=20, choices=vocabulary.STATUSES, default="new")
     source = models.CharField(max_length=20, choices=catalog.SOURCES, default="staff")
     cause = models.CharField(
         max_length=200, blank=True, help_text="dedup key of automatic tickets", db_index=True
@@ -110,7 +110,7 @@ class Ticket(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["cause"],
-                condition=models.Q(status__in=workflow.OPEN_STATUSES) & ~models.Q(cause=""),
+                condition=models.Q(status__in=vocabulary.OPEN_STATUSES) & ~models.Q(cause=""),
                 name="one_open_ticket_per_cause",
             )
         ]
@@ -120,7 +120,7 @@ class Ticket(models.Model):
 
     @property
     def is_open(self):
-        return self.status in workflow.OPEN_STATUSES
+        return self.status in vocabulary.OPEN_STATUSES
 
 
 class TicketEvent(models.Model):

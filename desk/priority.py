@@ -4,12 +4,7 @@ The defaults follow the ITIL matrix; the live matrix is the `PriorityRule` table
 from DEFAULT_MATRIX, editable in the admin), so a hospital can tune it without a release.
 """
 
-PRIORITIES = {
-    "P1": "P1 · Critical",
-    "P2": "P2 · High",
-    "P3": "P3 · Moderate",
-    "P4": "P4 · Low",
-}
+from desk.vocabulary import PRIORITIES as PRIORITIES
 
 DEFAULT_MATRIX = {
     ("high", "high"): "P1",

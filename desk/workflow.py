@@ -5,18 +5,10 @@ which access rule a move needs, is DEFAULT_TRANSITIONS as changed by the `Transi
 table (seeded with the defaults, editable in the admin).
 """
 
-STATUSES = {
-    "new": "New",
-    "acknowledged": "Acknowledged",
-    "in_progress": "In progress",
-    "waiting": "Waiting",
-    "resolved": "Resolved",
-    "closed": "Closed",
-}
-OPEN_STATUSES = ("new", "acknowledged", "in_progress", "waiting")
-PAUSED_STATUSES = ("waiting",)  # SLA clocks stop while a ticket waits on someone else
+from desk.vocabulary import DEFAULT_RULE, STATUSES
+from desk.vocabulary import OPEN_STATUSES as OPEN_STATUSES
+from desk.vocabulary import PAUSED_STATUSES as PAUSED_STATUSES
 
-DEFAULT_RULE = "triage_tickets"
 DEFAULT_TRANSITIONS = {
     ("new", "acknowledged"): DEFAULT_RULE,
     ("new", "in_progress"): DEFAULT_RULE,

@@ -11,6 +11,7 @@ import time
 from contextlib import contextmanager
 from datetime import timedelta
 
+from celery import signature
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -138,10 +139,8 @@ def start_crawl(source, *, since=None, with_series=True, user=None, queue="", en
 
 
 def _enqueue(run):
-    from inventory.tasks import crawl
-
     options = {"queue": run.queue} if run.queue else {}
-    result = crawl.apply_async((run.pk,), **options)
+    result = signature("inventory.tasks.crawl").apply_async((run.pk,), **options)
     CrawlRun.objects.filter(pk=run.pk).update(task_id=result.id or "")
 
 

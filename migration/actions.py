@@ -4,7 +4,6 @@ Views, API views, tasks and management commands call these; the ledger's own sta
 machine is `migration/ledger.py`, which the engine drives.
 """
 
-import contextlib
 import logging
 import threading
 
@@ -21,9 +20,8 @@ from core.alerts import raise_alert
 from core.events import publish
 from inventory.models import Study
 from migration import conflicts, conformance, ledger, mapping, measures
+from migration.enqueue import enqueue_destination_check, enqueue_dispatch, enqueue_tick
 from migration.models import (
-    ERROR_CLASSES,
-    TERMINAL_STATES,
     WAVE_TRANSITIONS,
     Conflict,
     ConformanceRun,
@@ -185,11 +183,9 @@ def _after_change(wave, verb):
 
 
 def _dispatch_source(source_id):
-    from inventory.models import PacsSource
-    from migration import dispatch
-
+    """Top the PACS's streams up now, in a worker (`dispatch.dispatch`)."""
     try:
-        dispatch.dispatch(PacsSource.objects.get(pk=source_id))
+        enqueue_dispatch(source_id)
     except Exception as exc:  # the broker is down: beat's tick will catch up
         log.warning("could not dispatch PACS %s: %s", source_id, exc)
 
@@ -205,55 +201,6 @@ def retry_quarantined(wave):
     if wave.state == WaveState.RUNNING:
         transaction.on_commit(lambda: _dispatch_source(wave.source_id))
     return moved
-
-
-def close_finished_waves(source_id):
-    """Running waves of this PACS with nothing left to do become done."""
-    for wave in Wave.objects.filter(source_id=source_id, state=WaveState.RUNNING):
-        if not wave.ledger.exclude(state__in=TERMINAL_STATES).exists():
-            with contextlib.suppress(ActionError):
-                change_wave(wave, "finish")
-
-
-# --- what the engine reports ------------------------------------------------------------
-
-
-def study_finished(ledger_id, state):
-    """After a study run: progress event, alert on failure, wave closed when complete."""
-    row = WaveStudy.objects.select_related("wave").get(pk=ledger_id)
-    if row.state in (StudyState.FAILED, StudyState.QUARANTINED):
-        _alert(row)
-        publish(
-            f"migration.wave.{row.wave_id}.failure",
-            {
-                "ledger": row.pk,
-                "state": row.state,
-                "error_class": row.error_class,
-                "error": row.last_error[:300],
-            },
-        )
-    close_finished_waves(row.wave.source_id)
-    publish_progress(row.wave_id)
-    from migration import discrepancies
-
-    discrepancies.study_finished(row)
-
-
-def _alert(row):
-    label, _retry, category = ERROR_CLASSES.get(row.error_class, ("Error", True, "performance"))
-    final = row.state == StudyState.QUARANTINED
-    what = "quarantined" if final else "failing"
-    raise_alert(
-        "migration",
-        cause=f"migration.{row.state}.wave-{row.wave_id}.{row.error_class or 'error'}",
-        title=f"Wave {row.wave.name}: studies {what} ({label.lower()})",
-        category=category,
-        impact="high" if final else "medium",
-        urgency="medium" if final else "low",
-        detail=f"ledger {row.pk}, study {row.study_id}, attempt {row.attempts}: "
-        f"{row.last_error[:1000]}",
-        links={"wave": row.wave_id, "study": row.study_id},
-    )
 
 
 def publish_progress(wave_id, force=False):
@@ -326,9 +273,7 @@ def add_destination(**fields):
 def queue_destination_check(destination):
     """Ask a worker to check the destination (the web process never connects to it);
     the result arrives as the `migration.destination.<id>` event and on the row."""
-    from migration import tasks
-
-    transaction.on_commit(lambda: tasks.enqueue_destination_check(destination.pk))
+    transaction.on_commit(lambda: enqueue_destination_check(destination.pk))
     return {"queued": True, "id": destination.pk}
 
 
@@ -417,8 +362,6 @@ def set_latency_bound(bound_ms, user=None):
 
 
 def _tick_now():
-    from migration.tasks import enqueue_tick
-
     try:
         enqueue_tick()
     except Exception as exc:

@@ -12,7 +12,6 @@ study once more and each becomes fixed or open again with the new detail.
 import logging
 import time
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -22,6 +21,8 @@ from core.alerts import raise_alert
 from core.events import publish
 from migration import actions, ledger, validation
 from migration.actions import ActionError
+from migration.enqueue import enqueue_remigration, enqueue_validation
+from migration.measures import wave_validation
 from migration.models import (
     Discrepancy,
     StoredInstance,
@@ -68,8 +69,6 @@ def _user(user):
 
 
 def _enqueue(run_id):
-    from migration.tasks import enqueue_validation
-
     try:
         enqueue_validation(run_id)
     except Exception as exc:  # the broker is down: say so on the run
@@ -293,7 +292,7 @@ def remigrate(target, user=None):
         row.discrepancies.filter(status=Status.OPEN).update(
             status=Status.REMIGRATING, updated_at=timezone.now()
         )
-        transaction.on_commit(lambda: _enqueue_remigration(row.pk, getattr(user, "pk", None)))
+        transaction.on_commit(lambda: enqueue_remigration(row.pk, getattr(user, "pk", None)))
     publish_wave(row.wave)
     return row
 
@@ -309,12 +308,6 @@ def _remigratable(target):
     if row.state not in REMIGRATABLE:
         raise ActionError(f"the study is {row.state}: the engine is on it already")
     return row
-
-
-def _enqueue_remigration(row_id, user_id):
-    from migration import tasks
-
-    tasks.remigrate.apply_async((row_id, user_id), queue=settings.MIGRATION_QUEUE)
 
 
 def run_remigration(row_id, user=None):
@@ -425,24 +418,6 @@ def _remove(store, key):
             raise DestinationError(f"the DICOMweb server refused DELETE ({answer.status_code})")
 
 
-def study_finished(row):
-    """Called after every study run: a re-migrated study that reached a final state is
-    validated again by a task (not here: this worker holds a PACS slot)."""
-    if row.state not in (StudyState.DONE, StudyState.QUARANTINED):
-        return
-    if row.discrepancies.filter(status=Status.REMIGRATING).exists():
-        transaction.on_commit(lambda: _enqueue_revalidation(row.pk))
-
-
-def _enqueue_revalidation(ledger_id):
-    from migration.tasks import enqueue_revalidation
-
-    try:
-        enqueue_revalidation(ledger_id)
-    except Exception as exc:
-        log.warning("ledger %s: could not queue its re-validation: %s", ledger_id, exc)
-
-
 def revalidate(row):
     """After a re-migration: reconcile and spot-check the study; its re-migrating
     discrepancies become fixed or open again. Once nothing of the wave is re-migrating,
@@ -478,48 +453,7 @@ def reconcile_after_remigration(wave, attempts=3):
     return result
 
 
-# --- the wave's state ---------------------------------------------------------------------
-
-
-def wave_validation(wave):
-    """{"validated", "reconciled", "open", "last_reconcile", "last_spotcheck",
-    "reconciled_counts"}: validated when the latest whole-wave reconciliation found every
-    study complete and no discrepancy is open (or re-migrating). The run comes without
-    its per-study rows (millions in a big wave); its counts are read on their own."""
-    runs = _whole_reconciliations(wave)
-    last_reconcile = runs.defer("totals").first()  # its per-study rows load only if read
-    counts = runs.values_list("totals__studies", "totals__complete").first() or (None, None)
-    last_spotcheck = _done_runs(wave).filter(kind=RunKind.SPOTCHECK).first()
-    open_count = wave.discrepancies.filter(status__in=Discrepancy.OPEN_STATES).count()
-    reconciled = _all_complete(*counts)
-    return {
-        "validated": reconciled and open_count == 0,
-        "reconciled": reconciled,
-        "open": open_count,
-        "last_reconcile": last_reconcile,
-        "last_spotcheck": last_spotcheck,
-        "reconciled_counts": {"studies": counts[0] or 0, "complete": counts[1] or 0},
-    }
-
-
-def wave_reconciled(wave):
-    """Did the latest whole-wave reconciliation find every study complete? Reads its two
-    counts only, not its per-study rows (the cutover gate asks this of every wave)."""
-    latest = _whole_reconciliations(wave).values_list("totals__studies", "totals__complete")
-    counts = latest.first()
-    return counts is not None and _all_complete(*counts)
-
-
-def _done_runs(wave):
-    return wave.validation_runs.filter(state=RunState.DONE).order_by("-finished_at", "-pk")
-
-
-def _whole_reconciliations(wave):
-    return _done_runs(wave).filter(kind=RunKind.RECONCILE, sample_size__isnull=True)
-
-
-def _all_complete(studies, complete):
-    return bool(studies) and complete == studies
+# --- the wave's state (whether it is validated: `measures.wave_validation`) ----------------
 
 
 def publish_wave(wave, run=None):

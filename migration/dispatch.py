@@ -14,7 +14,8 @@ import socket
 import time
 import uuid
 
-from migration import actions, engine, ledger, throttle
+from migration import engine, finish, ledger, throttle
+from migration.enqueue import enqueue_migrate_next, enqueue_tick
 from migration.models import Wave, WaveState
 from migration.throttle import client, key, scheduled_limit
 
@@ -58,8 +59,6 @@ class Pending:
 
 
 def _enqueue(source_id):
-    from migration.tasks import enqueue_migrate_next
-
     enqueue_migrate_next(source_id, Pending(source_id).add())
 
 
@@ -144,12 +143,12 @@ def _claim_and_run(source, waves, slots, token, owner, run_options):
     eligible = [pk for pk, limit in waves if limit is None or in_use <= limit]
     row = ledger.claim_next(eligible, owner)
     if row is None:
-        actions.close_finished_waves(source.pk)
+        finish.close_finished_waves(source.pk)
         _wake_later(source, waves)
         return "idle"
     state = engine.migrate_study(row, owner, slot=(slots, token), **run_options)
     try:
-        actions.study_finished(row.pk, state)
+        finish.study_finished(row.pk, state)
     except Exception:  # the ledger already holds the outcome; events and alerts follow
         log.exception("ledger %s: reporting the outcome failed", row.pk)
     return state or "lost"
@@ -171,8 +170,6 @@ def _wake_later(source, waves):
 
 def schedule_tick(delay):
     """A tick in `delay` seconds, unless one is already due sooner."""
-    from migration.tasks import enqueue_tick
-
     due = time.time() + delay
     current = client().get(key("tick-due"))
     if current is not None and time.time() < float(current) <= due + 0.2:
@@ -194,11 +191,11 @@ def tick():
     from inventory.models import PacsSource
 
     for pk in ledger.expire_abandoned():
-        actions.study_finished(pk, None)
+        finish.study_finished(pk, None)
     sources = PacsSource.objects.filter(waves__state=WaveState.RUNNING).distinct()
     added = 0
     for source in sources:
-        actions.close_finished_waves(source.pk)
+        finish.close_finished_waves(source.pk)
         started = dispatch(source)
         added += started
         if not started:

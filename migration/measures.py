@@ -7,7 +7,14 @@ from django.utils import timezone
 
 from inventory.models import PacsSource
 from migration import rates, throttle
-from migration.models import ACTIVE_STATES, Destination, LedgerTally, StudyState
+from migration.models import (
+    ACTIVE_STATES,
+    Destination,
+    Discrepancy,
+    LedgerTally,
+    StudyState,
+    ValidationRun,
+)
 
 
 def tallies(wave_ids=None):
@@ -44,9 +51,8 @@ def wave_progress(wave_ids=None):
 
 def validation_summary():
     """{"waves", "validated_waves", "open_discrepancies"} over the waves that are neither
-    draft nor cancelled (see migration/discrepancies.py for what validated means)."""
-    from migration.discrepancies import wave_reconciled
-    from migration.models import Discrepancy, Wave, WaveState
+    draft nor cancelled (see `wave_validation` for what validated means)."""
+    from migration.models import Wave, WaveState
 
     waves = list(Wave.objects.exclude(state__in=[WaveState.DRAFT, WaveState.CANCELLED]))
     open_rows = Discrepancy.objects.filter(wave__in=waves, status__in=Discrepancy.OPEN_STATES)
@@ -58,6 +64,49 @@ def validation_summary():
         ),
         "open_discrepancies": sum(open_by_wave.values()),
     }
+
+
+def wave_validation(wave):
+    """{"validated", "reconciled", "open", "last_reconcile", "last_spotcheck",
+    "reconciled_counts"}: validated when the latest whole-wave reconciliation found every
+    study complete and no discrepancy is open (or re-migrating). The run comes without
+    its per-study rows (millions in a big wave); its counts are read on their own."""
+    runs = _whole_reconciliations(wave)
+    last_reconcile = runs.defer("totals").first()  # its per-study rows load only if read
+    counts = runs.values_list("totals__studies", "totals__complete").first() or (None, None)
+    last_spotcheck = _done_runs(wave).filter(kind=ValidationRun.Kind.SPOTCHECK).first()
+    open_count = wave.discrepancies.filter(status__in=Discrepancy.OPEN_STATES).count()
+    reconciled = _all_complete(*counts)
+    return {
+        "validated": reconciled and open_count == 0,
+        "reconciled": reconciled,
+        "open": open_count,
+        "last_reconcile": last_reconcile,
+        "last_spotcheck": last_spotcheck,
+        "reconciled_counts": {"studies": counts[0] or 0, "complete": counts[1] or 0},
+    }
+
+
+def wave_reconciled(wave):
+    """Did the latest whole-wave reconciliation find every study complete? Reads its two
+    counts only, not its per-study rows (the cutover gate asks this of every wave)."""
+    latest = _whole_reconciliations(wave).values_list("totals__studies", "totals__complete")
+    counts = latest.first()
+    return counts is not None and _all_complete(*counts)
+
+
+def _done_runs(wave):
+    return wave.validation_runs.filter(state=ValidationRun.State.DONE).order_by(
+        "-finished_at", "-pk"
+    )
+
+
+def _whole_reconciliations(wave):
+    return _done_runs(wave).filter(kind=ValidationRun.Kind.RECONCILE, sample_size__isnull=True)
+
+
+def _all_complete(studies, complete):
+    return bool(studies) and complete == studies
 
 
 def wave_status(wave):

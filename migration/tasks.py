@@ -1,4 +1,5 @@
-"""Celery tasks of the engine: thin adapters over migration/dispatch.py.
+"""Celery tasks of the engine: thin adapters over migration/dispatch.py (and actions,
+discrepancies, availability); the modules they adapt queue them by name (`enqueue`).
 
 They run on the MIGRATION_QUEUE queue and are acknowledged on receipt: a study's
 recovery after a worker dies comes from the ledger's lease, not from redelivery.
@@ -8,20 +9,12 @@ import contextlib
 
 from celery import shared_task
 from celery.signals import worker_init, worker_ready
-from django.conf import settings
 from django.template.loader import get_template
 from django.urls import get_resolver
 
 from inventory.models import PacsSource
 from migration import dispatch, engine, storage
-
-
-def enqueue_migrate_next(source_id, ticket):
-    migrate_next.apply_async((source_id, ticket), queue=settings.MIGRATION_QUEUE)
-
-
-def enqueue_tick(countdown=None):
-    tick.apply_async(queue=settings.MIGRATION_QUEUE, countdown=countdown)
+from migration.enqueue import enqueue_tick
 
 
 @shared_task(ignore_result=True, acks_late=False)
@@ -33,14 +26,13 @@ def migrate_next(source_id, ticket=None):
     return None
 
 
-def enqueue_destination_check(destination_id):
-    limit = settings.EGRESS_CHECK_TIMEOUT
-    check_destination.apply_async(
-        (destination_id,),
-        queue=settings.MIGRATION_QUEUE,
-        soft_time_limit=limit,
-        time_limit=limit + 15,
-    )
+@shared_task(ignore_result=True, acks_late=False)
+def dispatch_source(source_id):
+    """A wave of this PACS starts or resumes, or studies are queued again: top its
+    streams up now (beat's tick would, later)."""
+    source = PacsSource.objects.filter(pk=source_id).first()
+    if source is not None:
+        dispatch.dispatch(source)
 
 
 @shared_task(ignore_result=True, acks_late=False)
@@ -74,15 +66,14 @@ def tick():
 @worker_init.connect
 def _warm_up(sender=None, **kwargs):
     """Load once, before the pool forks, what each pool process would load on its first
-    study: botocore's S3 model, Django's URL patterns and the live-progress templates
+    study: botocore's S3 model, Django's URL patterns and the live-progress template
     (together about 0.3 s of CPU per process, a twentieth of a 1,000-instance wave); and
     keep instance buffers in the C heap (`engine.tune_allocator`)."""
     engine.tune_allocator()
     with contextlib.suppress(Exception):
         storage.warm_up()
         get_resolver().reverse_dict  # noqa: B018 (populates the resolver)
-        for name in ("migration/_progress.html", "cutover/_readiness.html"):
-            get_template(name)
+        get_template("migration/_progress.html")
 
 
 @worker_ready.connect
@@ -94,14 +85,6 @@ def _resume_after_start(sender=None, **kwargs):
 
 
 # --- validation (issue 5): thin adapters over migration/discrepancies.py ---------------
-
-
-def enqueue_validation(run_id):
-    run_validation.apply_async((run_id,), queue=settings.MIGRATION_QUEUE)
-
-
-def enqueue_revalidation(ledger_id):
-    revalidate_study.apply_async((ledger_id,), queue=settings.MIGRATION_QUEUE)
 
 
 @shared_task(ignore_result=True, acks_late=False)

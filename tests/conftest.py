@@ -44,6 +44,17 @@ def _fast_password_hashing():
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _alerts_taken_in_here(monkeypatch):
+    """Alerts raised in the test process are taken in here, after commit, by the drain the
+    Celery task runs (`core.alerts.drain`): no worker reads the alert queue for every test.
+    Workers that tests start queue the real task; tests/core/test_durable_alerts.py kills
+    one between an alert's commit and its intake."""
+    from core import alerts
+
+    monkeypatch.setattr(alerts, "enqueue_drain", alerts.drain)
+
+
 @pytest.fixture
 def cast(db):
     """One user per role, by name: cast.staff, cast.lead, cast.pm, cast.clinician,

@@ -1,29 +1,45 @@
-"""Go/no-go follows the other apps' events; probes run on the beat schedule in a worker."""
+"""Go/no-go follows the other apps' events in a debounced Celery task; probes run on the
+beat schedule in a worker."""
 
+import os
 import time
 
 import pytest
+import redis
+from kombu import Connection
 
-from cutover import actions
-from cutover.apps import ReadinessFollower
+from cutover import actions, tasks
+from cutover.follow import DUE_KEY, ReadinessFollower
 from cutover.models import ProbeResult
 from tests.cutover.mllp import MllpListener
 
 
-def test_the_follower_re_evaluates_on_other_apps_events_at_most_every_two_seconds(
-    db, published, django_capture_on_commit_callbacks
+@pytest.fixture
+def quiet_queue(settings):
+    """The go/no-go task's queue, read by no worker: the test counts its messages."""
+    settings.CUTOVER_QUEUE = f"cutover-quiet-{os.getpid()}-{os.urandom(3).hex()}"
+    broker = Connection(settings.CELERY_BROKER_URL)
+    redis.Redis.from_url(settings.REDIS_URL).delete(DUE_KEY)
+    yield lambda: broker.default_channel.client.llen(settings.CUTOVER_QUEUE)
+    broker.default_channel.queue_purge(settings.CUTOVER_QUEUE)
+    broker.release()
+
+
+def test_a_burst_of_other_apps_events_queues_one_go_no_go_task(
+    db, published, quiet_queue, django_capture_on_commit_callbacks
 ):
     follower = ReadinessFollower()
+    follower("migration.wave.3", {"data": {}})
+    follower("training.session.1", {"data": {}})  # the evaluation is queued already
+    follower("cutover.readiness", {"data": {}})  # its own topic: never
+    follower("roadmap.1", {"data": {}})
+    assert quiet_queue() == 1
+    assert published == []  # nothing is evaluated in the publishing process
     with django_capture_on_commit_callbacks(execute=True):
-        follower("migration.wave.3", {"data": {}})
-        follower("training.session.1", {"data": {}})  # within the interval: skipped
-        follower("cutover.readiness", {"data": {}})  # its own topic: never
-        follower("roadmap.1", {"data": {}})
+        tasks.publish_readiness()  # what the worker runs
     assert [t for t, _m in published] == ["cutover.readiness"]
-    follower.last -= 5
-    with django_capture_on_commit_callbacks(execute=True):
-        follower("alerts.integration", {"data": {}})
-    assert [t for t, _m in published] == ["cutover.readiness", "cutover.readiness"]
+    follower("alerts.integration", {"data": {}})
+    assert quiet_queue() == 2
 
 
 @pytest.mark.django_db(transaction=True)
