@@ -77,21 +77,20 @@ def dispatch(source):
     waves = _wave_limits(source.pk)
     if not waves:
         return 0
-    limit = streams(source, waves)
-    missing = limit - throttle.Slots(source.pk).in_use() - Pending(source.pk).count()
+    free = throttle.pacs_limit(source, [limit for _pk, limit in waves])
+    free -= throttle.Slots(source.pk).in_use()
+    missing = free // throttle.associations_per_study(source) - Pending(source.pk).count()
     for _ in range(max(0, missing)):
         _enqueue(source.pk)
     return max(0, missing)
 
 
 def streams(source, waves):
-    """How many studies may run at once on this PACS: its association limit, halved for
-    C-MOVE, where each study holds two (the C-MOVE and the PACS's C-STORE association
-    back to us); at least one."""
+    """How many studies may run at once on this PACS: its association limit over what
+    one study holds there (two for C-MOVE: the C-MOVE and the PACS's C-STORE association
+    back to us). 0 when not even one fits (a C-MOVE source limited to 1)."""
     limit = throttle.pacs_limit(source, [limit for _pk, limit in waves])
-    if limit and source.retrieve_method == source.Retrieve.MOVE:
-        return max(1, limit // 2)
-    return limit
+    return limit // throttle.associations_per_study(source)
 
 
 def migrate_next(source, ticket=None, owner=None, stream_seconds=STREAM_SECONDS, **run_options):
@@ -106,12 +105,13 @@ def migrate_next(source, ticket=None, owner=None, stream_seconds=STREAM_SECONDS,
     if throttle.globally_paused():
         return "paused"
     waves = _wave_limits(source.pk)
-    limit = streams(source, waves)
+    limit = throttle.pacs_limit(source, [limit for _pk, limit in waves])
+    weight = throttle.associations_per_study(source)
     slots = throttle.Slots(source.pk)
-    token = slots.acquire(limit) if waves and limit else None
+    token = slots.acquire(limit, weight) if waves and limit >= weight else None
     if token is None:
         _wake_later(source, waves)
-        return "busy" if waves and limit else "paused"
+        return "busy" if waves and limit >= weight else "paused"
     owner = owner or owner_name()
     deadline = time.monotonic() + stream_seconds
     try:
@@ -135,7 +135,7 @@ def _keep_slot(source, slots, token):
     scheduled) limit, or when its slot was swept."""
     if throttle.globally_paused() or not slots.renew(token):
         return False
-    limit = streams(source, _wave_limits(source.pk))
+    limit = throttle.pacs_limit(source, [limit for _pk, limit in _wave_limits(source.pk)])
     return slots.in_use() <= limit
 
 

@@ -25,6 +25,7 @@ import hashlib
 import json
 import logging
 import os
+import queue
 import socket
 import socketserver
 import struct
@@ -98,12 +99,13 @@ class Route:
 class Router:
     """Routes by (StudyInstanceUID, move originator); keeps aside what nobody asked for."""
 
-    def __init__(self, aside_dir):
+    def __init__(self, aside_dir, on_kept=None):
         self.routes = {}
         self.lock = threading.Lock()
         self.aside_dir = Path(aside_dir)
         self.aside_dir.mkdir(parents=True, exist_ok=True)
         self.kept_aside = 0
+        self.on_kept = on_kept
 
     def register(self, route):
         """None, or why the route cannot be registered."""
@@ -151,13 +153,17 @@ class Router:
         digest = hashlib.sha256(data).hexdigest()
         target = self.aside_dir / f"{digest}.dcm"
         _write_atomically(target, data)
-        note = {"study_instance_uid": study, "move_originator": originator,
-                "calling_ae_title": calling_aet, "reason": reason, "size": len(data),
-                "sha256": digest, "received_at": time.strftime(ISO, time.gmtime())}  # fmt: skip
+        sop, sop_class = _instance_uids(data)
+        note = {"study_instance_uid": study, "sop_instance_uid": sop, "sop_class_uid": sop_class,
+                "move_originator": originator, "calling_ae_title": calling_aet,
+                "reason": reason, "size": len(data), "sha256": digest, "path": str(target),
+                "received_at": time.strftime(ISO, time.gmtime())}  # fmt: skip
         _write_atomically(target.with_suffix(".json"), json.dumps(note).encode())
         with self.lock:
             self.kept_aside += 1
         log.warning("storescp: kept aside %s (study %s): %s", digest[:12], study, reason)
+        if self.on_kept is not None:
+            self.on_kept(note)
 
 
 def _write_atomically(path, data):
@@ -172,6 +178,61 @@ def study_uid_of(data):
     except Exception:
         return ""
     return str(ds.get("StudyInstanceUID", "") or "").strip()
+
+
+def _instance_uids(data):
+    """(SOP Instance UID, SOP Class UID) of a received file, ("", "") when unreadable."""
+    try:
+        ds = dcmread(BytesIO(data), stop_before_pixels=True,
+                     specific_tags=["SOPInstanceUID", "SOPClassUID"])  # fmt: skip
+    except Exception:
+        return "", ""
+    return str(ds.get("SOPInstanceUID", "") or ""), str(ds.get("SOPClassUID", "") or "")
+
+
+class Recorder(threading.Thread):
+    """Records the notes of instances kept aside in the database and raises the alert
+    (`actions.record_kept_aside`), in batches, on a thread of its own: the PACS's
+    association never waits for the database, and a database that is down loses no
+    note (the JSON beside each file stays; the next batch retries)."""
+
+    def __init__(self, host, batch_seconds=1.0):
+        super().__init__(daemon=True, name="storescp-aside")
+        self.host = host
+        self.batch_seconds = batch_seconds
+        self.notes = queue.Queue()
+        self.pending = []
+
+    def __call__(self, note):
+        self.notes.put(note)
+
+    def run(self):
+        from django.db import close_old_connections
+
+        from migration import actions
+
+        while True:
+            self._collect()
+            if not self.pending:
+                continue
+            close_old_connections()
+            try:
+                actions.record_kept_aside(self.host, self.pending)
+                self.pending = []
+            except Exception:
+                log.exception("storescp: recording %d kept-aside note(s) failed", len(self.pending))
+                time.sleep(self.batch_seconds)
+
+    def _collect(self):
+        """Wait for a note, then gather what arrives within `batch_seconds`."""
+        if not self.pending:
+            self.pending.append(self.notes.get())
+        deadline = time.monotonic() + self.batch_seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                self.pending.append(self.notes.get(timeout=left))
+            except queue.Empty:
+                break
 
 
 def kept_aside(aside_dir=None):
@@ -227,7 +288,9 @@ def serve(aet=None, port=None, bind=None, path=None, aside=None, ready=None, sto
     port = int(port or settings.MIGRATION_STORAGE_SCP_PORT)
     bind = bind or settings.MIGRATION_STORAGE_SCP_BIND
     timeout = float(settings.MIGRATION_DIMSE_TIMEOUT)
-    router = Router(aside or settings.MIGRATION_STORAGE_SCP_ASIDE)
+    recorder = Recorder(socket.gethostname())
+    recorder.start()
+    router = Router(aside or settings.MIGRATION_STORAGE_SCP_ASIDE, on_kept=recorder)
     control = ControlServer(path or socket_path(), router, timeout * 2)
     threading.Thread(target=control.serve_forever, daemon=True, name="storescp-control").start()
 
