@@ -304,6 +304,23 @@ class Worker:
             peaks[quarter] = max(peaks[quarter], mb)
         return [round(mb, 1) for mb in peaks]
 
+    def series(self, points=20):
+        """The largest process's RSS (MB) at `points` evenly spaced moments of the run."""
+        if not self.samples:
+            return []
+        step = max(1, len(self.samples) // points)
+        return [round(mb, 1) for _at, mb in self.samples[::step]]
+
+    def spread(self, warm=0.25):
+        """max - min of the largest process's RSS (MB) over the whole run, and after the
+        first `warm` of it (the first studies fill the heap to its high-water mark)."""
+        if not self.samples:
+            return None, None
+        end = self.samples[-1][0] or 1.0
+        late = [mb for at, mb in self.samples if at >= warm * end] or [0.0]
+        every = [mb for _at, mb in self.samples]
+        return round(max(every) - min(every), 1), round(max(late) - min(late), 1)
+
     def stop(self):
         from commandcenter.services.base import terminate_group
 
@@ -564,6 +581,7 @@ def parse():
 
 def main():
     args = parse()
+    load_at_start = os.getloadavg()[0]
     redis = setup_django()
     if args.retrieve == "move":
         scp_settings()
@@ -605,7 +623,9 @@ def main():
         s3.stop()
         pacs.stop()
         redis.stop()
-    report(a, b, c, verified, link_keys)
+    load = {"load_avg_1m_start": round(load_at_start, 2),
+            "load_avg_1m_end": round(os.getloadavg()[0], 2)}  # fmt: skip
+    report(a, b, c, verified, {**link_keys, **load})
 
 
 def start_link(s3, args):
@@ -637,6 +657,7 @@ def link_report(link, s3, b, c, size):
 
 
 def report(a, b, c, verified, link_keys):
+    """The summary lines, then the JSON line (`link_keys`: the link's and the load's)."""
     worker = c["worker"]
     ratio_ceiling = c["inst_s"] / a["inst_s"] if a else None
     ratio_naive = c["inst_s"] / b["inst_s"] if b else None
@@ -675,7 +696,11 @@ def move_keys(c):
         "ratio_move_peer": round(engine_s / peer_s, 2),
         "ratio_move_get": round(engine_s / c["inst_s"], 2),
         "move_worker_peak_rss_mb": round(worker.peak_process_mb, 1),
-        "move_worker_rss_quarters_mb": worker.quarters(), "move_verified": move["verified"],
+        "move_worker_rss_quarters_mb": worker.quarters(),
+        "move_worker_rss_samples_mb": worker.series(),
+        "move_worker_rss_spread_mb": worker.spread()[0],
+        "move_worker_rss_spread_after_warmup_mb": worker.spread()[1],
+        "move_verified": move["verified"],
     }  # fmt: skip
 
 

@@ -173,11 +173,124 @@ def _write_atomically(path, data):
 
 
 def study_uid_of(data):
+    """The StudyInstanceUID of a received DICOM file ("" when it has none or cannot be
+    read): found by walking the data set's first elements (`scan_study_uid`, about 30
+    times cheaper than pydicom, which builds an element object for each), by pydicom
+    where that walk cannot tell (deflated, an unusual encoding)."""
+    found = scan_study_uid(data)
+    if found is not None:
+        return found
     try:
         ds = dcmread(BytesIO(data), stop_before_pixels=True, specific_tags=["StudyInstanceUID"])
     except Exception:
         return ""
     return str(ds.get("StudyInstanceUID", "") or "").strip()
+
+
+STUDY_UID_TAG = 0x0020000D
+ITEM, ITEM_END, SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
+UNDEFINED = 0xFFFFFFFF
+LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT",
+            b"UV"}  # fmt: skip
+VRS = LONG_VRS | {b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL", b"IS", b"LO",
+                  b"LT", b"PN", b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL", b"US"}  # fmt: skip
+IMPLICIT_LITTLE, EXPLICIT_BIG = "1.2.840.10008.1.2", "1.2.840.10008.1.2.2"
+SCANNABLE = {IMPLICIT_LITTLE, EXPLICIT_BIG, "1.2.840.10008.1.2.1"}
+
+
+class _UnscannableError(Exception):
+    pass
+
+
+def scan_study_uid(data):
+    """StudyInstanceUID from the bytes of a Part-10 file ("" when absent), or None when
+    this walk cannot tell: not a Part-10 file, a deflated or other uncommon syntax (an
+    encapsulated syntax encodes its header as Explicit VR Little Endian, and is walked),
+    an undefined-length UN, or anything out of bounds."""
+    if len(data) < 144 or data[128:132] != b"DICM" or data[132:138] != b"\x02\x00\x00\x00UL":
+        return None
+    start = 144 + int.from_bytes(data[140:144], "little")
+    syntax = _meta_syntax(data, 144, start)
+    if syntax is None or ("1.2.840.10008.1.2.4." not in syntax and syntax not in SCANNABLE):
+        return None
+    order = ">" if syntax == EXPLICIT_BIG else "<"
+    walker = _Walker(data, order, implicit=syntax == IMPLICIT_LITTLE)
+    try:
+        return walker.find(start, STUDY_UID_TAG)
+    except (_UnscannableError, struct.error, IndexError, ValueError):
+        return None
+
+
+def _meta_syntax(data, pos, end):
+    while pos + 8 <= end:
+        group, element = struct.unpack_from("<HH", data, pos)
+        vr, length = data[pos + 4 : pos + 6], struct.unpack_from("<H", data, pos + 6)[0]
+        header = 8
+        if vr in LONG_VRS:
+            length, header = struct.unpack_from("<I", data, pos + 8)[0], 12
+        if (group, element) == (0x0002, 0x0010):
+            return data[pos + header : pos + header + length].rstrip(b"\x00 ").decode("ascii")
+        pos += header + length
+    return None
+
+
+class _Walker:
+    """Walks encoded data elements, skipping values (and undefined-length sequences)."""
+
+    def __init__(self, data, order, implicit):
+        self.data, self.implicit = data, implicit
+        self.tag = struct.Struct(order + "HH")
+        self.short = struct.Struct(order + "H")
+        self.long = struct.Struct(order + "I")
+
+    def element(self, pos):
+        """(tag, value position, value length) of the element at `pos`."""
+        group, number = self.tag.unpack_from(self.data, pos)
+        tag = (group << 16) | number
+        if self.implicit or group == 0xFFFE:
+            return tag, pos + 8, self.long.unpack_from(self.data, pos + 4)[0]
+        vr = self.data[pos + 4 : pos + 6]
+        if vr not in VRS:
+            raise _UnscannableError("no VR where Explicit VR has one")
+        if vr in LONG_VRS:
+            if vr == b"UN" and self.long.unpack_from(self.data, pos + 8)[0] == UNDEFINED:
+                raise _UnscannableError("an undefined-length UN")
+            return tag, pos + 12, self.long.unpack_from(self.data, pos + 8)[0]
+        return tag, pos + 8, self.short.unpack_from(self.data, pos + 6)[0]
+
+    def find(self, pos, wanted):
+        """The value of the top-level element `wanted` (a string), "" when absent."""
+        while pos < len(self.data):
+            tag, start, length = self.element(pos)
+            if tag == wanted:
+                if start + length > len(self.data):
+                    raise _UnscannableError("truncated")
+                return self.data[start : start + length].rstrip(b"\x00 ").decode("ascii")
+            if tag >= 0xFFFE0000:
+                raise _UnscannableError("a delimiter outside a sequence")
+            if tag > wanted:
+                return ""
+            pos = self.skip_sequence(start) if length == UNDEFINED else start + length
+            if pos > len(self.data):
+                raise _UnscannableError("an element runs past the end")
+        return ""
+
+    def skip_sequence(self, pos):
+        """The position after an undefined-length sequence whose items start at `pos`."""
+        while True:
+            tag, start, length = self.element(pos)
+            if tag == SEQUENCE_END:
+                return start
+            if tag != ITEM:
+                raise _UnscannableError("not an item")
+            pos = self.skip_item(start) if length == UNDEFINED else start + length
+
+    def skip_item(self, pos):
+        while True:
+            tag, start, length = self.element(pos)
+            if tag == ITEM_END:
+                return start
+            pos = self.skip_sequence(start) if length == UNDEFINED else start + length
 
 
 def _instance_uids(data):
@@ -410,14 +523,19 @@ def _read_line(sock, limit=4096):
 
 
 def _read_exactly(sock, size):
-    """`size` bytes, or None at a clean end of stream before the first byte."""
-    buffer = bytearray(size)
-    view, got = memoryview(buffer), 0
+    """`size` bytes, or None at a clean end of stream before the first byte: one
+    MSG_WAITALL receive into the bytes object handed on (no second copy), finished by
+    plain receives when a signal or the peer cut it short."""
+    data = sock.recv(size, socket.MSG_WAITALL)
+    if len(data) == size:
+        return data
+    if not data:
+        return None
+    parts, got = [data], len(data)
     while got < size:
-        n = sock.recv_into(view[got:])
-        if not n:
-            if got == 0:
-                return None
+        chunk = sock.recv(min(size - got, 1 << 20))
+        if not chunk:
             raise RouteError("the stream ended mid-frame")
-        got += n
-    return bytes(buffer)
+        parts.append(chunk)
+        got += len(chunk)
+    return b"".join(parts)
