@@ -18,7 +18,7 @@ from pynetdicom import AE
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelMove, Verification
 
 from commandcenter.models import Ticket
-from commandcenter.services import dicomnet
+from dicomnet import scu as dicomnet
 from inventory.models import PacsSource
 from migration import actions, dispatch, storescp, throttle
 from migration.models import KeptAside, StoredInstance, StudyState, Wave, WaveState
