@@ -17,7 +17,7 @@ from pydicom.dataset import Dataset
 from pynetdicom import AE
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelMove, Verification
 
-from commandcenter.models import Ticket
+from desk.models import Ticket
 from dicomnet import scu as dicomnet
 from inventory.models import PacsSource
 from migration import actions, dispatch, storescp, throttle
