@@ -20,7 +20,7 @@ from core import scrub
 from core.alerts import raise_alert
 from core.events import publish
 from inventory.models import Study
-from migration import conflicts, conformance, ledger, mapping, measures, throttle
+from migration import conflicts, conformance, ledger, mapping, measures
 from migration.models import (
     ERROR_CLASSES,
     TERMINAL_STATES,
@@ -132,9 +132,7 @@ def change_wave(wave, verb, user=None):
     if verb not in WAVE_TRANSITIONS:
         raise ActionError(f"unknown action {verb!r}")
     sources, target = WAVE_TRANSITIONS[verb]
-    if verb in ("start", "resume") and (
-        problem := throttle.move_limit_problem(wave.source, wave.schedule)
-    ):
+    if verb in ("start", "resume") and (problem := wave.source.move_limit_problem(wave.schedule)):
         raise ActionError(f"cannot {verb} wave {wave.name}: {problem}")
     if verb == "start" and wave.state in sources:
         require_conformance(wave, user)

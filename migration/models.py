@@ -261,9 +261,7 @@ class Wave(models.Model):
         return self.name
 
     def clean(self):
-        from migration.throttle import move_limit_problem
-
-        if self.source_id and (problem := move_limit_problem(self.source, self.schedule)):
+        if self.source_id and (problem := self.source.move_limit_problem(self.schedule)):
             raise ValidationError({"schedule": problem})
 
 

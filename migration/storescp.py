@@ -304,13 +304,15 @@ def _instance_uids(data):
 
 
 class Recorder(threading.Thread):
-    """Records the notes of instances kept aside in the database and raises the alert
-    (`actions.record_kept_aside`), in batches, on a thread of its own: the PACS's
-    association never waits for the database, and a database that is down loses no
-    note (the JSON beside each file stays; the next batch retries)."""
+    """Hands the notes of instances kept aside to `record(host, notes)` (the command
+    passes `actions.record_kept_aside`, which stores them and raises the alert), in
+    batches, on a thread of its own: the PACS's association never waits for the
+    database, and a database that is down loses no note (the JSON beside each file
+    stays; the next batch retries)."""
 
-    def __init__(self, host, batch_seconds=1.0):
+    def __init__(self, record, host, batch_seconds=1.0):
         super().__init__(daemon=True, name="storescp-aside")
+        self.record = record
         self.host = host
         self.batch_seconds = batch_seconds
         self.notes = queue.Queue()
@@ -322,15 +324,13 @@ class Recorder(threading.Thread):
     def run(self):
         from django.db import close_old_connections
 
-        from migration import actions
-
         while True:
             self._collect()
             if not self.pending:
                 continue
             close_old_connections()
             try:
-                actions.record_kept_aside(self.host, self.pending)
+                self.record(self.host, self.pending)
                 self.pending = []
             except Exception:
                 log.exception("storescp: recording %d kept-aside note(s) failed", len(self.pending))
@@ -393,16 +393,19 @@ class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         self.send_timeout = send_timeout
 
 
-def serve(aet=None, port=None, bind=None, path=None, aside=None, ready=None, stop=None):
-    """Run the Storage SCP and its control socket until `stop` (an Event) is set."""
+def serve(aet=None, port=None, bind=None, path=None, aside=None, ready=None, stop=None,
+          record=None):  # fmt: skip
+    """Run the Storage SCP and its control socket until `stop` (an Event) is set; what
+    is kept aside goes to `record(host, notes)` too, when given."""
     from migration import dicom
 
     aet = aet or settings.MIGRATION_STORAGE_SCP_AET
     port = int(port or settings.MIGRATION_STORAGE_SCP_PORT)
     bind = bind or settings.MIGRATION_STORAGE_SCP_BIND
     timeout = float(settings.MIGRATION_DIMSE_TIMEOUT)
-    recorder = Recorder(socket.gethostname())
-    recorder.start()
+    recorder = Recorder(record, socket.gethostname()) if record is not None else None
+    if recorder is not None:
+        recorder.start()
     router = Router(aside or settings.MIGRATION_STORAGE_SCP_ASIDE, on_kept=recorder)
     control = ControlServer(path or socket_path(), router, timeout * 2)
     threading.Thread(target=control.serve_forever, daemon=True, name="storescp-control").start()

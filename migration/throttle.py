@@ -102,19 +102,6 @@ def associations_per_study(source):
     return 2 if source.retrieve_method == "move" else 1
 
 
-def move_limit_problem(source, schedule=None):
-    """Why a wave cannot run C-MOVE within these limits (None when it can): the PACS's
-    limit (`PacsSource.move_limit_problem`), or an hour of the schedule at 1, which
-    leaves no room for the C-STORE association the PACS opens back to us."""
-    if problem := source.move_limit_problem():
-        return problem
-    ones = sum(1 for day in schedule or [] for limit in day if limit == 1)
-    if source.retrieve_method != "move" or not ones:
-        return None
-    return (f"{ones} scheduled hour(s) allow 1 association, which cannot run C-MOVE: "
-            f"{source.MOVE_NEEDS}; write 0 to pause those hours, or at least 2")  # fmt: skip
-
-
 # --- weekly schedules -------------------------------------------------------------------
 
 _ENTRY = re.compile(
