@@ -32,6 +32,11 @@ both the engine and the naive peer; the JSON line then adds link_mb_s, the fract
 each fills (the naive peer's while it uploads), and link_ceiling_mb_s: 32 PUTs at once
 through the same link, what the link and SeaweedFS behind it carry on this machine.
 
+--no-ceiling skips (a), which does not touch S3: with --s3-rtt-ms it leaves the link's
+runs to the naive peer and the engine. Every JSON line also gives the load average at the
+start and the end (the machine may be shared) and the worker's RSS samples and spread
+(max - min, and after the first quarter, once the heap reached its high-water mark).
+
 --big-study-mb N seeds one study of N MB (in its own Orthanc folder) and runs only the
 engine: the JSON line then also gives the worker's peak RSS in each quarter of the run,
 so a memory that grows with the study shows as a rising series.
@@ -569,6 +574,10 @@ def parse():
         metavar="N",
         help="one study of N MB in its own Orthanc folder, engine only: peak RSS per quarter",
     )
+    parser.add_argument(
+        "--no-ceiling", action="store_true",
+        help="skip the C-GET ceiling (no S3 in it), e.g. for the link's keys: naive and engine",
+    )  # fmt: skip
     parser.add_argument("--s3-rtt-ms", type=float, help="round-trip time added to S3")
     parser.add_argument("--s3-mbps", type=float, help="bandwidth cap to S3 (Mbit/s)")
     args = parser.parse_args()
@@ -601,11 +610,12 @@ def main():
         pids = {"pacs": pacs.proc.pid, "s3": s3.proc.pid}
         a = b = None
         if not args.engine_only and args.retrieve == "get":
-            meter = CpuMeter(**pids)
-            a = ceiling(pacs, uids, args.associations)
-            meter.report("the ceiling")
-            a["stock"] = ceiling(pacs, uids, args.associations, nodelay=False)
-            a["lean"] = engine_retrieval(pacs, uids, args.associations)
+            if not args.no_ceiling:
+                meter = CpuMeter(**pids)
+                a = ceiling(pacs, uids, args.associations)
+                meter.report("the ceiling")
+                a["stock"] = ceiling(pacs, uids, args.associations, nodelay=False)
+                a["lean"] = engine_retrieval(pacs, uids, args.associations)
             meter = CpuMeter(**pids)
             b = naive(pacs, uids, s3, expected)
             meter.report("the naive peer")
@@ -678,7 +688,8 @@ def report(a, b, c, verified, link_keys):
         "engine_cget_inst_s": _round(a and a["lean"]["inst_s"], 1),
         "worker_peak_rss_mb": round(worker.peak_process_mb, 1),
         "worker_tree_rss_mb": round(worker.peak_tree_mb, 1), "verified": verified,
-        "worker_rss_quarters_mb": worker.quarters(), **move_keys(c), **link_keys,
+        "worker_rss_quarters_mb": worker.quarters(),
+        "worker_rss_spread_after_warmup_mb": worker.spread()[1], **move_keys(c), **link_keys,
     }))  # fmt: skip
 
 
