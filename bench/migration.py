@@ -231,9 +231,11 @@ def naive_retrieve(pacs, uids, tool):
     return elapsed, files, outdir
 
 
-def naive(pacs, uids, s3, expected):
-    """The faster getscu to disk, then boto3 put_object one file at a time."""
-    runs = {tool: naive_retrieve(pacs, uids, tool) for tool in getscu_commands(pacs, "x", WORK)}
+def naive(pacs, uids, s3, expected, tools=None):
+    """The faster getscu to disk (of `tools`, default both), then boto3 put_object one
+    file at a time."""
+    tools = tools or list(getscu_commands(pacs, "x", WORK))
+    runs = {tool: naive_retrieve(pacs, uids, tool) for tool in tools}
     for tool, (_elapsed, files, _outdir) in runs.items():
         if len(files) != expected:
             raise SystemExit(f"{tool} retrieved {len(files)} of {expected} instances")
@@ -585,6 +587,11 @@ def parse():
         "--no-ceiling", action="store_true",
         help="skip the C-GET ceiling (no S3 in it), e.g. for the link's keys: naive and engine",
     )  # fmt: skip
+    parser.add_argument(
+        "--naive-getscu", action="append", choices=["dcmtk getscu", "pynetdicom getscu"],
+        help="the naive peer's retrieval tool(s) (default both; the link's naive_link_fraction "
+        "is taken over its uploads alone, whichever tool retrieved)",
+    )  # fmt: skip
     parser.add_argument("--s3-rtt-ms", type=float, help="round-trip time added to S3")
     parser.add_argument("--s3-mbps", type=float, help="bandwidth cap to S3 (Mbit/s)")
     args = parser.parse_args()
@@ -624,7 +631,7 @@ def main():
                 a["stock"] = ceiling(pacs, uids, args.associations, nodelay=False)
                 a["lean"] = engine_retrieval(pacs, uids, args.associations)
             meter = CpuMeter(**pids)
-            b = naive(pacs, uids, s3, expected)
+            b = naive(pacs, uids, s3, expected, args.naive_getscu)
             meter.report("the naive peer")
         meter = CpuMeter(**pids)
         c = engine(pacs, s3, uids, args.associations, args.threads, meter)
