@@ -32,6 +32,11 @@ both the engine and the naive peer; the JSON line then adds link_mb_s, the fract
 each fills (the naive peer's while it uploads), and link_ceiling_mb_s: 32 PUTs at once
 through the same link, what the link and SeaweedFS behind it carry on this machine.
 
+--no-ceiling skips (a), which does not touch S3: with --s3-rtt-ms it leaves the link's
+runs to the naive peer and the engine. Every JSON line also gives the load average at the
+start and the end (the machine may be shared) and the worker's RSS samples and spread
+(max - min, and after the first quarter, once the heap reached its high-water mark).
+
 --big-study-mb N seeds one study of N MB (in its own Orthanc folder) and runs only the
 engine: the JSON line then also gives the worker's peak RSS in each quarter of the run,
 so a memory that grows with the study shows as a rising series.
@@ -58,6 +63,12 @@ PACS_AET = "BENCHPACS"
 BUCKET = "bench-migration"
 QUEUE = "bench-migration"
 ENGINE_SCP_AET, PEER_SCP_AET = "BENCHSCP", "DCMSTORESCP"
+
+
+# The worker and the Storage SCP run as in production, DEBUG off: with DEBUG on, Django
+# keeps every SQL query of a connection (up to 9,000), which a long run shows as RSS creep.
+PRODUCTION = {"DEBUG": "false", "SECRET_KEY": os.urandom(32).hex(), "ALLOWED_HOSTS": "localhost",
+              "DEVSTACK": "true"}  # fmt: skip
 
 
 def setup_django():
@@ -221,9 +232,11 @@ def naive_retrieve(pacs, uids, tool):
     return elapsed, files, outdir
 
 
-def naive(pacs, uids, s3, expected):
-    """The faster getscu to disk, then boto3 put_object one file at a time."""
-    runs = {tool: naive_retrieve(pacs, uids, tool) for tool in getscu_commands(pacs, "x", WORK)}
+def naive(pacs, uids, s3, expected, tools=None):
+    """The faster getscu to disk (of `tools`, default both), then boto3 put_object one
+    file at a time."""
+    tools = tools or list(getscu_commands(pacs, "x", WORK))
+    runs = {tool: naive_retrieve(pacs, uids, tool) for tool in tools}
     for tool, (_elapsed, files, _outdir) in runs.items():
         if len(files) != expected:
             raise SystemExit(f"{tool} retrieved {len(files)} of {expected} instances")
@@ -255,6 +268,7 @@ class Worker:
     def __init__(self, s3, associations, threads):
         env = dict(
             os.environ,
+            **PRODUCTION,
             MIGRATION_UPLOAD_THREADS=str(threads),
             CC_SECRET_BENCH_S3_KEY=s3.access_key,
             CC_SECRET_BENCH_S3_SECRET=s3.secret_key,
@@ -304,6 +318,23 @@ class Worker:
             quarter = min(3, int(4 * at / end))
             peaks[quarter] = max(peaks[quarter], mb)
         return [round(mb, 1) for mb in peaks]
+
+    def series(self, points=20):
+        """The largest process's RSS (MB) at `points` evenly spaced moments of the run."""
+        if not self.samples:
+            return []
+        step = max(1, len(self.samples) // points)
+        return [round(mb, 1) for _at, mb in self.samples[::step]]
+
+    def spread(self, warm=0.25):
+        """max - min of the largest process's RSS (MB) over the whole run, and after the
+        first `warm` of it (the first studies fill the heap to its high-water mark)."""
+        if not self.samples:
+            return None, None
+        end = self.samples[-1][0] or 1.0
+        late = [mb for at, mb in self.samples if at >= warm * end] or [0.0]
+        every = [mb for _at, mb in self.samples]
+        return round(max(every) - min(every), 1), round(max(late) - min(late), 1)
 
     def stop(self):
         from devstack.services.base import terminate_group
@@ -411,7 +442,7 @@ def start_process(name, command, ready):
     """A child process logging to WORK/<name>.log, once `ready(log text)` holds."""
     log = open(WORK / f"{name}.log", "wb")  # noqa: SIM115 (the process owns it)
     proc = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)  # fmt: skip
+                            env=dict(os.environ, **PRODUCTION), start_new_session=True)  # fmt: skip
     deadline = time.monotonic() + 60
     while not ready((WORK / f"{name}.log").read_text(errors="replace")):
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -553,6 +584,15 @@ def parse():
         metavar="N",
         help="one study of N MB in its own Orthanc folder, engine only: peak RSS per quarter",
     )
+    parser.add_argument(
+        "--no-ceiling", action="store_true",
+        help="skip the C-GET ceiling (no S3 in it), e.g. for the link's keys: naive and engine",
+    )  # fmt: skip
+    parser.add_argument(
+        "--naive-getscu", action="append", choices=["dcmtk getscu", "pynetdicom getscu"],
+        help="the naive peer's retrieval tool(s) (default both; the link's naive_link_fraction "
+        "is taken over its uploads alone, whichever tool retrieved)",
+    )  # fmt: skip
     parser.add_argument("--s3-rtt-ms", type=float, help="round-trip time added to S3")
     parser.add_argument("--s3-mbps", type=float, help="bandwidth cap to S3 (Mbit/s)")
     args = parser.parse_args()
@@ -565,6 +605,7 @@ def parse():
 
 def main():
     args = parse()
+    load_at_start = os.getloadavg()[0]
     redis = setup_django()
     if args.retrieve == "move":
         scp_settings()
@@ -584,13 +625,14 @@ def main():
         pids = {"pacs": pacs.proc.pid, "s3": s3.proc.pid}
         a = b = None
         if not args.engine_only and args.retrieve == "get":
+            if not args.no_ceiling:
+                meter = CpuMeter(**pids)
+                a = ceiling(pacs, uids, args.associations)
+                meter.report("the ceiling")
+                a["stock"] = ceiling(pacs, uids, args.associations, nodelay=False)
+                a["lean"] = engine_retrieval(pacs, uids, args.associations)
             meter = CpuMeter(**pids)
-            a = ceiling(pacs, uids, args.associations)
-            meter.report("the ceiling")
-            a["stock"] = ceiling(pacs, uids, args.associations, nodelay=False)
-            a["lean"] = engine_retrieval(pacs, uids, args.associations)
-            meter = CpuMeter(**pids)
-            b = naive(pacs, uids, s3, expected)
+            b = naive(pacs, uids, s3, expected, args.naive_getscu)
             meter.report("the naive peer")
         meter = CpuMeter(**pids)
         c = engine(pacs, s3, uids, args.associations, args.threads, meter)
@@ -606,7 +648,9 @@ def main():
         s3.stop()
         pacs.stop()
         redis.stop()
-    report(a, b, c, verified, link_keys)
+    load = {"load_avg_1m_start": round(load_at_start, 2),
+            "load_avg_1m_end": round(os.getloadavg()[0], 2)}  # fmt: skip
+    report(a, b, c, verified, {**link_keys, **load})
 
 
 def start_link(s3, args):
@@ -638,6 +682,7 @@ def link_report(link, s3, b, c, size):
 
 
 def report(a, b, c, verified, link_keys):
+    """The summary lines, then the JSON line (`link_keys`: the link's and the load's)."""
     worker = c["worker"]
     ratio_ceiling = c["inst_s"] / a["inst_s"] if a else None
     ratio_naive = c["inst_s"] / b["inst_s"] if b else None
@@ -658,7 +703,8 @@ def report(a, b, c, verified, link_keys):
         "engine_cget_inst_s": _round(a and a["lean"]["inst_s"], 1),
         "worker_peak_rss_mb": round(worker.peak_process_mb, 1),
         "worker_tree_rss_mb": round(worker.peak_tree_mb, 1), "verified": verified,
-        "worker_rss_quarters_mb": worker.quarters(), **move_keys(c), **link_keys,
+        "worker_rss_quarters_mb": worker.quarters(),
+        "worker_rss_spread_after_warmup_mb": worker.spread()[1], **move_keys(c), **link_keys,
     }))  # fmt: skip
 
 
@@ -676,7 +722,11 @@ def move_keys(c):
         "ratio_move_peer": round(engine_s / peer_s, 2),
         "ratio_move_get": round(engine_s / c["inst_s"], 2),
         "move_worker_peak_rss_mb": round(worker.peak_process_mb, 1),
-        "move_worker_rss_quarters_mb": worker.quarters(), "move_verified": move["verified"],
+        "move_worker_rss_quarters_mb": worker.quarters(),
+        "move_worker_rss_samples_mb": worker.series(),
+        "move_worker_rss_spread_mb": worker.spread()[0],
+        "move_worker_rss_spread_after_warmup_mb": worker.spread()[1],
+        "move_verified": move["verified"],
     }  # fmt: skip
 
 

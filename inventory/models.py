@@ -83,9 +83,29 @@ class PacsSource(models.Model):
     def __str__(self):
         return self.name
 
+    MOVE_NEEDS = ("each C-MOVE holds 2 associations at the PACS (the C-MOVE and the PACS's "
+                  "C-STORE back to our Storage SCP)")  # fmt: skip
+
+    def move_limit_problem(self, schedule=None):
+        """Why C-MOVE cannot run within this PACS's limit, or within an hour of a wave's
+        `schedule` (7×24 limits) at 1 (None when it can): the PACS's C-STORE association
+        back to us would be the second one."""
+        if self.retrieve_method != self.Retrieve.MOVE:
+            return None
+        if self.max_associations < 2:
+            return (f"a limit of {self.max_associations} association cannot run C-MOVE: "
+                    f"{self.MOVE_NEEDS}; allow at least 2, or retrieve by C-GET (1)")  # fmt: skip
+        ones = sum(1 for day in schedule or [] for limit in day if limit == 1)
+        if ones:
+            return (f"{ones} scheduled hour(s) allow 1 association, which cannot run C-MOVE: "
+                    f"{self.MOVE_NEEDS}; write 0 to pause those hours, or at least 2")  # fmt: skip
+        return None
+
     def clean(self):
         if self.retrieve_method == self.Retrieve.MOVE and not self.move_destination:
             raise ValidationError({"move_destination": "C-MOVE needs the AE title to move to."})
+        if problem := self.move_limit_problem():
+            raise ValidationError({"max_associations": problem})
         if bool(self.tls_cert_file) != bool(self.tls_key_file):
             raise ValidationError(
                 {"tls_key_file": "A TLS client certificate needs its key (or neither)."}

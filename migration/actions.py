@@ -29,6 +29,7 @@ from migration.models import (
     Destination,
     DestinationDesign,
     EngineControl,
+    KeptAside,
     LookupTable,
     MappingProfile,
     StudyState,
@@ -129,6 +130,8 @@ def change_wave(wave, verb, user=None):
     if verb not in WAVE_TRANSITIONS:
         raise ActionError(f"unknown action {verb!r}")
     sources, target = WAVE_TRANSITIONS[verb]
+    if verb in ("start", "resume") and (problem := wave.source.move_limit_problem(wave.schedule)):
+        raise ActionError(f"cannot {verb} wave {wave.name}: {problem}")
     if verb == "start" and wave.state in sources:
         require_conformance(wave, user)
     now = timezone.now()
@@ -201,6 +204,78 @@ def retry_quarantined(wave):
     if wave.state == WaveState.RUNNING:
         transaction.on_commit(lambda: _dispatch_source(wave.source_id))
     return moved
+
+
+def record_kept_aside(host, notes, shown=20):
+    """Record what a host's Storage SCP kept aside (its notes: `storescp.Router`), each
+    under the wave that holds its study (the newest wave of the PACS whose AE title sent
+    it), and raise one alert per wave (or per host, for studies no wave holds): UIDs and
+    reasons only. A note already recorded is not recorded, nor alerted, twice."""
+    rows = [_kept_aside_row(host, note) for note in notes]
+    known = set(
+        KeptAside.objects.filter(host=host, sha256__in=[r.sha256 for r in rows]).values_list(
+            "sha256", flat=True
+        )
+    )
+    fresh = list({r.sha256: r for r in rows if r.sha256 not in known}.values())
+    with transaction.atomic():
+        KeptAside.objects.bulk_create(fresh, ignore_conflicts=True)
+        by_wave = {}
+        for row in fresh:
+            by_wave.setdefault(row.wave_id, []).append(row)
+        for wave_id, kept in by_wave.items():
+            _kept_aside_alert(host, wave_id, kept, shown)
+    return len(fresh)
+
+
+def _kept_aside_row(host, note):
+    study, calling = note.get("study_instance_uid", ""), note.get("calling_ae_title", "")
+    ledger_rows = (
+        WaveStudy.objects.filter(study__study_uid=study) if study else WaveStudy.objects.none()
+    )
+    sent_by = ledger_rows.filter(wave__source__ae_title=calling) if calling else ledger_rows
+    found = (sent_by if sent_by.exists() else ledger_rows).order_by("-wave_id")
+    found = found.values_list("wave_id", "wave__source_id").first() or (None, None)
+    return KeptAside(
+        host=host[:80], sha256=note["sha256"], size=note.get("size", 0),
+        path=note.get("path", "")[:500], study_uid=study[:64],
+        sop_uid=note.get("sop_instance_uid", "")[:64], sop_class=note.get("sop_class_uid", "")[:64],
+        move_originator=note.get("move_originator", "")[:16], calling_ae_title=calling[:16],
+        reason=scrub.scrub_text(note.get("reason", ""))[:500],
+        received_at=_note_time(note.get("received_at")), wave_id=found[0], source_id=found[1],
+    )  # fmt: skip
+
+
+def _note_time(text):
+    from datetime import UTC, datetime
+
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except (TypeError, ValueError):
+        return timezone.now()
+
+
+def _kept_aside_alert(host, wave_id, kept, shown):
+    wave = Wave.objects.filter(pk=wave_id).values_list("name", flat=True).first()
+    where = f"wave {wave}" if wave else f"no wave (Storage SCP on {host})"
+    lines = [
+        f"study {r.study_uid or '?'}, instance {r.sop_uid or r.sha256[:12]}: {r.reason}"
+        for r in kept[:shown]
+    ]
+    more = [f"and {len(kept) - shown} more"] if len(kept) > shown else []
+    raise_alert(
+        "migration",
+        cause=f"migration.kept_aside.{f'wave-{wave_id}' if wave else f'host-{host}'}",
+        title=f"Instances kept aside for {where}: nobody asked for them",
+        category="missing_images",
+        impact="medium",
+        urgency="low",
+        detail=scrub.scrub_text(
+            f"{len(kept)} instance(s) received by the Storage SCP on {host} were kept aside "
+            f"in its aside folder:\n" + "\n".join(lines + more)
+        ),
+        links={"wave": wave_id} if wave else {},
+    )
 
 
 def publish_progress(wave_id, force=False):

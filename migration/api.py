@@ -5,7 +5,12 @@ returns PHI: ledger rows carry UIDs and ids only."""
 from django.conf import settings
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action, api_view, permission_classes
 from rest_framework.response import Response
@@ -18,6 +23,7 @@ from migration.models import (
     Conflict,
     Destination,
     EngineControl,
+    KeptAside,
     LookupTable,
     MappingProfile,
     Wave,
@@ -283,6 +289,46 @@ class ConflictViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         return Response(ConflictSerializer(conflict).data)
 
 
+class KeptAsideSerializer(serializers.ModelSerializer):
+    wave = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    source = serializers.SlugRelatedField(slug_field="name", read_only=True)
+
+    class Meta:
+        model = KeptAside
+        fields = [
+            "id", "host", "wave", "source", "study_uid", "sop_uid", "sop_class",
+            "move_originator", "calling_ae_title", "reason", "size", "sha256", "path",
+            "received_at",
+        ]  # fmt: skip
+
+
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            OpenApiParameter("wave", str, description="only this wave's (by name)"),
+            OpenApiParameter("unclaimed", bool, description="only those no wave holds"),
+        ]
+    )
+)
+class KeptAsideViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Instances a host's Storage SCP received but no study run asked for, kept aside in
+    its aside folder with the reason (newest first): UIDs and reasons, no PHI."""
+
+    queryset = KeptAside.objects.select_related("wave", "source").order_by("-received_at", "-pk")
+    serializer_class = KeptAsideSerializer
+    permission_classes = [MigrationAccess]
+
+    def get_queryset(self):
+        rows = super().get_queryset()
+        if self.request is None:
+            return rows
+        if wave := self.request.query_params.get("wave"):
+            rows = rows.filter(wave__name=wave)
+        if self.request.query_params.get("unclaimed") in ("1", "true", "yes"):
+            rows = rows.filter(wave__isnull=True)
+        return rows
+
+
 class ControlSerializer(serializers.ModelSerializer):
     class Meta:
         model = EngineControl
@@ -327,6 +373,7 @@ router.register("api/destinations", DestinationViewSet, basename="api-destinatio
 router.register("api/profiles", ProfileViewSet, basename="api-profile")
 router.register("api/waves", WaveViewSet, basename="api-wave")
 router.register("api/conflicts", ConflictViewSet, basename="api-conflict")
+router.register("api/kept-aside", KeptAsideViewSet, basename="api-kept-aside")
 urlpatterns = [
     path("api/control/", control_view, name="api-control"),
     path("api/measures/", measures_view, name="api-measures"),

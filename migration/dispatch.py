@@ -11,8 +11,11 @@ retries and expired leases, and closes finished waves. Tasks only call these fun
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
+
+from django.db import connection
 
 from migration import engine, finish, ledger, throttle
 from migration.enqueue import enqueue_migrate_next, enqueue_tick
@@ -76,21 +79,20 @@ def dispatch(source):
     waves = _wave_limits(source.pk)
     if not waves:
         return 0
-    limit = streams(source, waves)
-    missing = limit - throttle.Slots(source.pk).in_use() - Pending(source.pk).count()
+    free = throttle.pacs_limit(source, [limit for _pk, limit in waves])
+    free -= throttle.Slots(source.pk).in_use()
+    missing = free // throttle.associations_per_study(source) - Pending(source.pk).count()
     for _ in range(max(0, missing)):
         _enqueue(source.pk)
     return max(0, missing)
 
 
 def streams(source, waves):
-    """How many studies may run at once on this PACS: its association limit, halved for
-    C-MOVE, where each study holds two (the C-MOVE and the PACS's C-STORE association
-    back to us); at least one."""
+    """How many studies may run at once on this PACS: its association limit over what
+    one study holds there (two for C-MOVE: the C-MOVE and the PACS's C-STORE association
+    back to us). 0 when not even one fits (a C-MOVE source limited to 1)."""
     limit = throttle.pacs_limit(source, [limit for _pk, limit in waves])
-    if limit and source.retrieve_method == source.Retrieve.MOVE:
-        return max(1, limit // 2)
-    return limit
+    return limit // throttle.associations_per_study(source)
 
 
 def migrate_next(source, ticket=None, owner=None, stream_seconds=STREAM_SECONDS, **run_options):
@@ -105,17 +107,21 @@ def migrate_next(source, ticket=None, owner=None, stream_seconds=STREAM_SECONDS,
     if throttle.globally_paused():
         return "paused"
     waves = _wave_limits(source.pk)
-    limit = streams(source, waves)
+    limit = throttle.pacs_limit(source, [limit for _pk, limit in waves])
+    weight = throttle.associations_per_study(source)
     slots = throttle.Slots(source.pk)
-    token = slots.acquire(limit) if waves and limit else None
+    token = slots.acquire(limit, weight) if waves and limit >= weight else None
     if token is None:
         _wake_later(source, waves)
-        return "busy" if waves and limit else "paused"
+        return "busy" if waves and limit >= weight else "paused"
     owner = owner or owner_name()
     deadline = time.monotonic() + stream_seconds
+    finishing, outcome = None, "idle"
     try:
         while True:
-            outcome = _claim_and_run(source, waves, slots, token, owner, run_options)
+            outcome, finishing = _claim_and_run(
+                source, waves, slots, token, owner, run_options, finishing
+            )
             if outcome == "idle" or not _keep_slot(source, slots, token):
                 break
             if time.monotonic() > deadline:
@@ -123,6 +129,9 @@ def migrate_next(source, ticket=None, owner=None, stream_seconds=STREAM_SECONDS,
                 break
             waves = _wave_limits(source.pk)
     finally:
+        if finishing is not None:
+            last = finishing.result()
+            outcome = outcome if outcome in ("idle", "yield") else last
         slots.release(token)
     if outcome == "yield":
         _enqueue(source.pk)
@@ -134,24 +143,56 @@ def _keep_slot(source, slots, token):
     scheduled) limit, or when its slot was swept."""
     if throttle.globally_paused() or not slots.renew(token):
         return False
-    limit = streams(source, _wave_limits(source.pk))
+    limit = throttle.pacs_limit(source, [limit for _pk, limit in _wave_limits(source.pk)])
     return slots.in_use() <= limit
 
 
-def _claim_and_run(source, waves, slots, token, owner, run_options):
+def _claim_and_run(source, waves, slots, token, owner, run_options, finishing=None):
+    """Claim the next study and run it until the PACS has sent it; it then finishes
+    (its last uploads, verification and record) in its own thread while the stream goes
+    on to the next study, whose retrieval so overlaps them. One study finishes at a time
+    per stream: the one before is waited for first. Returns (what happened, the study
+    now finishing or None)."""
     in_use = slots.in_use()
     eligible = [pk for pk, limit in waves if limit is None or in_use <= limit]
     row = ledger.claim_next(eligible, owner)
     if row is None:
+        if finishing is not None:
+            finishing.result()  # its wave may close only once it has ended
         finish.close_finished_waves(source.pk)
         _wake_later(source, waves)
-        return "idle"
-    state = engine.migrate_study(row, owner, slot=(slots, token), **run_options)
-    try:
-        finish.study_finished(row.pk, state)
-    except Exception:  # the ledger already holds the outcome; events and alerts follow
-        log.exception("ledger %s: reporting the outcome failed", row.pk)
-    return state or "lost"
+        return "idle", None
+    study = Finishing(row, owner, dict(run_options, slot=(slots, token)))
+    study.start()
+    study.retrieved.wait()
+    return (finishing.result() if finishing is not None else "running"), study
+
+
+class Finishing(threading.Thread):
+    """One study run in a thread of its own; `retrieved` is set once the PACS has sent
+    the study (or the run ended), `result()` waits for the end and gives its state."""
+
+    def __init__(self, row, owner, run_options):
+        super().__init__(name=f"study-{row.pk}", daemon=True)
+        self.row, self.owner, self.run_options = row, owner, run_options
+        self.retrieved = threading.Event()
+        self.state = None
+
+    def run(self):
+        try:
+            self.state = engine.migrate_study(
+                self.row, self.owner, retrieved=self.retrieved, **self.run_options
+            )
+            finish.study_finished(self.row.pk, self.state)
+        except Exception:  # the ledger already holds the outcome; events and alerts follow
+            log.exception("ledger %s: running or reporting the study failed", self.row.pk)
+        finally:
+            self.retrieved.set()
+            connection.close()
+
+    def result(self):
+        self.join()
+        return self.state or "lost"
 
 
 def _wake_later(source, waves):

@@ -99,6 +99,28 @@ class Tally:
 # --- the bounded pipeline between receiving and uploading -----------------------------
 
 
+class Budget:
+    """Bytes received and not yet stored, bounded across the pipelines that share it: a
+    stream overlaps one study's last uploads with the next study's retrieval, and the
+    two together still hold at most `max_bytes` (plus one instance each, so that every
+    pipeline always makes progress)."""
+
+    def __init__(self, max_bytes):
+        self.max_bytes = max_bytes
+        self.used = 0
+        self.cond = threading.Condition()
+
+
+_budgets = {}
+_budgets_lock = threading.Lock()
+
+
+def shared_budget(max_bytes):
+    """This process's budget of `max_bytes` (one per size), shared by its study runs."""
+    with _budgets_lock:
+        return _budgets.setdefault(max_bytes, Budget(max_bytes))
+
+
 class Pipeline:
     """A queue bounded by bytes, drained by uploader threads calling `handle(data)`. The
     first error stops everything and is re-raised by `finish()`.
@@ -106,22 +128,27 @@ class Pipeline:
     It starts `threads` uploaders and adds one whenever an instance waits while every
     uploader is busy, up to `max_threads`: over a link with latency the rate is uploads in
     flight × object size / PUT time (the bandwidth-delay product), so a slow PUT calls for
-    more in flight; the bytes bound (`max_bytes`, received and not yet stored) still caps
-    the memory, whatever the number of threads."""
+    more in flight; the bytes bound (`max_bytes`, received and not yet stored, or the
+    `budget` shared with other pipelines) still caps the memory, whatever the number of
+    threads."""
 
-    def __init__(self, handle, threads, max_bytes, max_threads=None):
+    def __init__(self, handle, threads, max_bytes, max_threads=None, budget=None):
         self.handle = handle
-        self.max_bytes = max_bytes
+        self.budget = budget or Budget(max_bytes)
         self.max_threads = max(1, threads, max_threads or threads)
         self.items = queue.Queue()
         self.pending = 0
         self.idle = 0
-        self.cond = threading.Condition()
+        self.cond = self.budget.cond
         self.error = None
         self.stopped = self.closing = False
         self.threads = []
         for _ in range(max(1, threads)):
             self._add_thread()
+
+    @property
+    def max_bytes(self):
+        return self.budget.max_bytes
 
     def _add_thread(self):
         thread = threading.Thread(
@@ -148,7 +175,7 @@ class Pipeline:
                 self.error is None
                 and not self.stopped
                 and self.pending
-                and (self.pending + size > self.max_bytes)
+                and (self.budget.used + size > self.budget.max_bytes)
             ):
                 self.cond.wait(0.5)
             if self.error is not None:
@@ -156,6 +183,7 @@ class Pipeline:
             if self.stopped:
                 raise RuntimeError("the pipeline was stopped")
             self.pending += size
+            self.budget.used += size
         self.items.put(data)
         self._grow()
 
@@ -176,6 +204,7 @@ class Pipeline:
             finally:
                 with self.cond:
                     self.pending -= len(data)
+                    self.budget.used -= len(data)
                     self.idle += 1
                     self.cond.notify_all()
 
@@ -270,8 +299,9 @@ class StoredAs:
 class StudyRun:
     """One attempt at one claimed ledger row."""
 
-    def __init__(self, row, owner, *, slot=None, observer=None, store=None):
+    def __init__(self, row, owner, *, slot=None, observer=None, store=None, retrieved=None):
         self.row = row
+        self.retrieved = retrieved  # an Event set once the PACS's part is over
         self.owner = owner
         self.wave = row.wave
         self.study_uid = row.study.study_uid
@@ -319,8 +349,13 @@ class StudyRun:
             log.exception("ledger %s: unexpected error", self.row.pk)
             return self._fail("internal", f"{type(exc).__name__}: {exc}")
         finally:
+            self._pacs_done()
             self.heartbeat.stop()
             self.meter.flush()
+
+    def _pacs_done(self):
+        if self.retrieved is not None:
+            self.retrieved.set()
 
     def _run(self):
         expected = self.expected = dicom.query_study(self.pacs, self.study_uid)
@@ -356,12 +391,12 @@ class StudyRun:
     def _retrieve(self, expected):
         """Retrieve into the pipeline; `uploading` once the PACS is done and the queue
         drains. Errors of the uploaders win over the retrieval's (they are the cause)."""
+        max_bytes = int(settings.MIGRATION_QUEUE_MB) * 1024 * 1024
         pipeline = Pipeline(
-            self._handle,
-            int(settings.MIGRATION_UPLOAD_THREADS),
-            int(settings.MIGRATION_QUEUE_MB) * 1024 * 1024,
+            self._handle, int(settings.MIGRATION_UPLOAD_THREADS), max_bytes,
             max_threads=int(settings.MIGRATION_UPLOAD_THREADS_MAX),
-        )
+            budget=shared_budget(max_bytes),
+        )  # fmt: skip
         try:
             retrieved = dicom.retrieve(
                 self.pacs, self.study_uid, expected.sop_classes, self._receiver(pipeline),
@@ -373,6 +408,7 @@ class StudyRun:
             if error is not None and not isinstance(error, RetrieveError):
                 raise error from None
             raise
+        self._pacs_done()
         try:
             ledger.advance(
                 self.row.pk, StudyState.UPLOADING, self.owner, instances_reported=expected.count
@@ -728,6 +764,9 @@ def tune_allocator(mmap_threshold=4 << 20, keep=16 << 20):
 
 
 def migrate_study(row, owner, **kwargs):
-    """Run one claimed ledger row through the pipeline; returns its new state."""
+    """Run one claimed ledger row through the pipeline; returns its new state. With
+    `retrieved` (an Event), it is set as soon as the PACS has sent the study (or the run
+    ended): the caller may then start the next study while this one finishes its
+    uploads, verification and record."""
     close_old_connections()
     return StudyRun(row, owner, **kwargs).run()

@@ -260,6 +260,10 @@ class Wave(models.Model):
     def __str__(self):
         return self.name
 
+    def clean(self):
+        if self.source_id and (problem := self.source.move_limit_problem(self.schedule)):
+            raise ValidationError({"schedule": problem})
+
 
 class WaveStudy(models.Model):
     """The migration ledger: one row per (wave, study), a guarded state machine."""
@@ -381,6 +385,42 @@ class QuarantinedInstance(models.Model):
 
     def __str__(self):
         return f"quarantined {self.sop_uid or self.sha256[:12]}"
+
+
+class KeptAside(models.Model):
+    """An instance a host's Storage SCP received but no study run asked for (another
+    study, a run that ended or died mid-C-MOVE, a PACS moving on its own), kept in its
+    MIGRATION_STORAGE_SCP_ASIDE folder with the reason: never dropped, shown on the wave
+    page it belongs to. UIDs, AE titles and the reason only, no PHI."""
+
+    host = models.CharField(max_length=80)
+    sha256 = models.CharField(max_length=64)
+    size = models.BigIntegerField(default=0)
+    path = models.CharField(max_length=500, help_text="the file on that host")
+    study_uid = models.CharField(max_length=64, blank=True, db_index=True)
+    sop_uid = models.CharField(max_length=64, blank=True)
+    sop_class = models.CharField(max_length=64, blank=True)
+    move_originator = models.CharField(max_length=16, blank=True)
+    calling_ae_title = models.CharField(max_length=16, blank=True)
+    reason = models.CharField(max_length=500)
+    received_at = models.DateTimeField()
+    source = models.ForeignKey(
+        PacsSource, null=True, blank=True, on_delete=models.SET_NULL, related_name="kept_aside"
+    )
+    wave = models.ForeignKey(
+        "Wave", null=True, blank=True, on_delete=models.SET_NULL, related_name="kept_aside"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["host", "sha256"], name="kept_aside_once_per_host")
+        ]
+        indexes = [models.Index(fields=["wave", "-received_at"], name="kept_aside_wave_recent")]
+        verbose_name = "instance kept aside"
+        verbose_name_plural = "instances kept aside"
+
+    def __str__(self):
+        return f"kept aside {self.sop_uid or self.sha256[:12]} on {self.host}"
 
 
 class Conflict(models.Model):

@@ -9,11 +9,13 @@ message that names the problem (no bucket, access denied, unreachable) and no PH
 """
 
 import base64
+import contextlib
 import hashlib
 import http.client
 import json
 import logging
 import os
+import socket
 import ssl
 import threading
 import time
@@ -480,6 +482,8 @@ class _Connections:
             )
         connection.connect()
         connection.sock.settimeout(self.read_timeout)
+        with contextlib.suppress(OSError):  # http.client sends headers and body apart
+            connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return connection
 
     def give_back(self, connection, reusable=True):

@@ -25,6 +25,7 @@ import hashlib
 import json
 import logging
 import os
+import queue
 import socket
 import socketserver
 import struct
@@ -97,12 +98,13 @@ class Route:
 class Router:
     """Routes by (StudyInstanceUID, move originator); keeps aside what nobody asked for."""
 
-    def __init__(self, aside_dir):
+    def __init__(self, aside_dir, on_kept=None):
         self.routes = {}
         self.lock = threading.Lock()
         self.aside_dir = Path(aside_dir)
         self.aside_dir.mkdir(parents=True, exist_ok=True)
         self.kept_aside = 0
+        self.on_kept = on_kept
 
     def register(self, route):
         """None, or why the route cannot be registered."""
@@ -150,13 +152,17 @@ class Router:
         digest = hashlib.sha256(data).hexdigest()
         target = self.aside_dir / f"{digest}.dcm"
         _write_atomically(target, data)
-        note = {"study_instance_uid": study, "move_originator": originator,
-                "calling_ae_title": calling_aet, "reason": reason, "size": len(data),
-                "sha256": digest, "received_at": time.strftime(ISO, time.gmtime())}  # fmt: skip
+        sop, sop_class = _instance_uids(data)
+        note = {"study_instance_uid": study, "sop_instance_uid": sop, "sop_class_uid": sop_class,
+                "move_originator": originator, "calling_ae_title": calling_aet,
+                "reason": reason, "size": len(data), "sha256": digest, "path": str(target),
+                "received_at": time.strftime(ISO, time.gmtime())}  # fmt: skip
         _write_atomically(target.with_suffix(".json"), json.dumps(note).encode())
         with self.lock:
             self.kept_aside += 1
         log.warning("storescp: kept aside %s (study %s): %s", digest[:12], study, reason)
+        if self.on_kept is not None:
+            self.on_kept(note)
 
 
 def _write_atomically(path, data):
@@ -166,11 +172,179 @@ def _write_atomically(path, data):
 
 
 def study_uid_of(data):
+    """The StudyInstanceUID of a received DICOM file ("" when it has none or cannot be
+    read): found by walking the data set's first elements (`scan_study_uid`, about 30
+    times cheaper than pydicom, which builds an element object for each), by pydicom
+    where that walk cannot tell (deflated, an unusual encoding)."""
+    found = scan_study_uid(data)
+    if found is not None:
+        return found
     try:
         ds = dcmread(BytesIO(data), stop_before_pixels=True, specific_tags=["StudyInstanceUID"])
     except Exception:
         return ""
     return str(ds.get("StudyInstanceUID", "") or "").strip()
+
+
+STUDY_UID_TAG = 0x0020000D
+ITEM, ITEM_END, SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
+UNDEFINED = 0xFFFFFFFF
+LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT",
+            b"UV"}  # fmt: skip
+VRS = LONG_VRS | {b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL", b"IS", b"LO",
+                  b"LT", b"PN", b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL", b"US"}  # fmt: skip
+IMPLICIT_LITTLE, EXPLICIT_BIG = "1.2.840.10008.1.2", "1.2.840.10008.1.2.2"
+SCANNABLE = {IMPLICIT_LITTLE, EXPLICIT_BIG, "1.2.840.10008.1.2.1"}
+
+
+class _UnscannableError(Exception):
+    pass
+
+
+def scan_study_uid(data):
+    """StudyInstanceUID from the bytes of a Part-10 file ("" when absent), or None when
+    this walk cannot tell: not a Part-10 file, a deflated or other uncommon syntax (an
+    encapsulated syntax encodes its header as Explicit VR Little Endian, and is walked),
+    an undefined-length UN, or anything out of bounds."""
+    if len(data) < 144 or data[128:132] != b"DICM" or data[132:138] != b"\x02\x00\x00\x00UL":
+        return None
+    start = 144 + int.from_bytes(data[140:144], "little")
+    syntax = _meta_syntax(data, 144, start)
+    if syntax is None or ("1.2.840.10008.1.2.4." not in syntax and syntax not in SCANNABLE):
+        return None
+    order = ">" if syntax == EXPLICIT_BIG else "<"
+    walker = _Walker(data, order, implicit=syntax == IMPLICIT_LITTLE)
+    try:
+        return walker.find(start, STUDY_UID_TAG)
+    except (_UnscannableError, struct.error, IndexError, ValueError):
+        return None
+
+
+def _meta_syntax(data, pos, end):
+    while pos + 8 <= end:
+        group, element = struct.unpack_from("<HH", data, pos)
+        vr, length = data[pos + 4 : pos + 6], struct.unpack_from("<H", data, pos + 6)[0]
+        header = 8
+        if vr in LONG_VRS:
+            length, header = struct.unpack_from("<I", data, pos + 8)[0], 12
+        if (group, element) == (0x0002, 0x0010):
+            return data[pos + header : pos + header + length].rstrip(b"\x00 ").decode("ascii")
+        pos += header + length
+    return None
+
+
+class _Walker:
+    """Walks encoded data elements, skipping values (and undefined-length sequences)."""
+
+    def __init__(self, data, order, implicit):
+        self.data, self.implicit = data, implicit
+        self.tag = struct.Struct(order + "HH")
+        self.short = struct.Struct(order + "H")
+        self.long = struct.Struct(order + "I")
+
+    def element(self, pos):
+        """(tag, value position, value length) of the element at `pos`."""
+        group, number = self.tag.unpack_from(self.data, pos)
+        tag = (group << 16) | number
+        if self.implicit or group == 0xFFFE:
+            return tag, pos + 8, self.long.unpack_from(self.data, pos + 4)[0]
+        vr = self.data[pos + 4 : pos + 6]
+        if vr not in VRS:
+            raise _UnscannableError("no VR where Explicit VR has one")
+        if vr in LONG_VRS:
+            if vr == b"UN" and self.long.unpack_from(self.data, pos + 8)[0] == UNDEFINED:
+                raise _UnscannableError("an undefined-length UN")
+            return tag, pos + 12, self.long.unpack_from(self.data, pos + 8)[0]
+        return tag, pos + 8, self.short.unpack_from(self.data, pos + 6)[0]
+
+    def find(self, pos, wanted):
+        """The value of the top-level element `wanted` (a string), "" when absent."""
+        while pos < len(self.data):
+            tag, start, length = self.element(pos)
+            if tag == wanted:
+                if start + length > len(self.data):
+                    raise _UnscannableError("truncated")
+                return self.data[start : start + length].rstrip(b"\x00 ").decode("ascii")
+            if tag >= 0xFFFE0000:
+                raise _UnscannableError("a delimiter outside a sequence")
+            if tag > wanted:
+                return ""
+            pos = self.skip_sequence(start) if length == UNDEFINED else start + length
+            if pos > len(self.data):
+                raise _UnscannableError("an element runs past the end")
+        return ""
+
+    def skip_sequence(self, pos):
+        """The position after an undefined-length sequence whose items start at `pos`."""
+        while True:
+            tag, start, length = self.element(pos)
+            if tag == SEQUENCE_END:
+                return start
+            if tag != ITEM:
+                raise _UnscannableError("not an item")
+            pos = self.skip_item(start) if length == UNDEFINED else start + length
+
+    def skip_item(self, pos):
+        while True:
+            tag, start, length = self.element(pos)
+            if tag == ITEM_END:
+                return start
+            pos = self.skip_sequence(start) if length == UNDEFINED else start + length
+
+
+def _instance_uids(data):
+    """(SOP Instance UID, SOP Class UID) of a received file, ("", "") when unreadable."""
+    try:
+        ds = dcmread(BytesIO(data), stop_before_pixels=True,
+                     specific_tags=["SOPInstanceUID", "SOPClassUID"])  # fmt: skip
+    except Exception:
+        return "", ""
+    return str(ds.get("SOPInstanceUID", "") or ""), str(ds.get("SOPClassUID", "") or "")
+
+
+class Recorder(threading.Thread):
+    """Hands the notes of instances kept aside to `record(host, notes)` (the command
+    passes `actions.record_kept_aside`, which stores them and raises the alert), in
+    batches, on a thread of its own: the PACS's association never waits for the
+    database, and a database that is down loses no note (the JSON beside each file
+    stays; the next batch retries)."""
+
+    def __init__(self, record, host, batch_seconds=1.0):
+        super().__init__(daemon=True, name="storescp-aside")
+        self.record = record
+        self.host = host
+        self.batch_seconds = batch_seconds
+        self.notes = queue.Queue()
+        self.pending = []
+
+    def __call__(self, note):
+        self.notes.put(note)
+
+    def run(self):
+        from django.db import close_old_connections
+
+        while True:
+            self._collect()
+            if not self.pending:
+                continue
+            close_old_connections()
+            try:
+                self.record(self.host, self.pending)
+                self.pending = []
+            except Exception:
+                log.exception("storescp: recording %d kept-aside note(s) failed", len(self.pending))
+                time.sleep(self.batch_seconds)
+
+    def _collect(self):
+        """Wait for a note, then gather what arrives within `batch_seconds`."""
+        if not self.pending:
+            self.pending.append(self.notes.get())
+        deadline = time.monotonic() + self.batch_seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                self.pending.append(self.notes.get(timeout=left))
+            except queue.Empty:
+                break
 
 
 def kept_aside(aside_dir=None):
@@ -218,13 +392,18 @@ class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         self.send_timeout = send_timeout
 
 
-def serve(aet=None, port=None, bind=None, path=None, aside=None, ready=None, stop=None):
-    """Run the Storage SCP and its control socket until `stop` (an Event) is set."""
+def serve(aet=None, port=None, bind=None, path=None, aside=None, ready=None, stop=None,
+          record=None):  # fmt: skip
+    """Run the Storage SCP and its control socket until `stop` (an Event) is set; what
+    is kept aside goes to `record(host, notes)` too, when given."""
     aet = aet or settings.MIGRATION_STORAGE_SCP_AET
     port = int(port or settings.MIGRATION_STORAGE_SCP_PORT)
     bind = bind or settings.MIGRATION_STORAGE_SCP_BIND
     timeout = float(settings.MIGRATION_DIMSE_TIMEOUT)
-    router = Router(aside or settings.MIGRATION_STORAGE_SCP_ASIDE)
+    recorder = Recorder(record, socket.gethostname()) if record is not None else None
+    if recorder is not None:
+        recorder.start()
+    router = Router(aside or settings.MIGRATION_STORAGE_SCP_ASIDE, on_kept=recorder)
     control = ControlServer(path or socket_path(), router, timeout * 2)
     threading.Thread(target=control.serve_forever, daemon=True, name="storescp-control").start()
 
@@ -344,14 +523,19 @@ def _read_line(sock, limit=4096):
 
 
 def _read_exactly(sock, size):
-    """`size` bytes, or None at a clean end of stream before the first byte."""
-    buffer = bytearray(size)
-    view, got = memoryview(buffer), 0
+    """`size` bytes, or None at a clean end of stream before the first byte: one
+    MSG_WAITALL receive into the bytes object handed on (no second copy), finished by
+    plain receives when a signal or the peer cut it short."""
+    data = sock.recv(size, socket.MSG_WAITALL)
+    if len(data) == size:
+        return data
+    if not data:
+        return None
+    parts, got = [data], len(data)
     while got < size:
-        n = sock.recv_into(view[got:])
-        if not n:
-            if got == 0:
-                return None
+        chunk = sock.recv(min(size - got, 1 << 20))
+        if not chunk:
             raise RouteError("the stream ended mid-frame")
-        got += n
-    return bytes(buffer)
+        parts.append(chunk)
+        got += len(chunk)
+    return b"".join(parts)

@@ -20,20 +20,20 @@ HOURS = 24
 
 _ACQUIRE = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
-  redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
-  redis.call('EXPIRE', KEYS[1], ARGV[5])
+if redis.call('ZCARD', KEYS[1]) + #ARGV - 4 <= tonumber(ARGV[2]) then
+  for i = 5, #ARGV do redis.call('ZADD', KEYS[1], ARGV[3], ARGV[i]) end
+  redis.call('EXPIRE', KEYS[1], ARGV[4])
   return 1
 end
 return 0
 """
 _RENEW = """
-local expires = redis.call('ZSCORE', KEYS[1], ARGV[2])
-if expires and tonumber(expires) >= tonumber(ARGV[3]) then
-  redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+local expires = redis.call('ZSCORE', KEYS[1], ARGV[3])
+if expires and tonumber(expires) >= tonumber(ARGV[2]) then
+  for i = 3, #ARGV do redis.call('ZADD', KEYS[1], ARGV[1], ARGV[i]) end
   return 1
 end
-redis.call('ZREM', KEYS[1], ARGV[2])
+for i = 3, #ARGV do redis.call('ZREM', KEYS[1], ARGV[i]) end
 return 0
 """
 _clients = {}
@@ -54,7 +54,11 @@ def key(*parts):
 
 
 class Slots:
-    """Leased association slots of one PACS: `acquire(limit)` → token or None."""
+    """Leased association slots of one PACS, one member per association:
+    `acquire(limit, weight)` → token or None. A C-MOVE study takes two at once (its
+    C-MOVE association and the PACS's C-STORE association back to us both count against
+    the PACS's limit), so a crawl or a read-back taking one more never pushes the PACS
+    over it."""
 
     def __init__(self, source_id, lease=None):
         self.key = key("assoc", source_id)
@@ -62,19 +66,19 @@ class Slots:
         self._acquire = client().register_script(_ACQUIRE)
         self._renew = client().register_script(_RENEW)
 
-    def acquire(self, limit):
-        token = uuid.uuid4().hex
+    def acquire(self, limit, weight=1):
+        token = f"{uuid.uuid4().hex}*{int(weight)}"
         now = time.time()
-        args = [now, int(limit), now + self.lease, token, int(self.lease * 4) + 60]
+        args = [now, int(limit), now + self.lease, int(self.lease * 4) + 60, *_members(token)]
         return token if self._acquire(keys=[self.key], args=args) == 1 else None
 
     def renew(self, token):
         """Extend a slot's lease; False when it was swept (we were presumed dead)."""
         now = time.time()
-        return self._renew(keys=[self.key], args=[now + self.lease, token, now]) == 1
+        return self._renew(keys=[self.key], args=[now + self.lease, now, *_members(token)]) == 1
 
     def release(self, token):
-        client().zrem(self.key, token)
+        client().zrem(self.key, *_members(token))
 
     def next_expiry(self):
         """Seconds until the first slot's lease runs out; None when none is held."""
@@ -84,6 +88,18 @@ class Slots:
     def in_use(self):
         client().zremrangebyscore(self.key, "-inf", time.time())
         return client().zcard(self.key)
+
+
+def _members(token):
+    """The sorted-set members of a token: one per association it holds."""
+    weight = int(token.rpartition("*")[2] or 1)
+    return [token, *(f"{token}.{n}" for n in range(1, weight))]
+
+
+def associations_per_study(source):
+    """What one study in flight holds at the PACS: C-GET one association; C-MOVE two
+    (the C-MOVE, and the PACS's own C-STORE association to our Storage SCP)."""
+    return 2 if source.retrieve_method == "move" else 1
 
 
 # --- weekly schedules -------------------------------------------------------------------
@@ -245,11 +261,14 @@ def record_latency(source_id, sample_ms, ceiling, bound_ms=None):
 
 def pacs_limit(source, waves_limits):
     """Associations allowed now on `source`: its own cap, the AIMD limit, and the largest
-    of the running waves' scheduled limits (0 when every wave is in a paused hour)."""
+    of the running waves' scheduled limits (0 when every wave is in a paused hour). The
+    AIMD limit never drops below what one study holds (two for C-MOVE), or nothing would
+    run and no sample would ever raise it again."""
     ceiling = source.max_associations
     aimd = int(load_aimd(source.pk, ceiling).limit)
     scheduled = [ceiling if limit is None else limit for limit in waves_limits] or [0]
-    return max(0, min(ceiling, max(1, aimd), max(scheduled)))
+    floor = associations_per_study(source)
+    return max(0, min(ceiling, max(floor, aimd), max(scheduled)))
 
 
 def status(source):

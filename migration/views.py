@@ -20,6 +20,7 @@ from migration.models import (
     Conflict,
     Destination,
     EngineControl,
+    KeptAside,
     LookupTable,
     MappingProfile,
     StudyState,
@@ -43,6 +44,7 @@ def index(request):
         "overall": measures.wave_progress(),
         "control": EngineControl.get(),
         "open_conflicts": Conflict.objects.filter(decision="").count(),
+        **_kept_aside(KeptAside.objects.filter(wave__isnull=True)),
     }
     return render(request, "migration/index.html", context)
 
@@ -59,8 +61,15 @@ def wave_detail(request, name):
         verbs=_verbs(wave),
         open_conflicts=Conflict.objects.filter(ledger__wave=wave, decision="").count(),
         **_transcoded(wave),
+        **_kept_aside(KeptAside.objects.filter(wave=wave)),
     )
     return render(request, "migration/wave_detail.html", context)
+
+
+def _kept_aside(rows, shown=20):
+    """Instances a Storage SCP kept aside (newest first; UIDs and reasons, no PHI)."""
+    first = list(rows.order_by("-received_at", "-pk")[:shown])
+    return {"kept_aside": first, "kept_aside_count": rows.count() if first else 0}
 
 
 def _transcoded(wave, shown=20):

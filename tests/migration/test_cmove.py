@@ -12,14 +12,17 @@ import time
 
 import psutil
 import pytest
+from django.core.exceptions import ValidationError
 from pydicom.dataset import Dataset
 from pynetdicom import AE
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelMove, Verification
 
+from desk.models import Ticket
 from dicomnet import scu
 from dicomnet.association import Peer
+from inventory.models import PacsSource
 from migration import actions, dispatch, storescp, throttle
-from migration.models import StoredInstance, StudyState, Wave, WaveState
+from migration.models import KeptAside, StoredInstance, StudyState, Wave, WaveState
 from tests.fixtures_services import TEST_AET
 from tests.migration import support
 from tests.migration.test_engine import run_in_process, running_wave
@@ -31,7 +34,8 @@ class PacsAssociations(threading.Thread):
     """Samples, at the PACS process, its associations: established TCP connections on
     its DICOM port (ours to it) plus those it opened to our Storage SCP (its C-STOREs
     back); `stores` keeps the second kind alone (C-MOVEs delivering at once); `studies`
-    the engine's association slots in use for the source (studies in flight)."""
+    the studies in flight (the engine's association slots held for the source, two per
+    C-MOVE study)."""
 
     def __init__(self, pid, dicom_port, scp_port, source_id):
         super().__init__(daemon=True)
@@ -51,7 +55,7 @@ class PacsAssociations(threading.Thread):
                 outbound += bool(c.raddr and c.raddr.port == self.ports[1])
             self.samples.append(inbound + outbound)
             self.stores.append(outbound)
-            self.studies.append(self.slots.in_use())
+            self.studies.append(self.slots.in_use() // 2)
             time.sleep(0.001)
 
     def __enter__(self):
@@ -108,15 +112,75 @@ def test_twenty_studies_migrate_by_c_move_four_at_once_and_the_pacs_never_exceed
     assert_all_stored(wave, studies)
     assert len(pacs.samples) > 100, "the PACS was watched throughout the wave"
     assert max(pacs.samples) <= 8
-    assert max(pacs.studies) == 4, "four studies in flight at once"
+    assert max(pacs.studies) == 4, "four studies in flight at once (two slots each)"
     assert max(pacs.stores) >= 3, "the PACS delivered several C-MOVEs at once"
     assert not storescp.kept_aside()
 
 
-def test_an_instance_nobody_asked_for_is_kept_aside_with_its_reason(
-    orthanc_pacs, move_scp, engine_settings
+def test_a_c_move_source_limited_to_two_associations_moves_one_study_at_a_time_within_it(
+    orthanc_factory, migration_s3, bucket, move_scp, migration_worker, storage_scp_port
+):
+    mix = (("CT", "explicit", "ISO_IR 100", 8, 20, 128),)
+    orthanc, source, studies = move_source(
+        orthanc_factory, "MOVE2", mix, seed=1603, max_associations=2
+    )
+    destination = support.s3_destination(migration_s3, bucket)
+    wave, _info = actions.create_wave(name="by-move-2", source=source, destination=destination)
+    assert dispatch.streams(source, [(wave.pk, None)]) == 1
+
+    watched = (orthanc.proc.pid, orthanc.dicom_port, storage_scp_port, source.pk)
+    with PacsAssociations(*watched) as pacs:
+        run_wave(wave)
+
+    assert_all_stored(wave, studies)
+    assert len(pacs.samples) > 50, "the PACS was watched throughout the wave"
+    assert max(pacs.stores) == 1, "the PACS's C-STORE association back to us was seen"
+    assert max(pacs.samples) <= 2, "the PACS never held more than its limit of 2"
+    assert max(pacs.studies) == 1
+
+
+def test_a_c_move_limit_of_one_association_is_refused_with_the_reason(
+    orthanc_pacs, migration_s3, bucket
+):
+    source = support.make_source(orthanc_pacs, name="move-one", retrieve_method="move")
+    source.max_associations = 1
+    with pytest.raises(ValidationError) as refused:
+        source.full_clean()
+    assert "a limit of 1 association cannot run C-MOVE" in str(refused.value)
+    assert "the C-MOVE and the PACS's C-STORE back" in str(refused.value)
+    source.retrieve_method = "get"
+    source.full_clean()  # C-GET needs one association: fine
+
+    destination = support.s3_destination(migration_s3, bucket)
+    support.make_inventory(
+        source, {uid: orthanc_pacs.studies[uid] for uid in orthanc_pacs.study_uids[:1]}
+    )
+    day_one = throttle.parse_schedule("mon-fri 7-19=1")
+    PacsSource.objects.filter(pk=source.pk).update(retrieve_method="move", max_associations=2)
+    source.refresh_from_db()
+    with pytest.raises(actions.ActionError, match="60 scheduled hour.s. allow 1 association"):
+        actions.create_wave(name="move-days", source=source, destination=destination,
+                            schedule=day_one)  # fmt: skip
+    wave, _info = actions.create_wave(name="move-one", source=source, destination=destination)
+    PacsSource.objects.filter(pk=source.pk).update(max_associations=1)  # saved before the rule
+    wave.refresh_from_db()
+    with pytest.raises(actions.ActionError, match="cannot start wave move-one: a limit of 1"):
+        actions.change_wave(wave, "start")
+    assert Wave.objects.get(pk=wave.pk).state == WaveState.DRAFT
+    assert dispatch.streams(wave.source, [(wave.pk, None)]) == 0
+
+
+def test_an_instance_nobody_asked_for_is_kept_aside_shown_on_its_wave_and_alerted_without_phi(
+    orthanc_pacs, move_scp, engine_settings, migration_s3, bucket, client, cast
 ):
     uid = orthanc_pacs.study_uids[0]
+    datasets = orthanc_pacs.studies[uid]
+    source = support.make_source(
+        orthanc_pacs, name="aside", retrieve_method="move", move_destination=TEST_AET
+    )
+    support.make_inventory(source, {uid: datasets})
+    destination = support.s3_destination(migration_s3, bucket)
+    wave, _info = actions.create_wave(name="aside-wave", source=source, destination=destination)
     ae = AE(ae_title=TEST_AET)  # a C-MOVE nobody on this host registered a route for
     ae.add_requested_context(StudyRootQueryRetrieveInformationModelMove)
     assoc = ae.associate(orthanc_pacs.host, orthanc_pacs.port, ae_title=orthanc_pacs.aet)
@@ -128,12 +192,45 @@ def test_an_instance_nobody_asked_for_is_kept_aside_with_its_reason(
     assoc.release()
 
     assert statuses[-1] == 0x0000
+    reason = f"no study run on this host asked for study {uid} as {TEST_AET}"
     notes = [n for n in storescp.kept_aside() if n["study_instance_uid"] == uid]
-    assert len(notes) == len(orthanc_pacs.studies[uid])
+    assert len(notes) == len(datasets)
     for note in notes:
-        assert note["reason"] == f"no study run on this host asked for study {uid} as {TEST_AET}"
+        assert note["reason"] == reason
         kept = os.path.join(engine_settings["MIGRATION_STORAGE_SCP_ASIDE"], f"{note['sha256']}.dcm")
         assert os.path.getsize(kept) == note["size"]
+
+    kept = KeptAside.objects.filter(study_uid=uid)
+    support.wait_for(lambda: kept.count() == len(datasets), message="the Storage SCP to record it")
+    rows = list(kept)
+    assert {r.sop_uid for r in rows} == {str(ds.SOPInstanceUID) for ds in datasets}
+    assert {(r.wave_id, r.source_id, r.reason, r.calling_ae_title) for r in rows} == {
+        (wave.pk, source.pk, reason, orthanc_pacs.aet)
+    }
+    ticket = support.wait_for(
+        lambda: Ticket.objects.filter(cause=f"migration.kept_aside.wave-{wave.pk}").first(),
+        message="the kept-aside alert's ticket",
+    )
+    assert "aside-wave" in ticket.title and uid in ticket.description
+    assert str(datasets[0].SOPInstanceUID) in ticket.description
+    phi = {
+        str(datasets[0].PatientName),
+        str(datasets[0].PatientID),
+        str(datasets[0].AccessionNumber),
+    }
+    for text in (ticket.title, ticket.description):
+        assert not [value for value in phi if value and value in text]
+
+    client.force_login(cast.engineer)
+    page = client.get(f"/migration/waves/{wave.name}/").content.decode()
+    assert f"Kept aside by the Storage SCP: {len(datasets)} instances" in page
+    assert str(datasets[0].SOPInstanceUID) in page and reason in page
+    listed = client.get("/migration/api/kept-aside/", {"wave": wave.name}).json()
+    assert listed["count"] == len(datasets)
+    assert {item["sop_uid"] for item in listed["results"]} == {r.sop_uid for r in rows}
+    assert client.get("/migration/api/kept-aside/", {"unclaimed": "1"}).json()["count"] == 0
+    schema = client.get("/api/schema/").content.decode()
+    assert "/migration/api/kept-aside/" in schema
 
 
 def test_a_pacs_that_sends_to_the_wrong_port_or_an_unknown_ae_fails_the_attempt_clearly(

@@ -3,7 +3,7 @@ link's latency calls for more uploads in flight), up to its bound, and no more."
 
 import threading
 
-from migration.engine import Pipeline
+from migration.engine import Budget, Pipeline
 from tests.migration.support import wait_for
 
 
@@ -54,3 +54,31 @@ def test_the_bytes_bound_still_caps_what_is_in_flight():
     submitter.join()
     pipeline.finish()
     assert len(started) == 6
+
+
+def test_two_pipelines_sharing_a_budget_hold_no_more_than_it_together():
+    release, started = threading.Event(), []
+
+    def slow_put(data):
+        started.append(data)
+        release.wait()
+
+    budget = Budget(300)
+    finishing = Pipeline(slow_put, threads=4, max_bytes=300, budget=budget)
+    for _ in range(2):
+        finishing.submit(b"a" * 100)
+    following = Pipeline(slow_put, threads=4, max_bytes=300, budget=budget)
+    submitter = threading.Thread(
+        target=lambda: [following.submit(b"b" * 100) for _ in range(3)], daemon=True
+    )
+    submitter.start()
+    wait_for(lambda: len(started) == 3, message="the budget's three instances in flight")
+    submitter.join(0.5)
+
+    assert submitter.is_alive(), "the second pipeline waits for the first's uploads"
+    assert (budget.used, finishing.pending, following.pending) == (300, 200, 100)
+    release.set()
+    submitter.join()
+    finishing.finish()
+    following.finish()
+    assert len(started) == 5 and budget.used == 0

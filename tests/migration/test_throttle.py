@@ -21,6 +21,30 @@ def test_slots_never_exceed_the_limit_and_a_released_slot_is_free_again():
     assert slots.acquire(2) is not None
 
 
+def test_a_c_move_study_holds_two_of_the_pacs_associations_so_a_crawl_never_exceeds_it():
+    slots = throttle.Slots("s-weight", lease=0.5)
+    moving = slots.acquire(3, weight=2)  # the C-MOVE and the PACS's C-STORE back to us
+    assert moving and slots.in_use() == 2
+    assert slots.acquire(3, weight=2) is None, "a second C-MOVE would make 4 of 3"
+    crawl = slots.acquire(3)
+    assert crawl and slots.acquire(3) is None
+    assert slots.renew(moving) and slots.in_use() == 3
+    time.sleep(0.6)
+    assert not slots.renew(moving) and slots.in_use() == 0  # both expired together
+    slots.release(crawl)
+
+
+def test_the_aimd_limit_never_leaves_a_c_move_source_less_than_one_study(db):
+    source = PacsSource.objects.create(
+        name="aimd-move", ae_title="PACS", host="127.0.0.1", port=104, max_associations=8,
+        retrieve_method="move", move_destination="CC",
+    )  # fmt: skip
+    throttle.client().hset(throttle.key("aimd", source.pk), mapping={"limit": 1.0})
+    assert throttle.pacs_limit(source, [None]) == 2
+    source.retrieve_method = "get"
+    assert throttle.pacs_limit(source, [None]) == 1
+
+
 def test_a_slot_whose_holder_stopped_renewing_expires_so_nothing_leaks():
     dead = throttle.Slots("s-lease", lease=0.2)
     token = dead.acquire(1)

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from dicomnet import tls
-from migration import dicom, storescp
+from migration import actions, dicom, storescp
 
 
 class Command(BaseCommand):
@@ -34,8 +34,9 @@ class Command(BaseCommand):
             signal.signal(sig, lambda *_: stop.set())
         try:
             storescp.serve(
-                options["aet"], options["port"], options["bind"], ready=self._ready, stop=stop
-            )
+                options["aet"], options["port"], options["bind"], ready=self._ready, stop=stop,
+                record=actions.record_kept_aside,
+            )  # fmt: skip
         except (dicom.RetrieveError, tls.TlsError, OSError) as exc:
             raise CommandError(f"storescp: {exc}") from None
 
