@@ -530,6 +530,18 @@ def parse_study(ds):
     return record, problems
 
 
+class Flat(dict):
+    """A flat identifier as received: {tag (int): raw value bytes}, with the encoded
+    bytes it came from (`data`). The crawl reads its few keys from here without building
+    pydicom elements (see `inventory.dicom.identifier`)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, elements, data=b""):
+        super().__init__(elements)
+        self.data = data
+
+
 def _values(ds, keywords, charset):
     """{keyword: text} read straight from the raw elements of a received identifier.
 
@@ -537,21 +549,28 @@ def _values(ds, keywords, charset):
     millions of them, so raw bytes are decoded here (text VRs with the response's
     character set, the rest as ASCII). Elements already converted take the normal path.
     """
+    flat = isinstance(ds, Flat)
     encodings = None
     values = {}
     for keyword in keywords:
         tag, vr = _TAGS[keyword]
-        element = ds._dict.get(tag)
-        raw = getattr(element, "is_raw", False) and isinstance(element.value, bytes)
-        if not raw:
-            values[keyword] = _text(ds, keyword)
+        if flat:
+            raw = ds.get(tag, b"")
+        else:
+            element = ds._dict.get(tag)
+            raw = element.value if getattr(element, "is_raw", False) else None
+            if not isinstance(raw, bytes):
+                values[keyword] = _text(ds, keyword)
+                continue
+        if raw.isascii() and b"\x1b" not in raw:  # the same text in every DICOM charset
+            values[keyword] = _clean(raw.decode("ascii"))
         elif vr in _TEXT_VRS:
             if encodings is None:
                 encodings = convert_encodings(charset.split("\\") if charset else None)
             delimiters = PN_DELIMS if vr == "PN" else TEXT_VR_DELIMS
-            values[keyword] = _clean(decode_bytes(element.value, encodings, delimiters))
+            values[keyword] = _clean(decode_bytes(raw, encodings, delimiters))
         else:
-            values[keyword] = _clean(element.value.decode("ascii", "replace"))
+            values[keyword] = _clean(raw.decode("ascii", "replace"))
     return values
 
 
@@ -560,6 +579,8 @@ def _clean(text):
 
 
 def _text(ds, keyword):
+    if isinstance(ds, Flat):
+        return _values(ds, (keyword,), _charset(ds))[keyword]
     try:
         value = ds.get(keyword)
     except (ValueError, TypeError, OverflowError):  # pydicom cannot convert, e.g. IS "lots"
@@ -576,7 +597,14 @@ def _text(ds, keyword):
     return text.strip().replace("\x00", "")
 
 
+CHARSET = Tag(0x00080005)
+
+
 def _charset(ds):
+    if isinstance(ds, Flat):
+        raw = ds.get(CHARSET)
+        text = raw.decode("ascii", "replace") if raw else ""
+        return "\\".join(term.strip(" \x00") for term in text.split("\\")).strip()
     value = ds.get("SpecificCharacterSet", "")
     if isinstance(value, str):
         return value.strip()
@@ -730,20 +758,55 @@ def walk(session, ledger, cap=None, today=None, batch_seconds=0.5):
     `learn(answer)`
     and `answered([(node, answer), ...])`, which stores a batch in one transaction: the
     answers of about `batch_seconds` share one commit, and a crash loses only those.
+
+    `session.answers(items, ask)` (see `inventory.dicom.FindPool`) may ask several nodes'
+    C-FINDs at once; each answer is still read here, one after the other, in the order
+    of the nodes.
     """
     while not ledger.stopping():
         nodes = ledger.pending()
         if not nodes:
             return True
-        batch, start = [], time.monotonic()
-        for node in nodes:
-            reply = answer(session, node.range, ledger, cap, today)
+        batch, deadline = [], time.monotonic() + batch_seconds
+        for node, found in _answers(session, _until(nodes, batch, deadline)):
+            reply = read(node.range, found, ledger, cap, today)
             ledger.learn(reply)
             batch.append((node, reply))
-            if time.monotonic() - start >= batch_seconds:
-                break
         ledger.answered(batch)
     return False
+
+
+def _until(nodes, batch, deadline):
+    """The nodes to ask, until the batch has answers and its time is up."""
+    for node in nodes:
+        if batch and time.monotonic() >= deadline:
+            return
+        yield node
+
+
+def _answers(session, nodes):
+    ask = getattr(session, "answers", None)
+    if ask is not None:
+        return ask(nodes, lambda node: question(node.range))
+    return ((node, _ask(session, question(node.range))) for node in nodes)
+
+
+def _ask(session, asked):
+    if asked is None:
+        return None
+    query, model = asked
+    return session.find(query, model) if model else session.find(query)
+
+
+def question(rng):
+    """The C-FIND a node asks, as (identifier, information model or None for Study Root),
+    or None for a node that is split without a query (a plan, a partition's root)."""
+    if rng.level == "plan" or (rng.kind in PARTITIONS and rng.level == "root"):
+        return None
+    if rng.kind in PARTITIONS:
+        query, patient_root = partition_query(rng)
+        return query, PATIENT_MODEL if patient_root else None
+    return study_query(rng), None
 
 
 @dataclass
@@ -760,11 +823,18 @@ class Answer:
 
 
 def answer(session, rng, ledger, cap=None, today=None):
+    """Ask a node's C-FIND and read its answer."""
+    return read(rng, _ask(session, question(rng)), ledger, cap, today)
+
+
+def read(rng, found, ledger, cap=None, today=None):
+    """What a node's C-FIND answer (`found`: (matches, truncated), None for a node
+    asked nothing) means for the tree."""
     if rng.level == "plan":
         return _planned(ledger, cap)
     if rng.kind in PARTITIONS:
-        return _partition(session, rng, ledger, cap)
-    matches, truncated = session.find(study_query(rng))
+        return _partition(rng, found, ledger, cap)
+    matches, truncated = found
     parsed = parse_answer(matches, rng)
     detected = len(matches) if truncated and not cap and not ledger.detected_cap else None
     limit = cap or ledger.detected_cap or detected
@@ -799,11 +869,10 @@ def _planned(ledger, cap):
     return Answer(None, Parsed(), "split", children, note=note)
 
 
-def _partition(session, rng, ledger, cap):
+def _partition(rng, found, ledger, cap):
     if rng.level == "root":
         return _partition_root(rng, ledger)
-    query, patient_root = partition_query(rng)
-    matches, truncated = session.find(query, PATIENT_MODEL) if patient_root else session.find(query)
+    matches, truncated = found
     limit = cap or ledger.detected_cap
     if rng.kind == "patient" and rng.level != "studies":
         capped = is_capped(len(matches), truncated, limit, ledger.signals_cancel)
