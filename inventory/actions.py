@@ -472,6 +472,10 @@ class CrawlLedger:
             self.alphabets[keyword] = crawler.alphabet(values.iterator())
         return self.alphabets[keyword]
 
+    def cap_limit(self):
+        """The source's C-FIND cap, known or detected (None: not known yet)."""
+        return self.run.source.find_cap or self.detected_cap
+
     def values_under(self, keyword, prefix):
         """The distinct values of `keyword` starting with `prefix` this crawl has listed."""
         field = crawler.FIELDS[keyword]

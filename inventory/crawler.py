@@ -768,7 +768,7 @@ def walk(session, ledger, cap=None, today=None, batch_seconds=0.5):
         if not nodes:
             return True
         batch, deadline = [], time.monotonic() + batch_seconds
-        for node, found in _answers(session, _until(nodes, batch, deadline)):
+        for node, found in _answers(session, _until(nodes, batch, deadline), ledger):
             reply = read(node.range, found, ledger, cap, today)
             ledger.learn(reply)
             batch.append((node, reply))
@@ -784,11 +784,11 @@ def _until(nodes, batch, deadline):
         yield node
 
 
-def _answers(session, nodes):
+def _answers(session, nodes, ledger):
     ask = getattr(session, "answers", None)
     if ask is not None:
-        return ask(nodes, lambda node: question(node.range))
-    return ((node, _ask(session, question(node.range))) for node in nodes)
+        return ask(nodes, lambda node: question(node.range, ledger))
+    return ((node, _ask(session, question(node.range, ledger))) for node in nodes)
 
 
 def _ask(session, asked):
@@ -798,10 +798,13 @@ def _ask(session, asked):
     return session.find(query, model) if model else session.find(query)
 
 
-def question(rng):
+def question(rng, ledger=None):
     """The C-FIND a node asks, as (identifier, information model or None for Study Root),
-    or None for a node that is split without a query (a plan, a partition's root)."""
+    or None for a node that is split without a query: a plan, a partition's root, and a
+    patient prefix the ledger already proves capped (see `_known_capped`)."""
     if rng.level == "plan" or (rng.kind in PARTITIONS and rng.level == "root"):
+        return None
+    if ledger is not None and _known_capped(rng, ledger):
         return None
     if rng.kind in PARTITIONS:
         query, patient_root = partition_query(rng)
@@ -824,7 +827,7 @@ class Answer:
 
 def answer(session, rng, ledger, cap=None, today=None):
     """Ask a node's C-FIND and read its answer."""
-    return read(rng, _ask(session, question(rng)), ledger, cap, today)
+    return read(rng, _ask(session, question(rng, ledger)), ledger, cap, today)
 
 
 def read(rng, found, ledger, cap=None, today=None):
@@ -856,9 +859,10 @@ def read(rng, found, ledger, cap=None, today=None):
 
 def _target(cap, signals=False):
     """How many known studies a planned range should hold: half the cap, room for what the
-    ledger does not know yet; nine tenths when the PACS says Cancel when it is over (an
-    overfull range then costs one more query and a split, never a missed study)."""
-    return max(1, cap - cap // 10 if signals else cap // 2)
+    ledger does not know yet; nineteen twentieths when the PACS says Cancel when it is
+    over (an overfull range then costs one more query and a split, never a missed
+    study)."""
+    return max(1, cap - cap // 20 if signals else cap // 2)
 
 
 def _planned(ledger, cap):
@@ -872,6 +876,9 @@ def _planned(ledger, cap):
 def _partition(rng, found, ledger, cap):
     if rng.level == "root":
         return _partition_root(rng, ledger)
+    if found is None:  # a patient prefix the ledger proves capped
+        note = "patients: capped (this crawl lists more under it than the cap), not asked"
+        return _patients(rng, ledger, None, True, note)
     matches, truncated = found
     limit = cap or ledger.detected_cap
     if rng.kind == "patient" and rng.level != "studies":
@@ -900,16 +907,18 @@ def _partition_root(rng, ledger):
     return Answer(None, Parsed(), "split", children, note="one node per first character")
 
 
-def _patients(rng, ledger, matches, capped):
+def _patients(rng, ledger, matches, capped, note="patients: capped"):
     """A patient-level answer: split when capped, else ask the studies of each patient the
-    PACS counts more studies for than the crawl has listed (all, when it gives no count)."""
-    patients = parse_patients(matches)
+    PACS counts more studies for than the crawl has listed (all, when it gives no count).
+    `matches` None: not asked (see `_known_capped`)."""
+    count = None if matches is None else len(matches)
+    patients = parse_patients(matches or [])
     if capped:
         if rng.level == "exact" or len(rng.prefix) >= PREFIX_LIMITS["PatientID"]:
-            return Answer(len(matches), Parsed(), "unresolved", note="capped; cannot split")
+            return Answer(count, Parsed(), "unresolved", note="capped; cannot split")
         known = [*patients, *ledger.values_under("PatientID", rng.prefix)]
         children = extend(rng, next_letters(rng.prefix, known))
-        return Answer(len(matches), Parsed(), "split", children, note="patients: capped")
+        return Answer(count, Parsed(), "split", children, note=note)
     listed = ledger.listed_per_patient(patients)
     short = [
         pid for pid, n in patients.items() if askable(pid) and (n is None or n > listed.get(pid, 0))
@@ -917,6 +926,23 @@ def _patients(rng, ledger, matches, capped):
     children = [Range("patient", "studies", prefix=pid) for pid in short]
     note = f"{len(patients)} patients; {len(short)} with studies not listed yet"
     return Answer(len(matches), Parsed(), "split" if children else "leaf", children, note=note)
+
+
+def _known_capped(rng, ledger):
+    """A patient-level prefix under which this crawl has already listed more distinct
+    PatientIDs than the cap: the PACS holds them all, so its answer can only be capped,
+    and asking it would return nothing but a sample. Such a node is split straight from
+    the PatientIDs the crawl knows (its answer's sample of PatientIDs is not looked at:
+    only a PatientID that is in no listed study and starts differently from every known
+    one is missed that way, as it is below any capped node whose sample does not show it).
+    """
+    if rng.kind != "patient" or rng.level != "prefix":
+        return False
+    limit = ledger.cap_limit()
+    if not limit:
+        return False
+    known = ledger.values_under("PatientID", rng.prefix)
+    return sum(1 for value in known if value.startswith(rng.prefix)) > limit
 
 
 # -- what the leaves prove ---------------------------------------------------------------
