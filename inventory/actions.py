@@ -4,6 +4,7 @@ Topics: `inventory` (activity: sources, crawls started and finished) and
 `inventory.crawl.<id>` (one crawl's progress card). Nothing here logs or publishes PHI.
 """
 
+import bisect
 import logging
 import os
 import socket
@@ -58,7 +59,7 @@ CHUNK = 400
 WITNESS_KINDS = ("scan", "listing")
 SETTLED = ("leaf", "split", "pruned")  # the node states that leave nothing to ask
 PROGRESS_EVERY = 1.0  # seconds between two progress events of one crawl
-CRAWL_ASSOCIATIONS = 2  # at most, C-FINDs in parallel: the crawl reads answers in one thread
+CRAWL_ASSOCIATIONS = 4  # at most, C-FINDs in flight at once (the answers are read in one thread)
 
 
 class CrawlError(Exception):
@@ -384,6 +385,8 @@ class CrawlLedger:
         self.partitions = tuple(p for p in settings.INVENTORY_PARTITIONS if p)
         self.alphabets = {}
         self.in_batch = set()
+        self.batch_dates = {}  # Study UID: StudyDate of the studies read in this batch
+        self.values = {}  # keyword: sorted distinct values listed (see `values_under`)
         self.signals_cancel = run.ranges.filter(note__startswith=crawler.CANCELLED).exists()
         self.slot = None  # (Slots, tokens) while the crawl holds association slots
         self.stored = {}  # Study UID: the record this crawl stored last (see `answered`)
@@ -434,7 +437,11 @@ class CrawlLedger:
         if not kinds:
             return []
         kind = min(kinds, key=lambda k: crawler.STAGES.index(k) if k in crawler.STAGES else 99)
-        nodes = list(todo.filter(kind=kind).order_by("pk")[:limit])
+        order = ("date_from", "pk") if kind == "dated" else ("pk",)
+        nodes = list(todo.filter(kind=kind).order_by(*order)[:limit])
+        plans = [n for n, node in enumerate(nodes) if node.level == crawler.YEAR_PLAN]
+        if plans:  # a year is planned once the years before it are read (`crawler.plan_year`)
+            nodes = nodes[: plans[0] + 1]
         for node in nodes:
             node.range = crawler.Range.from_model(node)
         return nodes
@@ -472,15 +479,31 @@ class CrawlLedger:
             self.alphabets[keyword] = crawler.alphabet(values.iterator())
         return self.alphabets[keyword]
 
+    def dates_listed(self, first, last):
+        """The StudyDates between `first` and `last` of the studies this crawl has listed,
+        those of the batch being read included."""
+        rows = Study.objects.filter(seen_run=self.run, study_date__range=(first, last))
+        dates = dict(rows.values_list("study_uid", "study_date"))
+        dates.update(self.batch_dates)
+        return [d for d in dates.values() if d is not None and first <= d <= last]
+
     def cap_limit(self):
         """The source's C-FIND cap, known or detected (None: not known yet)."""
         return self.run.source.find_cap or self.detected_cap
 
     def values_under(self, keyword, prefix):
-        """The distinct values of `keyword` starting with `prefix` this crawl has listed."""
-        field = crawler.FIELDS[keyword]
-        rows = Study.objects.filter(seen_run=self.run, **{f"{field}__startswith": prefix})
-        return rows.values_list(field, flat=True).distinct()
+        """The distinct values of `keyword` starting with `prefix` this crawl has listed
+        (from a sorted copy, read again once the crawl has listed more studies)."""
+        values = self.values.get(keyword)
+        if values is None:
+            field = crawler.FIELDS[keyword]
+            rows = Study.objects.filter(seen_run=self.run).values_list(field, flat=True)
+            values = self.values[keyword] = sorted(set(rows.distinct()))
+        start = bisect.bisect_left(values, prefix)
+        end = start
+        while end < len(values) and values[end].startswith(prefix):
+            end += 1
+        return values[start:end]
 
     def unlisted(self, studies):
         """The Study UIDs of `studies` this crawl has not listed yet."""
@@ -502,6 +525,8 @@ class CrawlLedger:
     def learn(self, answer):
         """What later answers of the same batch need to know already."""
         self.in_batch |= set(answer.parsed.studies)
+        for uid, record in answer.parsed.studies.items():
+            self.batch_dates[uid] = record["study_date"]
         self.signals_cancel = self.signals_cancel or answer.note.startswith(crawler.CANCELLED)
         self.modalities |= answer.parsed.modalities
         if answer.detected_cap and not self.detected_cap:
@@ -530,9 +555,12 @@ class CrawlLedger:
             self._count(batch, found, created, changed, new_problems)
         self.stored.update(records)
         self.found += found
+        if found or changed:
+            self.values = {}
         self.total += sum(len(answer.children) for _node, answer in batch)
         self.done += len(batch)
         self.in_batch = set()
+        self.batch_dates = {}
         if self.on_answer:
             self.on_answer()
 

@@ -62,6 +62,7 @@ _TAGS = {
                     "SeriesDescription", "NumberOfSeriesRelatedInstances", "SOPInstanceUID",
                     "SOPClassUID", "NumberOfPatientRelatedStudies")
 }  # fmt: skip
+_RAW_TAGS = {keyword: int(tag) for keyword, (tag, _vr) in _TAGS.items()}  # plain ints: Flat keys
 _TEXT_VRS = {"PN", "LO", "SH", "ST", "LT", "UT", "UC"}
 LIMITS = {"patient_id": 64, "patient_name": 324, "accession_number": 16, "description": 64}
 UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
@@ -555,7 +556,7 @@ def _values(ds, keywords, charset):
     for keyword in keywords:
         tag, vr = _TAGS[keyword]
         if flat:
-            raw = ds.get(tag, b"")
+            raw = ds.get(_RAW_TAGS[keyword], b"")
         else:
             element = ds._dict.get(tag)
             raw = element.value if getattr(element, "is_raw", False) else None
@@ -597,7 +598,7 @@ def _text(ds, keyword):
     return text.strip().replace("\x00", "")
 
 
-CHARSET = Tag(0x00080005)
+CHARSET = 0x00080005
 
 
 def _charset(ds):
@@ -802,7 +803,7 @@ def question(rng, ledger=None):
     """The C-FIND a node asks, as (identifier, information model or None for Study Root),
     or None for a node that is split without a query: a plan, a partition's root, and a
     patient prefix the ledger already proves capped (see `_known_capped`)."""
-    if rng.level == "plan" or (rng.kind in PARTITIONS and rng.level == "root"):
+    if rng.level in ("plan", YEAR_PLAN) or (rng.kind in PARTITIONS and rng.level == "root"):
         return None
     if ledger is not None and _known_capped(rng, ledger):
         return None
@@ -835,6 +836,8 @@ def read(rng, found, ledger, cap=None, today=None):
     asked nothing) means for the tree."""
     if rng.level == "plan":
         return _planned(ledger, cap)
+    if rng.level == YEAR_PLAN:
+        return plan_year(rng, ledger, cap)
     if rng.kind in PARTITIONS:
         return _partition(rng, found, ledger, cap)
     matches, truncated = found
@@ -850,6 +853,8 @@ def read(rng, found, ledger, cap=None, today=None):
         _target(limit or len(matches), ledger.signals_cancel),
         ledger.partitions,
     )  # fmt: skip
+    if rng.level == "year":  # planned once the years before it are read
+        children = [replace(rng, level=YEAR_PLAN)]
     if rng.level == "modality" and parsed.ignores_modality:
         note += "; the PACS ignores ModalitiesInStudy"
     if not children:
@@ -863,6 +868,35 @@ def _target(cap, signals=False):
     over (an overfull range then costs one more query and a split, never a missed
     study)."""
     return max(1, cap - cap // 20 if signals else cap // 2)
+
+
+# A capped year is not split into its twelve months at once: its plan (a node of its own,
+# asked nothing) waits until the years before it are read (`CrawlLedger.pending`), then
+# cuts the year into day ranges of about YEAR_TARGET of the cap each, sized from how
+# many studies the year before held and spread like the studies the crawl already lists
+# in this year (its capped answer among them). A guess that proves wrong costs a capped
+# range, which splits along the calendar; it never loses a study: the ranges cover the
+# whole year.
+YEAR_PLAN = "yplan"
+YEAR_TARGET = 0.75
+
+
+def plan_year(rng, ledger, cap=None):
+    year = rng.date_from.year
+    limit = cap or ledger.cap_limit()
+    seen = ledger.dates_listed(rng.date_from, rng.date_to)
+    before = ledger.dates_listed(date(year - 1, 1, 1), date(year - 1, 12, 31))
+    if not (limit and seen and before):
+        months = split(replace(rng, level="year"))
+        return Answer(None, Parsed(), "split", months, note="nothing to plan from: months")
+    estimate = max(len(seen), len(before))
+    days = {}
+    for day in seen:
+        days[day] = days.get(day, 0) + estimate / len(seen)
+    target = max(1, int(limit * YEAR_TARGET))
+    children = plan_dates(days, target, rng)
+    note = f"planned for about {estimate} studies (the year before held {len(before)})"
+    return Answer(None, Parsed(), "split", children, note=note)
 
 
 def _planned(ledger, cap):
