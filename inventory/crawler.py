@@ -1015,12 +1015,17 @@ def _hiding(c):
     covered = "Every study with a usable StudyDate or StudyTime is in a leaf under the cap"
     if "patient" in c.walked and c.walk_settled:
         covered += (
-            ", and so is every study of a patient whose PatientID starts with a digit, a "
-            "letter or another character the PACS returned (the patient walk counted them)"
+            ", and so is every study of a patient the patient walk listed under the cap: "
+            "PatientIDs starting with a digit, a letter or another character the PACS "
+            "returned, followed below a capped prefix as far as the PatientIDs the crawl "
+            "knows lead (the patient walk counted them)"
         )
     hidden = "a study with neither a date nor a time"
     if "patient" in c.walked and c.walk_settled:
-        hidden += " whose PatientID is empty or starts with a character no query asked for"
+        hidden += (
+            " whose PatientID is empty, starts with a character no query asked for, or "
+            "branches away from the PatientIDs the crawl knows under a capped prefix,"
+        )
     searched = [PARTITIONS[k][1] for k in ("pid", "acc", "name") if k in c.walked]
     also = ""
     if searched:
