@@ -1,15 +1,29 @@
 """Benchmark: the inventory crawl of 10,000 studies from an Orthanc capped at 100 C-FIND
-results, against one uncapped `findscu` (dcmtk) query of the same range.
+results, against one uncapped `findscu` (dcmtk) query of the same studies.
 
     .venv/bin/python bench/inventory.py [--studies 10000] [--cap 100] [--fresh]
 
-The crawl must find every study, with the extra partitions after the dated and timed trees
-switched on (INVENTORY_PARTITIONS, all four by default); against a capped PACS it cannot
-prove completeness by C-FIND alone, and says so (`complete` false, `unproven`). The
-baseline is the cheapest possible listing, which a capped PACS would refuse. Seeding takes
-a few minutes (Orthanc's REST API, tiny one-instance studies, a thread pool); the seeded
-Orthanc storage is kept in /tmp/bench-inventory-orthanc and reused unless --fresh. Prints
-studies per second for both, their ratio (`ratio_findscu`), and one JSON line last.
+What is compared (`ratio_findscu` = crawl studies/s ÷ findscu studies/s):
+
+* the crawl: `inventory crawl` of a new source (no ledger) against an Orthanc capped at
+  `--cap` (LimitFindResults), with the extra partitions after the dated and timed trees
+  switched on (INVENTORY_PARTITIONS, all four by default), and the source's association
+  limit set to the 4 associations this Orthanc serves at once (the crawl asks up to that
+  many C-FINDs in parallel; findscu uses one). It must find every study and,
+  capped, cannot prove completeness by C-FIND alone (`complete` false, `unproven`);
+* the baseline: dcmtk's `findscu`, one universal study-level C-FIND asking the same keys,
+  against a second Orthanc holding a copy of the same storage **without** the cap: the
+  cheapest possible listing, which the capped PACS would refuse. The crawl's target is a
+  fraction (0.3) of it, not parity: it partitions where the baseline asks once.
+
+Both Orthancs run side by side, and the three findscu runs are spread around the crawl
+and the re-crawl (before, between, after), so that both sides are measured under the
+same load on a shared machine; the baseline is the fastest of the three (one run varies
+by a factor of three on a loaded machine). The load average is printed with each result.
+Seeding takes a few minutes (Orthanc's REST API, tiny one-instance studies, a thread
+pool); the seeded storage is kept in /tmp/bench-inventory-orthanc (and its copy in
+/tmp/bench-inventory-orthanc-uncapped) and reused unless --fresh. Prints studies per
+second for both, their ratio (`ratio_findscu`), and one JSON line last.
 """
 
 import argparse
@@ -27,8 +41,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 DB = Path("/tmp/bench-inventory.sqlite3")
 STORE = Path("/tmp/bench-inventory-orthanc")
+UNCAPPED = Path("/tmp/bench-inventory-orthanc-uncapped")  # a copy of STORE's storage
 CALLING_AET = "CCBENCH"
 MODALITIES = ("CT", "MR", "CR", "US", "MG")
+ASSOCIATIONS = 4  # the source's association limit: Orthanc serves 4 at once (DicomThreadsCount)
 
 
 def setup_django():
@@ -50,7 +66,7 @@ def setup_django():
     return redis
 
 
-def orthanc(cap):
+def orthanc(cap, workdir=STORE):
     from devstack.services.base import LOOPBACK
     from devstack.services.orthanc import Orthanc
 
@@ -58,18 +74,30 @@ def orthanc(cap):
         aet="BENCHPACS",
         limit_find_results=cap,
         modalities={CALLING_AET: (LOOPBACK, 1)},
-        workdir=STORE,
+        workdir=workdir,
     ).start()
 
 
+def copy_storage(count):
+    """The uncapped Orthanc's storage: a copy of the seeded one (same studies, same
+    index), made once per seeding, while no Orthanc runs on either."""
+    marker = UNCAPPED / f"copied-{count}"
+    if marker.exists():
+        return
+    shutil.rmtree(UNCAPPED, ignore_errors=True)
+    UNCAPPED.mkdir(parents=True)
+    shutil.copytree(STORE / "storage", UNCAPPED / "storage")
+    marker.write_text("ok\n")
+
+
+def load():
+    return round(os.getloadavg()[0], 2)
+
+
 def seed(pacs, count):
-    """Upload `count` one-instance 16×16 studies (1% undated) unless already there."""
+    """Upload `count` one-instance 16×16 studies (1% undated)."""
     from devstack import synthetic
 
-    marker = STORE / f"seeded-{count}"
-    if marker.exists() and pacs.count_studies() == count:
-        print(f"reusing the seeded Orthanc ({count} studies)", flush=True)
-        return
     per = count // len(MODALITIES)
     start, done = time.perf_counter(), 0
 
@@ -89,7 +117,6 @@ def seed(pacs, count):
             if done % 1000 == 0 or done == count:
                 rate = done / (time.perf_counter() - start)
                 print(f"seeded {done}/{count} studies ({rate:.0f}/s)", flush=True)
-    marker.write_text("ok\n")
 
 
 def _chunks(items, size):
@@ -123,8 +150,9 @@ def crawl(pacs, count):
     from inventory import actions
 
     source, _ = actions.register_source(
-        "bench", pacs.aet, LOOPBACK, pacs.dicom_port, calling_ae_title=CALLING_AET
-    )
+        "bench", pacs.aet, LOOPBACK, pacs.dicom_port, calling_ae_title=CALLING_AET,
+        max_associations=ASSOCIATIONS,
+    )  # fmt: skip
     run = actions.start_crawl(source, with_series=False, enqueue=False)
     start = time.perf_counter()
     result = actions.execute_crawl(run.pk)
@@ -134,13 +162,9 @@ def crawl(pacs, count):
     return seconds, result
 
 
-def findscu(pacs, runs=3):
-    """The fastest of `runs` universal study-level C-FINDs with dcmtk's findscu (one run
-    varies by a factor of three on a loaded machine); returns (seconds, matches)."""
-    return min(_findscu(pacs) for _run in range(runs))
-
-
-def _findscu(pacs):
+def _findscu(pacs, expected):
+    """One universal study-level C-FIND with dcmtk's findscu, asking the crawl's keys;
+    its seconds."""
     from inventory.crawler import STUDY_KEYS
 
     binary = shutil.which("findscu") or sys.exit("findscu is missing: apt-get install dcmtk")
@@ -151,9 +175,10 @@ def _findscu(pacs):
     start = time.perf_counter()
     done = subprocess.run([*command, str(pacs.dicom_port), *keys], capture_output=True, check=True)
     seconds = time.perf_counter() - start
-    output = done.stdout + done.stderr
-    matches = output.count(b"(Pending)")
-    return seconds, matches
+    matches = (done.stdout + done.stderr).count(b"(Pending)")
+    if matches != expected:
+        raise SystemExit(f"findscu saw {matches} studies, expected {expected}")
+    return seconds
 
 
 def main():
@@ -164,52 +189,80 @@ def main():
     args = parser.parse_args()
     if args.fresh:
         shutil.rmtree(STORE, ignore_errors=True)
+        shutil.rmtree(UNCAPPED, ignore_errors=True)
     STORE.mkdir(parents=True, exist_ok=True)
     redis = setup_django()
     try:
         capped = orthanc(args.cap)
         try:
-            seed(capped, args.studies)
-            print(f"crawling {args.studies} studies capped at {args.cap}…", flush=True)
-            crawl_s, result = crawl(capped, args.studies)
-            print("crawling again (incremental, planned from the ledger)…", flush=True)
-            recrawl_s, again = crawl(capped, args.studies)
+            if not (STORE / f"seeded-{args.studies}").exists():
+                seed(capped, args.studies)
+                capped.stop()
+                (STORE / f"seeded-{args.studies}").write_text("ok\n")
+                capped = orthanc(args.cap)
+            copy_storage(args.studies)
+            uncapped = orthanc(0, UNCAPPED)
+            try:
+                measured = measure(args, capped, uncapped)
+            finally:
+                uncapped.stop()
         finally:
             capped.stop()
-        uncapped = orthanc(0)
-        try:
-            find_s, matches = findscu(uncapped)
-        finally:
-            uncapped.stop()
     finally:
         redis.stop()
-    if matches != args.studies:
-        raise SystemExit(f"findscu saw {matches} studies, expected {args.studies}")
-    report(args, (crawl_s, result), (recrawl_s, again), find_s)
+    report(args, *measured)
 
 
-def report(args, first, second, find_s):
+def measure(args, capped, uncapped):
+    """findscu, crawl, findscu, re-crawl, findscu: both sides under the same load."""
+    if capped.count_studies() != args.studies:
+        raise SystemExit(f"the capped Orthanc holds {capped.count_studies()} studies")
+    finds, loads = [_findscu(uncapped, args.studies)], {"findscu": [load()]}
+    print(f"crawling {args.studies} studies capped at {args.cap}…", flush=True)
+    first = crawl(capped, args.studies)
+    loads["crawl"] = load()
+    finds.append(_findscu(uncapped, args.studies))
+    loads["findscu"].append(load())
+    print("crawling again (incremental, planned from the ledger)…", flush=True)
+    second = crawl(capped, args.studies)
+    loads["recrawl"] = load()
+    finds.append(_findscu(uncapped, args.studies))
+    loads["findscu"].append(load())
+    return first, second, finds, loads
+
+
+def report(args, first, second, finds, loads):
+    from django.conf import settings
+
     (crawl_s, result), (recrawl_s, again) = first, second
+    find_s = min(finds)
     crawl_rate, find_rate = args.studies / crawl_s, args.studies / find_s
     recrawl_rate = args.studies / recrawl_s
     print(
-        f"crawl (cap {args.cap}): {args.studies} studies in {crawl_s:.1f} s = "
-        f"{crawl_rate:.0f} studies/s, {result['queries']} C-FINDs, "
-        f"{result['leaf_ranges']} leaf ranges, complete={result['complete']}"
+        f"crawl (cap {args.cap}, partitions {','.join(settings.INVENTORY_PARTITIONS)}): "
+        f"{args.studies} studies in {crawl_s:.1f} s = {crawl_rate:.0f} studies/s, "
+        f"{result['queries']} C-FINDs, {result['leaf_ranges']} leaf ranges, "
+        f"complete={result['complete']}, load {loads['crawl']}"
     )
     print(
         f"re-crawl: {recrawl_s:.1f} s = {recrawl_rate:.0f} studies/s, "
-        f"{again['queries']} C-FINDs, complete={again['complete']}"
+        f"{again['queries']} C-FINDs, complete={again['complete']}, load {loads['recrawl']}"
     )
-    print(f"findscu, one uncapped query (best of 3): {find_s:.1f} s = {find_rate:.0f} studies/s")
+    print(
+        "findscu, one universal C-FIND against the same studies without the cap, "
+        f"best of {', '.join(f'{f:.1f}' for f in finds)} s (load "
+        f"{', '.join(map(str, loads['findscu']))}): {find_s:.1f} s = {find_rate:.0f} studies/s"
+    )
     print(f"ratio crawl/findscu: {crawl_rate / find_rate:.3f}")
     print(f"ratio re-crawl/findscu: {recrawl_rate / find_rate:.3f}")
     print(
         json.dumps(
             {
                 "bench": "inventory",
+                "compares": "capped crawl with partitions vs one uncapped findscu C-FIND",
                 "studies": args.studies,
                 "cap": args.cap,
+                "associations": ASSOCIATIONS,
                 "crawl_seconds": round(crawl_s, 2),
                 "crawl_studies_per_s": round(crawl_rate, 1),
                 "crawl_queries": result["queries"],
@@ -220,11 +273,13 @@ def report(args, first, second, find_s):
                 "recrawl_queries": again["queries"],
                 "recrawl_complete": again["complete"],
                 "findscu_seconds": round(find_s, 2),
+                "findscu_runs": [round(f, 2) for f in finds],
                 "findscu_studies_per_s": round(find_rate, 1),
                 "ratio": round(crawl_rate / find_rate, 4),
                 "ratio_findscu": round(crawl_rate / find_rate, 4),
                 "partitions": result["found_by"],
                 "recrawl_ratio": round(recrawl_rate / find_rate, 4),
+                "load_avg": loads,
             }
         )
     )

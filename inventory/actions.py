@@ -4,6 +4,7 @@ Topics: `inventory` (activity: sources, crawls started and finished) and
 `inventory.crawl.<id>` (one crawl's progress card). Nothing here logs or publishes PHI.
 """
 
+import bisect
 import logging
 import os
 import socket
@@ -15,8 +16,8 @@ from celery import signature
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.db.models import Case, Count, F, Q, Sum, When
+from django.db import connection, transaction
+from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import Substr
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -59,7 +60,8 @@ RETRY_BACKOFF = (2, 5, 10)
 CHUNK = 400
 WITNESS_KINDS = ("scan", "listing")
 SETTLED = ("leaf", "split", "pruned")  # the node states that leave nothing to ask
-PROGRESS_EVERY = 0.5  # seconds between two progress events of one crawl
+PROGRESS_EVERY = 1.0  # seconds between two progress events of one crawl
+CRAWL_ASSOCIATIONS = 4  # at most, C-FINDs in flight at once (the answers are read in one thread)
 
 
 class CrawlError(Exception):
@@ -254,9 +256,10 @@ class _Runner:
 
     def _phases(self):
         peer = dicom.Peer.of(self.source, timeout=settings.INVENTORY_DIMSE_TIMEOUT)
+        pause = self.source.find_pause_ms / 1000
         with (
-            _association_slot(self.source, self.ledger),
-            dicom.FindSession(peer, pause=self.source.find_pause_ms / 1000) as session,
+            _association_slot(self.source, self.ledger, extra=not pause) as held,
+            dicom.FindPool(peer, pause, size=held) as session,
         ):
             if self.run.phase == CrawlRun.Phase.STUDIES:
                 self._studies(session)
@@ -336,10 +339,12 @@ class _Runner:
 
 
 @contextmanager
-def _association_slot(source, ledger):
+def _association_slot(source, ledger, extra=False):
     """One of the source's association slots, shared with the migration engine's workers
     (`migration.throttle.Slots`), held while the crawl talks to the PACS: the crawl never
-    takes the PACS past its association limit. Waits while every slot is taken."""
+    takes the PACS past its association limit. Waits while every slot is taken. With
+    `extra`, also takes the slots that are free at that moment, up to CRAWL_ASSOCIATIONS
+    in all, for C-FINDs in parallel; yields how many it holds."""
     from migration.throttle import Slots
 
     slots = Slots(source.pk)
@@ -347,12 +352,19 @@ def _association_slot(source, ledger):
     while token is None:
         ledger.sleep(1.0)
         token = slots.acquire(source.max_associations)
-    ledger.slot = (slots, token)
+    tokens = [token]
+    while extra and len(tokens) < min(source.max_associations, CRAWL_ASSOCIATIONS):
+        token = slots.acquire(source.max_associations)
+        if token is None:
+            break
+        tokens.append(token)
+    ledger.slot = (slots, tokens)
     try:
-        yield
+        yield len(tokens)
     finally:
         ledger.slot = None
-        slots.release(token)
+        for token in tokens:
+            slots.release(token)
 
 
 class CrawlLedger:
@@ -373,8 +385,11 @@ class CrawlLedger:
         self.partitions = tuple(p for p in settings.INVENTORY_PARTITIONS if p)
         self.alphabets = {}
         self.in_batch = set()
+        self.batch_dates = {}  # Study UID: StudyDate of the studies read in this batch
+        self.values = {}  # keyword: sorted distinct values listed (see `values_under`)
         self.signals_cancel = run.ranges.filter(note__startswith=crawler.CANCELLED).exists()
-        self.slot = None  # (Slots, token) while the crawl holds an association slot
+        self.slot = None  # (Slots, tokens) while the crawl holds association slots
+        self.stored = {}  # Study UID: the record this crawl stored last (see `answered`)
         self.slot_renewed = time.monotonic()
 
     def stopping(self):
@@ -403,8 +418,9 @@ class CrawlLedger:
     def _renew_slot(self):
         if self.slot is None or time.monotonic() - self.slot_renewed < 10:
             return
-        slots, token = self.slot
-        slots.renew(token)
+        slots, tokens = self.slot
+        for token in tokens:
+            slots.renew(token)
         self.slot_renewed = time.monotonic()
 
     def sleep(self, seconds):
@@ -414,16 +430,18 @@ class CrawlLedger:
             time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
 
     def pending(self, limit=50):
-        stage = Case(*(When(kind=k, then=n) for n, k in enumerate(crawler.STAGES)), default=99)
-        todo = (
-            self.run.ranges.filter(status=CrawlRange.Status.PENDING)
-            .annotate(stage=stage)
-            .order_by("stage", "pk")
-        )
-        first = todo.first()
-        if first is None:
+        """The first pending nodes of the earliest tree that has any (each tree waits for
+        the one before it)."""
+        todo = self.run.ranges.filter(status=CrawlRange.Status.PENDING)
+        kinds = set(todo.values_list("kind", flat=True).distinct())
+        if not kinds:
             return []
-        nodes = list(todo.filter(kind=first.kind)[:limit])  # each tree waits for the last
+        kind = min(kinds, key=lambda k: crawler.STAGES.index(k) if k in crawler.STAGES else 99)
+        order = ("date_from", "pk") if kind == "dated" else ("pk",)
+        nodes = list(todo.filter(kind=kind).order_by(*order)[:limit])
+        plans = [n for n, node in enumerate(nodes) if node.level == crawler.YEAR_PLAN]
+        if plans:  # a year is planned once the years before it are read (`crawler.plan_year`)
+            nodes = nodes[: plans[0] + 1]
         for node in nodes:
             node.range = crawler.Range.from_model(node)
         return nodes
@@ -461,11 +479,31 @@ class CrawlLedger:
             self.alphabets[keyword] = crawler.alphabet(values.iterator())
         return self.alphabets[keyword]
 
+    def dates_listed(self, first, last):
+        """The StudyDates between `first` and `last` of the studies this crawl has listed,
+        those of the batch being read included."""
+        rows = Study.objects.filter(seen_run=self.run, study_date__range=(first, last))
+        dates = dict(rows.values_list("study_uid", "study_date"))
+        dates.update(self.batch_dates)
+        return [d for d in dates.values() if d is not None and first <= d <= last]
+
+    def cap_limit(self):
+        """The source's C-FIND cap, known or detected (None: not known yet)."""
+        return self.run.source.find_cap or self.detected_cap
+
     def values_under(self, keyword, prefix):
-        """The distinct values of `keyword` starting with `prefix` this crawl has listed."""
-        field = crawler.FIELDS[keyword]
-        rows = Study.objects.filter(seen_run=self.run, **{f"{field}__startswith": prefix})
-        return rows.values_list(field, flat=True).distinct()
+        """The distinct values of `keyword` starting with `prefix` this crawl has listed
+        (from a sorted copy, read again once the crawl has listed more studies)."""
+        values = self.values.get(keyword)
+        if values is None:
+            field = crawler.FIELDS[keyword]
+            rows = Study.objects.filter(seen_run=self.run).values_list(field, flat=True)
+            values = self.values[keyword] = sorted(set(rows.distinct()))
+        start = bisect.bisect_left(values, prefix)
+        end = start
+        while end < len(values) and values[end].startswith(prefix):
+            end += 1
+        return values[start:end]
 
     def unlisted(self, studies):
         """The Study UIDs of `studies` this crawl has not listed yet."""
@@ -487,15 +525,21 @@ class CrawlLedger:
     def learn(self, answer):
         """What later answers of the same batch need to know already."""
         self.in_batch |= set(answer.parsed.studies)
+        for uid, record in answer.parsed.studies.items():
+            self.batch_dates[uid] = record["study_date"]
         self.signals_cancel = self.signals_cancel or answer.note.startswith(crawler.CANCELLED)
         self.modalities |= answer.parsed.modalities
         if answer.detected_cap and not self.detected_cap:
             self.detected_cap = self.new_cap = answer.detected_cap
 
     def answered(self, batch):
+        """Store a batch of answers in one transaction. A study this crawl already stored
+        with the same record is not written again: the later trees list most studies a
+        second time."""
         records = {}
         for _node, answer in batch:
             records.update(answer.parsed.studies)
+        records = {uid: r for uid, r in records.items() if self.stored.get(uid) != r}
         kind = batch[0][0].kind if batch else ""
         with transaction.atomic():
             found, created, changed = _upsert_studies(self.run, records, kind)
@@ -509,10 +553,14 @@ class CrawlLedger:
                 for child in answer.children
             )
             self._count(batch, found, created, changed, new_problems)
+        self.stored.update(records)
         self.found += found
+        if found or changed:
+            self.values = {}
         self.total += sum(len(answer.children) for _node, answer in batch)
         self.done += len(batch)
         self.in_batch = set()
+        self.batch_dates = {}
         if self.on_answer:
             self.on_answer()
 
@@ -549,6 +597,8 @@ def _modalities_seen(run):
 
 
 def _close_nodes(batch):
+    """Record each node's answer: one UPDATE statement run for all of them (bulk_update's
+    CASE expressions cost more to build than the statements they save)."""
     now = timezone.now()
     for node, answer in batch:
         node.status = answer.status
@@ -557,10 +607,17 @@ def _close_nodes(batch):
         node.capped = answer.status != "leaf" and answer.count is not None
         node.note = answer.note[:300]
         node.done_at = now
-    CrawlRange.objects.bulk_update(
-        [node for node, _answer in batch],
-        ["status", "count", "unique_count", "capped", "note", "done_at"],
-    )
+    fields = ("status", "count", "unique_count", "capped", "note", "done_at")
+    table = connection.ops.quote_name(CrawlRange._meta.db_table)
+    columns = ", ".join(f"{connection.ops.quote_name(f)} = %s" for f in fields)
+    done_at = CrawlRange._meta.get_field("done_at")
+    rows = [
+        [node.status, node.count, node.unique_count, node.capped, node.note,
+         done_at.get_db_prep_save(now, connection), node.pk]
+        for node, _answer in batch
+    ]  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.executemany(f"UPDATE {table} SET {columns} WHERE id = %s", rows)
 
 
 def _upsert_studies(run, records, kind=""):

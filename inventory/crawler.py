@@ -62,6 +62,7 @@ _TAGS = {
                     "SeriesDescription", "NumberOfSeriesRelatedInstances", "SOPInstanceUID",
                     "SOPClassUID", "NumberOfPatientRelatedStudies")
 }  # fmt: skip
+_RAW_TAGS = {keyword: int(tag) for keyword, (tag, _vr) in _TAGS.items()}  # plain ints: Flat keys
 _TEXT_VRS = {"PN", "LO", "SH", "ST", "LT", "UT", "UC"}
 LIMITS = {"patient_id": 64, "patient_name": 324, "accession_number": 16, "description": 64}
 UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
@@ -530,6 +531,18 @@ def parse_study(ds):
     return record, problems
 
 
+class Flat(dict):
+    """A flat identifier as received: {tag (int): raw value bytes}, with the encoded
+    bytes it came from (`data`). The crawl reads its few keys from here without building
+    pydicom elements (see `inventory.dicom.identifier`)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, elements, data=b""):
+        super().__init__(elements)
+        self.data = data
+
+
 def _values(ds, keywords, charset):
     """{keyword: text} read straight from the raw elements of a received identifier.
 
@@ -537,21 +550,28 @@ def _values(ds, keywords, charset):
     millions of them, so raw bytes are decoded here (text VRs with the response's
     character set, the rest as ASCII). Elements already converted take the normal path.
     """
+    flat = isinstance(ds, Flat)
     encodings = None
     values = {}
     for keyword in keywords:
         tag, vr = _TAGS[keyword]
-        element = ds._dict.get(tag)
-        raw = getattr(element, "is_raw", False) and isinstance(element.value, bytes)
-        if not raw:
-            values[keyword] = _text(ds, keyword)
+        if flat:
+            raw = ds.get(_RAW_TAGS[keyword], b"")
+        else:
+            element = ds._dict.get(tag)
+            raw = element.value if getattr(element, "is_raw", False) else None
+            if not isinstance(raw, bytes):
+                values[keyword] = _text(ds, keyword)
+                continue
+        if raw.isascii() and b"\x1b" not in raw:  # the same text in every DICOM charset
+            values[keyword] = _clean(raw.decode("ascii"))
         elif vr in _TEXT_VRS:
             if encodings is None:
                 encodings = convert_encodings(charset.split("\\") if charset else None)
             delimiters = PN_DELIMS if vr == "PN" else TEXT_VR_DELIMS
-            values[keyword] = _clean(decode_bytes(element.value, encodings, delimiters))
+            values[keyword] = _clean(decode_bytes(raw, encodings, delimiters))
         else:
-            values[keyword] = _clean(element.value.decode("ascii", "replace"))
+            values[keyword] = _clean(raw.decode("ascii", "replace"))
     return values
 
 
@@ -560,6 +580,8 @@ def _clean(text):
 
 
 def _text(ds, keyword):
+    if isinstance(ds, Flat):
+        return _values(ds, (keyword,), _charset(ds))[keyword]
     try:
         value = ds.get(keyword)
     except (ValueError, TypeError, OverflowError):  # pydicom cannot convert, e.g. IS "lots"
@@ -576,7 +598,14 @@ def _text(ds, keyword):
     return text.strip().replace("\x00", "")
 
 
+CHARSET = 0x00080005
+
+
 def _charset(ds):
+    if isinstance(ds, Flat):
+        raw = ds.get(CHARSET)
+        text = raw.decode("ascii", "replace") if raw else ""
+        return "\\".join(term.strip(" \x00") for term in text.split("\\")).strip()
     value = ds.get("SpecificCharacterSet", "")
     if isinstance(value, str):
         return value.strip()
@@ -730,20 +759,58 @@ def walk(session, ledger, cap=None, today=None, batch_seconds=0.5):
     `learn(answer)`
     and `answered([(node, answer), ...])`, which stores a batch in one transaction: the
     answers of about `batch_seconds` share one commit, and a crash loses only those.
+
+    `session.answers(items, ask)` (see `inventory.dicom.FindPool`) may ask several nodes'
+    C-FINDs at once; each answer is still read here, one after the other, in the order
+    of the nodes.
     """
     while not ledger.stopping():
         nodes = ledger.pending()
         if not nodes:
             return True
-        batch, start = [], time.monotonic()
-        for node in nodes:
-            reply = answer(session, node.range, ledger, cap, today)
+        batch, deadline = [], time.monotonic() + batch_seconds
+        for node, found in _answers(session, _until(nodes, batch, deadline), ledger):
+            reply = read(node.range, found, ledger, cap, today)
             ledger.learn(reply)
             batch.append((node, reply))
-            if time.monotonic() - start >= batch_seconds:
-                break
         ledger.answered(batch)
     return False
+
+
+def _until(nodes, batch, deadline):
+    """The nodes to ask, until the batch has answers and its time is up."""
+    for node in nodes:
+        if batch and time.monotonic() >= deadline:
+            return
+        yield node
+
+
+def _answers(session, nodes, ledger):
+    ask = getattr(session, "answers", None)
+    if ask is not None:
+        return ask(nodes, lambda node: question(node.range, ledger))
+    return ((node, _ask(session, question(node.range, ledger))) for node in nodes)
+
+
+def _ask(session, asked):
+    if asked is None:
+        return None
+    query, model = asked
+    return session.find(query, model) if model else session.find(query)
+
+
+def question(rng, ledger=None):
+    """The C-FIND a node asks, as (identifier, information model or None for Study Root),
+    or None for a node that is split without a query: a plan, a partition's root, and a
+    patient prefix the ledger already proves capped (see `_known_capped`)."""
+    if rng.level in ("plan", YEAR_PLAN) or (rng.kind in PARTITIONS and rng.level == "root"):
+        return None
+    if ledger is not None and _known_capped(rng, ledger):
+        return None
+    if rng.kind in PARTITIONS:
+        query, patient_root = partition_query(rng)
+        return query, PATIENT_MODEL if patient_root else None
+    return study_query(rng), None
 
 
 @dataclass
@@ -760,11 +827,20 @@ class Answer:
 
 
 def answer(session, rng, ledger, cap=None, today=None):
+    """Ask a node's C-FIND and read its answer."""
+    return read(rng, _ask(session, question(rng, ledger)), ledger, cap, today)
+
+
+def read(rng, found, ledger, cap=None, today=None):
+    """What a node's C-FIND answer (`found`: (matches, truncated), None for a node
+    asked nothing) means for the tree."""
     if rng.level == "plan":
         return _planned(ledger, cap)
+    if rng.level == YEAR_PLAN:
+        return plan_year(rng, ledger, cap)
     if rng.kind in PARTITIONS:
-        return _partition(session, rng, ledger, cap)
-    matches, truncated = session.find(study_query(rng))
+        return _partition(rng, found, ledger, cap)
+    matches, truncated = found
     parsed = parse_answer(matches, rng)
     detected = len(matches) if truncated and not cap and not ledger.detected_cap else None
     limit = cap or ledger.detected_cap or detected
@@ -777,6 +853,8 @@ def answer(session, rng, ledger, cap=None, today=None):
         _target(limit or len(matches), ledger.signals_cancel),
         ledger.partitions,
     )  # fmt: skip
+    if rng.level == "year":  # planned once the years before it are read
+        children = [replace(rng, level=YEAR_PLAN)]
     if rng.level == "modality" and parsed.ignores_modality:
         note += "; the PACS ignores ModalitiesInStudy"
     if not children:
@@ -786,9 +864,39 @@ def answer(session, rng, ledger, cap=None, today=None):
 
 def _target(cap, signals=False):
     """How many known studies a planned range should hold: half the cap, room for what the
-    ledger does not know yet; nine tenths when the PACS says Cancel when it is over (an
-    overfull range then costs one more query and a split, never a missed study)."""
-    return max(1, cap - cap // 10 if signals else cap // 2)
+    ledger does not know yet; nineteen twentieths when the PACS says Cancel when it is
+    over (an overfull range then costs one more query and a split, never a missed
+    study)."""
+    return max(1, cap - cap // 20 if signals else cap // 2)
+
+
+# A capped year is not split into its twelve months at once: its plan (a node of its own,
+# asked nothing) waits until the years before it are read (`CrawlLedger.pending`), then
+# cuts the year into day ranges of about YEAR_TARGET of the cap each, sized from how
+# many studies the year before held and spread like the studies the crawl already lists
+# in this year (its capped answer among them). A guess that proves wrong costs a capped
+# range, which splits along the calendar; it never loses a study: the ranges cover the
+# whole year.
+YEAR_PLAN = "yplan"
+YEAR_TARGET = 0.75
+
+
+def plan_year(rng, ledger, cap=None):
+    year = rng.date_from.year
+    limit = cap or ledger.cap_limit()
+    seen = ledger.dates_listed(rng.date_from, rng.date_to)
+    before = ledger.dates_listed(date(year - 1, 1, 1), date(year - 1, 12, 31))
+    if not (limit and seen and before):
+        months = split(replace(rng, level="year"))
+        return Answer(None, Parsed(), "split", months, note="nothing to plan from: months")
+    estimate = max(len(seen), len(before))
+    days = {}
+    for day in seen:
+        days[day] = days.get(day, 0) + estimate / len(seen)
+    target = max(1, int(limit * YEAR_TARGET))
+    children = plan_dates(days, target, rng)
+    note = f"planned for about {estimate} studies (the year before held {len(before)})"
+    return Answer(None, Parsed(), "split", children, note=note)
 
 
 def _planned(ledger, cap):
@@ -799,11 +907,13 @@ def _planned(ledger, cap):
     return Answer(None, Parsed(), "split", children, note=note)
 
 
-def _partition(session, rng, ledger, cap):
+def _partition(rng, found, ledger, cap):
     if rng.level == "root":
         return _partition_root(rng, ledger)
-    query, patient_root = partition_query(rng)
-    matches, truncated = session.find(query, PATIENT_MODEL) if patient_root else session.find(query)
+    if found is None:  # a patient prefix the ledger proves capped
+        note = "patients: capped (this crawl lists more under it than the cap), not asked"
+        return _patients(rng, ledger, None, True, note)
+    matches, truncated = found
     limit = cap or ledger.detected_cap
     if rng.kind == "patient" and rng.level != "studies":
         capped = is_capped(len(matches), truncated, limit, ledger.signals_cancel)
@@ -831,16 +941,18 @@ def _partition_root(rng, ledger):
     return Answer(None, Parsed(), "split", children, note="one node per first character")
 
 
-def _patients(rng, ledger, matches, capped):
+def _patients(rng, ledger, matches, capped, note="patients: capped"):
     """A patient-level answer: split when capped, else ask the studies of each patient the
-    PACS counts more studies for than the crawl has listed (all, when it gives no count)."""
-    patients = parse_patients(matches)
+    PACS counts more studies for than the crawl has listed (all, when it gives no count).
+    `matches` None: not asked (see `_known_capped`)."""
+    count = None if matches is None else len(matches)
+    patients = parse_patients(matches or [])
     if capped:
         if rng.level == "exact" or len(rng.prefix) >= PREFIX_LIMITS["PatientID"]:
-            return Answer(len(matches), Parsed(), "unresolved", note="capped; cannot split")
+            return Answer(count, Parsed(), "unresolved", note="capped; cannot split")
         known = [*patients, *ledger.values_under("PatientID", rng.prefix)]
         children = extend(rng, next_letters(rng.prefix, known))
-        return Answer(len(matches), Parsed(), "split", children, note="patients: capped")
+        return Answer(count, Parsed(), "split", children, note=note)
     listed = ledger.listed_per_patient(patients)
     short = [
         pid for pid, n in patients.items() if askable(pid) and (n is None or n > listed.get(pid, 0))
@@ -848,6 +960,23 @@ def _patients(rng, ledger, matches, capped):
     children = [Range("patient", "studies", prefix=pid) for pid in short]
     note = f"{len(patients)} patients; {len(short)} with studies not listed yet"
     return Answer(len(matches), Parsed(), "split" if children else "leaf", children, note=note)
+
+
+def _known_capped(rng, ledger):
+    """A patient-level prefix under which this crawl has already listed more distinct
+    PatientIDs than the cap: the PACS holds them all, so its answer can only be capped,
+    and asking it would return nothing but a sample. Such a node is split straight from
+    the PatientIDs the crawl knows (its answer's sample of PatientIDs is not looked at:
+    only a PatientID that is in no listed study and starts differently from every known
+    one is missed that way, as it is below any capped node whose sample does not show it).
+    """
+    if rng.kind != "patient" or rng.level != "prefix":
+        return False
+    limit = ledger.cap_limit()
+    if not limit:
+        return False
+    known = ledger.values_under("PatientID", rng.prefix)
+    return sum(1 for value in known if value.startswith(rng.prefix)) > limit
 
 
 # -- what the leaves prove ---------------------------------------------------------------
@@ -886,12 +1015,17 @@ def _hiding(c):
     covered = "Every study with a usable StudyDate or StudyTime is in a leaf under the cap"
     if "patient" in c.walked and c.walk_settled:
         covered += (
-            ", and so is every study of a patient whose PatientID starts with a digit, a "
-            "letter or another character the PACS returned (the patient walk counted them)"
+            ", and so is every study of a patient the patient walk listed under the cap: "
+            "PatientIDs starting with a digit, a letter or another character the PACS "
+            "returned, followed below a capped prefix as far as the PatientIDs the crawl "
+            "knows lead (the patient walk counted them)"
         )
     hidden = "a study with neither a date nor a time"
     if "patient" in c.walked and c.walk_settled:
-        hidden += " whose PatientID is empty or starts with a character no query asked for"
+        hidden += (
+            " whose PatientID is empty, starts with a character no query asked for, or "
+            "branches away from the PatientIDs the crawl knows under a capped prefix,"
+        )
     searched = [PARTITIONS[k][1] for k in ("pid", "acc", "name") if k in c.walked]
     also = ""
     if searched:

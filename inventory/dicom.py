@@ -8,8 +8,12 @@ sockets send and acknowledge at once). Failures of either come as the errors of
 `dicomnet.errors` and leave here as PacsError, in plain words.
 """
 
+import collections
 import contextlib
+import queue
+import struct
 import time
+from concurrent.futures import ThreadPoolExecutor
 from io import BytesIO
 
 from pydicom.dataset import Dataset
@@ -30,6 +34,7 @@ from dicomnet.association import (
     lean_association,
 )
 from dicomnet.errors import ConnectError, DicomNetError, DroppedError, RefusedError
+from inventory.crawler import Flat
 
 FIND_MODEL = lean.FIND_MODEL
 PATIENT_MODEL = PatientRootQueryRetrieveInformationModelFind
@@ -143,8 +148,107 @@ class FindSession(_Session):
         category = code_to_category(status)
         if category not in ("Success", "Cancel"):
             raise PacsError(f"{self.peer}: C-FIND failed (status 0x{status:04X})")
-        matches = [decode(BytesIO(match), True, True) for match in found]
-        return matches, category == "Cancel"
+        return [identifier(match) for match in found], category == "Cancel"
+
+
+class FindPool:
+    """Several `FindSession`s, for a crawl's nodes that do not wait on each other: up to
+    `size` C-FINDs in flight at once, one per association (the caller holds that many of
+    the source's association slots). With `size` 1 it is a FindSession.
+
+    `answers(items, ask)` yields `(item, (matches, truncated) or None)` in the order of
+    `items`; `ask(item)` gives the `(query, model or None)` to ask, or None when the item
+    needs no C-FIND. An item is taken from `items` only when an association is free, so
+    the caller can stop the flow by ending the iterator; what is in flight still comes.
+    `find()` asks on the first association (the series and sample phases).
+    """
+
+    def __init__(self, peer, pause=0.0, size=1):
+        self.sessions = [FindSession(peer, pause) for _ in range(max(1, size))]
+        self._free = queue.SimpleQueue()
+        for session in self.sessions:
+            self._free.put(session)
+        self._threads = ThreadPoolExecutor(size) if size > 1 else None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @property
+    def queries(self):
+        return sum(session.queries for session in self.sessions)
+
+    def close(self):
+        if self._threads is not None:
+            self._threads.shutdown(wait=True)
+        for session in self.sessions:
+            session.close()
+
+    def find(self, query, model=FIND_MODEL):
+        return self.sessions[0].find(query, model)
+
+    def answers(self, items, ask):
+        if self._threads is None:
+            for item in items:
+                yield item, self._find(ask(item))
+            return
+        waiting = collections.deque()  # (item, future or None), in order
+        flying = 0
+        for item in items:
+            asked = ask(item)
+            while flying >= len(self.sessions):
+                done = waiting.popleft()
+                flying -= done[1] is not None
+                yield done[0], _result(done[1])
+            future = None if asked is None else self._threads.submit(self._find, asked)
+            flying += future is not None
+            waiting.append((item, future))
+        while waiting:
+            item, future = waiting.popleft()
+            yield item, _result(future)
+
+    def _find(self, asked):
+        if asked is None:
+            return None
+        query, model = asked
+        session = self._free.get()
+        try:
+            return session.find(query, model or FIND_MODEL)
+        finally:
+            self._free.put(session)
+
+
+def _result(future):
+    return None if future is None else future.result()
+
+
+_ELEMENT = struct.Struct("<HHI")
+UNDEFINED = 0xFFFFFFFF
+
+
+def identifier(data):
+    """One encoded C-FIND identifier (Implicit VR Little Endian) as a `crawler.Flat`:
+    {tag: raw value bytes}.
+
+    A crawl reads tens of thousands of these flat identifiers; pydicom's reader costs
+    several times this walk over (tag, length, value). Anything but a flat list of
+    defined-length elements (a sequence of undefined length, an item tag, a length past
+    the end) goes to pydicom's reader and comes back as a Dataset.
+    """
+    elements, at, end = {}, 0, len(data)
+    unpack = _ELEMENT.unpack_from
+    while at < end:
+        if end - at < 8:
+            return decode(BytesIO(data), True, True)
+        group, number, length = unpack(data, at)
+        start = at + 8
+        at = start + length
+        if length == UNDEFINED or at > end or group == 0xFFFE:
+            return decode(BytesIO(data), True, True)
+        elements[group << 16 | number] = data[start:at]
+    return Flat(elements, data)
 
 
 class GetSession(_Session):
