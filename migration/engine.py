@@ -449,6 +449,8 @@ class StudyRun:
             return
         if ds is None:
             return
+        if lint.PIXEL_DATA in ds:  # the bytes to store are `data`: free the parsed copy of
+            del ds[lint.PIXEL_DATA]  # the pixels before the PUT, which may wait on the link
         sop, series = str(ds.SOPInstanceUID), str(ds.SeriesInstanceUID)
         sha = sha256_hex(data)
         started = time.perf_counter()
