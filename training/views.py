@@ -7,13 +7,15 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from core.access import has_rule, require
 from core.audit import record_phi_access
+from desk.models import Ticket
+from desk.roster import on_call_now
 from training import actions, charts, ics, queries, reports
 from training.actions import TrainingError
 from training.catalog import FEEDBACK_STATUSES, KINDS, SEVERITIES, SUPPORT_FALLBACK
@@ -398,13 +400,8 @@ def _ticket_url(feedback, user):
     """The command-center ticket this feedback raised, for those who work the board."""
     if not feedback.escalated or not has_rule(user, "view_board"):
         return None
-    try:
-        from desk.models import Ticket
-
-        ticket = Ticket.objects.filter(cause=f"feedback.{feedback.pk}").order_by("-pk").first()
-        return reverse("cc:ticket", args=[ticket.pk]) if ticket else None
-    except (ImportError, NoReverseMatch):
-        return None
+    ticket = Ticket.objects.filter(cause=f"feedback.{feedback.pk}").order_by("-pk").first()
+    return reverse("cc:ticket", args=[ticket.pk]) if ticket else None
 
 
 @require("view_training")
@@ -513,24 +510,12 @@ def support(request):
     profile = profile_of(request.user)
     department = profile.department if profile else None
     context = {
-        "on_call": on_call(),
+        "on_call": on_call_now(),
         "fallback": SUPPORT_FALLBACK,
         "department": department,
         "leads": queries.lead_users(department) if department else queries.lead_users(),
     }
     return render(request, "training/support.html", context)
-
-
-def on_call():
-    """Who is on call now, from the command center's roster when it exists; None otherwise."""
-    try:
-        from desk.roster import on_call_now
-    except ImportError:
-        return None
-    try:
-        return list(on_call_now())
-    except Exception:  # the roster is down: the page still shows the fallback
-        return None
 
 
 @require("manage_training")
