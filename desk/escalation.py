@@ -113,10 +113,31 @@ def run(now=None):
     return done
 
 
-def save_policy(form, steps_formset):
-    """Save a policy and its steps together (the lead's escalation form)."""
+def save_policy(policy, fields, steps=None):
+    """Create (`policy` None) or change a policy and, when `steps` is given, its steps:
+    [{field: value}]; a step carrying the "id" of one of the policy's steps changes that
+    step (its escalation history stays attached), one without is new, and the policy's
+    other steps are deleted. The lead's form and the API both save through here."""
     with transaction.atomic():
-        policy = form.save()
-        steps_formset.instance = policy
-        steps_formset.save()
+        policy = policy or EscalationPolicy()
+        for key, value in fields.items():
+            setattr(policy, key, value)
+        policy.full_clean()
+        policy.save()
+        if steps is not None:
+            _save_steps(policy, steps)
     return policy
+
+
+def _save_steps(policy, steps):
+    existing = {step.pk: step for step in policy.steps.all()}
+    kept = []
+    for data in steps:
+        data = dict(data)
+        step = existing.get(data.pop("id", None)) or EscalationStep(policy=policy)
+        for key, value in data.items():
+            setattr(step, key, value)
+        step.full_clean()
+        step.save()
+        kept.append(step.pk)
+    policy.steps.exclude(pk__in=kept).delete()

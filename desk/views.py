@@ -226,7 +226,7 @@ def escalation_edit(request, pk=None):
     form = forms.PolicyForm(request.POST or None, instance=policy)
     steps = forms.StepFormSet(request.POST or None, instance=policy)
     if request.method == "POST" and form.is_valid() and steps.is_valid():
-        policy = escalation.save_policy(form, steps)
+        policy = escalation.save_policy(policy, form.cleaned_data, steps.steps())
         messages.success(request, f"Escalation policy '{policy.name}' saved.")
         return redirect("cc:escalation")
     return cc_render(

@@ -92,6 +92,35 @@ def register_source(name, ae_title, host, port, **options):
     return source, created
 
 
+class SourceInUseError(Exception):
+    """A PACS source that holds an inventory (or feeds a wave) cannot be deleted."""
+
+
+def update_source(source, **changes):
+    """Change some settings of `source` (a rename included). Raises ValidationError with
+    the field messages for bad values."""
+    unknown = set(changes) - set(PacsSource.SETTINGS)
+    if unknown:
+        raise ValidationError(f"unknown PACS source setting(s): {', '.join(sorted(unknown))}")
+    for key, value in changes.items():
+        setattr(source, key, value)
+    source.full_clean()
+    source.save()
+    _activity(f"PACS source {source.name} updated ({source.ae_title}@{source.host}:{source.port})")
+    return source
+
+
+def delete_source(source):
+    """Delete a source nothing depends on yet; SourceInUseError says why not otherwise."""
+    if source.studies.exists() or source.crawls.exists():
+        raise SourceInUseError("this source has an inventory; it cannot be deleted")
+    if source.waves.exists():
+        raise SourceInUseError("a migration wave reads from this source; it cannot be deleted")
+    name = source.name
+    source.delete()
+    _activity(f"PACS source {name} deleted")
+
+
 def echo_source(source):
     """C-ECHO the source, remember the verdict, and tell the inventory pages."""
     result = dicom.echo(dicom.Peer.of(source, timeout=settings.INVENTORY_ECHO_TIMEOUT))

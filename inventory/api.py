@@ -117,14 +117,17 @@ class PacsSourceViewSet(viewsets.ModelViewSet):
         )
         serializer.instance = source
 
+    def perform_update(self, serializer):
+        serializer.instance = actions.update_source(
+            serializer.instance, **serializer.validated_data
+        )
+
     def destroy(self, request, *args, **kwargs):
-        source = self.get_object()
-        if source.studies.exists() or source.crawls.exists():
-            return Response(
-                {"detail": "this source has an inventory; it cannot be deleted"},
-                status=status.HTTP_409_CONFLICT,
-            )
-        return super().destroy(request, *args, **kwargs)
+        try:
+            actions.delete_source(self.get_object())
+        except actions.SourceInUseError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=None, responses=EchoSerializer)
     @action(detail=True, methods=["post"])

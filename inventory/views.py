@@ -107,7 +107,7 @@ def source_detail(request, pk):
             raise_forbidden()
         form = PacsSourceForm(request.POST, instance=source)
         if form.is_valid():
-            form.save()
+            actions.update_source(source, **form.cleaned_data)
             messages.success(request, f"PACS source {source.name} updated.")
             return redirect("inventory:source", source.pk)
     context = {
@@ -126,6 +126,19 @@ def source_echo(request, pk):
     source = get_object_or_404(PacsSource, pk=pk)
     result = actions.echo_source(source)
     return render(request, "inventory/_echo_result.html", {"source": source, "result": result})
+
+
+@require("operate_inventory")
+@require_POST
+def source_delete(request, pk):
+    source = get_object_or_404(PacsSource, pk=pk)
+    try:
+        actions.delete_source(source)
+    except actions.SourceInUseError as exc:
+        messages.error(request, f"PACS source {source.name} not deleted: {exc}.")
+        return redirect("inventory:source", source.pk)
+    messages.success(request, f"PACS source {source.name} deleted.")
+    return redirect("inventory:sources")
 
 
 # -- crawls --------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from django.conf import settings
 
 from devstack.stack import celery_args
 from tests.fixtures_processes import REPO, database_url
-from tests.migration.support import wait_for
+from tests.waiting import wait_for
 
 LOCK_TIMEOUT, LOOP = 4, 0.5
 SENT = re.compile(

@@ -1,13 +1,12 @@
 """Go/no-go follows the other apps' events; probes run on the beat schedule in a worker."""
 
-import time
-
 import pytest
 
 from cutover import actions
 from cutover.apps import ReadinessFollower
 from cutover.models import ProbeResult
 from tests.cutover.mllp import MllpListener
+from tests.waiting import wait_for
 
 
 def test_the_follower_re_evaluates_on_other_apps_events_at_most_every_two_seconds(
@@ -34,10 +33,10 @@ def test_scheduled_probes_run_in_a_celery_worker(celery_worker, cast, integratio
     with MllpListener(["AA", "AA"]) as listener:
         plan.probes.update(port=listener.port)
         run_scheduled_probes.delay()
-        deadline = time.monotonic() + 60
-        while not ProbeResult.objects.filter(probe__plan=plan).exists():
-            assert time.monotonic() < deadline, celery_worker.log_tail()
-            time.sleep(0.2)
+        wait_for(
+            lambda: ProbeResult.objects.filter(probe__plan=plan).exists(),
+            message=celery_worker.log_tail,
+        )
     result = ProbeResult.objects.get(probe__plan=plan)
     assert result.ok and result.trigger == "schedule", result.detail
     assert len(listener.received) == 1

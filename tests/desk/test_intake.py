@@ -2,8 +2,6 @@
 (counting occurrences), never with PHI in the title; health and real DIMSE failures
 raise them."""
 
-import time
-
 import pytest
 from django.db import IntegrityError, transaction
 
@@ -13,6 +11,7 @@ from desk import intake, tickets
 from desk.models import Ticket
 from devstack.services.base import LOOPBACK, free_port
 from inventory.models import PacsSource, Study
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -177,9 +176,7 @@ def test_a_real_rejection_in_a_celery_worker_becomes_one_deduplicated_ticket(
     source = _source(dcmqrscp_pacs.host, dcmqrscp_pacs.port, "WRONGAET")  # dcmqrscp rejects it
     results = [check_migration_source.delay(source.pk, wave_id=3) for _ in range(2)]
     assert [r.get(timeout=60) for r in results] == [False, False]
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not Ticket.objects.filter(occurrences=2).exists():
-        time.sleep(0.1)
+    wait_for(lambda: Ticket.objects.filter(occurrences=2).exists(), message="the second alert")
     ticket = Ticket.objects.get()
     assert ticket.occurrences == 2
     assert ticket.source == "migration" and "rejected" in ticket.description

@@ -27,7 +27,7 @@ from devstack.stack import (
     StackError,
 )
 from dicomnet import scu as dicomnet
-from tests.migration.support import wait_for
+from tests.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 GONE_WITHIN = 15  # the bound for "no process of the stack alive"

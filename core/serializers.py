@@ -1,0 +1,30 @@
+"""What the apps' REST serializers share."""
+
+import copy
+
+from django.core.exceptions import ValidationError
+from rest_framework import serializers
+
+
+class ModelRules:
+    """Mixin for a ModelSerializer: `validate` also runs the model's own rules (field
+    validators, `clean()`, check constraints), so a page's form and the API enforce one
+    rule, kept on the model. The instance being changed is not touched (a copy is
+    checked); nested lists (steps, members) are left to their own serializers."""
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        model = self.Meta.model
+        plain = {key: value for key, value in attrs.items() if not isinstance(value, list)}
+        if self.instance is None:
+            candidate = model(**plain)
+            exclude = [f.name for f in model._meta.concrete_fields if f.name not in plain]
+        else:
+            candidate, exclude = copy.copy(self.instance), None
+            for key, value in plain.items():
+                setattr(candidate, key, value)
+        try:
+            candidate.full_clean(exclude=exclude, validate_unique=False)
+        except ValidationError as exc:
+            raise serializers.ValidationError(serializers.as_serializer_error(exc)) from None
+        return attrs
