@@ -119,10 +119,6 @@ class Ticket(models.Model):
     def __str__(self):
         return f"#{self.pk} {self.title}"
 
-    @property
-    def is_open(self):
-        return self.status in workflow.OPEN_STATUSES
-
 
 class TicketEvent(models.Model):
     """One line of a ticket's history: who changed what, when, before → after."""

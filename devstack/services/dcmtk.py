@@ -96,8 +96,5 @@ class DcmQrScp(ManagedProcess):
     def ready(self):
         return port_open(self.port) and dicomnet.echo(self.host, self.port, self.aet)
 
-    def store_files(self, paths, calling_aet="CCSEED"):
-        return dicomnet.store(self.host, self.port, self.aet, paths, calling_aet)
-
     def store_datasets(self, datasets, calling_aet="CCSEED"):
         return dicomnet.store(self.host, self.port, self.aet, datasets, calling_aet)

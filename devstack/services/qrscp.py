@@ -71,6 +71,3 @@ class PynetdicomQRSCP(ManagedProcess):
 
     def store_datasets(self, datasets, calling_aet="CCSEED"):
         return dicomnet.store(self.host, self.port, self.aet, datasets, calling_aet)
-
-    def store_files(self, paths, calling_aet="CCSEED"):
-        return dicomnet.store(self.host, self.port, self.aet, paths, calling_aet)
