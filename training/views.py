@@ -12,11 +12,12 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from core import charts
 from core.access import has_rule, require
 from core.audit import record_phi_access
 from desk.models import Ticket
 from desk.roster import on_call_now
-from training import actions, charts, ics, queries, reports
+from training import actions, ics, queries, reports
 from training.actions import TrainingError
 from training.catalog import FEEDBACK_STATUSES, KINDS, SEVERITIES, SUPPORT_FALLBACK
 from training.forms import (
@@ -301,10 +302,10 @@ def readiness(request):
     if request.GET.get("module"):
         module = get_object_or_404(Module, pk=request.GET["module"])
     rows = readiness_by_department(module)
-    chart = charts.hbar_chart(
-        f"Readiness by department{f' for {module}' if module else ''}",
+    chart = charts.hbars(
         [(r["department"], _percent_of(r)) for r in rows],
         [("trained", "Trained", "#0b5cad"), ("signed_off", "Signed off", "#1b7f3b")],
+        title=f"Readiness by department{f' for {module}' if module else ''}",
         max_value=100,
         unit="%",
     )
@@ -464,15 +465,22 @@ def feedback_dashboard(request):
         "by_kind": [(KINDS[k]["label"], counts) for k, counts in by_kind.items()],
         "themes": reports.top_themes(),
         "severities": SEVERITIES,
-        "volume_chart": charts.stacked_columns(
-            "Feedback per week by severity",
-            [(f"{w['week']:%d %b}", w["counts"]) for w in volume],
-            series,
+        "volume_chart": charts.stacked_bars(
+            [f"{w['week']:%d %b}" for w in volume],
+            {label: [w["counts"].get(key, 0) for w in volume] for key, label, _ in series},
+            title="Feedback per week by severity",
+            colors={label: colour for _, label, colour in series},
+            width=560,
+            height=220,
+            legend_below=True,
+            kind="columns",
         ),
-        "kind_chart": charts.hbar_stacked(
-            "Feedback by kind and severity",
+        "kind_chart": charts.hbars(
             [(KINDS[k]["label"], counts) for k, counts in by_kind.items()],
             series,
+            title="Feedback by kind and severity",
+            stacked=True,
+            label_width=190,
         ),
     }
     return render(request, "training/feedback_dashboard.html", context)
