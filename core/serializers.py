@@ -1,4 +1,4 @@
-"""What the apps' REST serializers share."""
+"""What the apps' REST serializers and generic views share."""
 
 import copy
 
@@ -28,3 +28,22 @@ class ModelRules:
         except ValidationError as exc:
             raise serializers.ValidationError(serializers.as_serializer_error(exc)) from None
         return attrs
+
+
+class SavedByAction:
+    """Mixin for a DRF generic view: create and update both call one action,
+    `save_with(instance or None, fields, nested)`, where `nested` is the value of the
+    serializer's list field named by `nested_field` (None when a PATCH leaves it out)."""
+
+    nested_field = ""
+
+    def _save(self, serializer, instance):
+        fields = dict(serializer.validated_data)
+        nested = fields.pop(self.nested_field, None)
+        serializer.instance = type(self).save_with(instance, fields, nested)
+
+    def perform_create(self, serializer):
+        self._save(serializer, None)
+
+    def perform_update(self, serializer):
+        self._save(serializer, serializer.instance)

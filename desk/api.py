@@ -14,7 +14,7 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from core.access import ReadWrite, RulePermission, has_rule
-from core.serializers import ModelRules
+from core.serializers import ModelRules, SavedByAction
 from desk import (
     catalog,
     escalation,
@@ -283,28 +283,20 @@ class PolicySerializer(serializers.ModelSerializer):
         ]
 
 
-class PolicyList(generics.ListCreateAPIView):
+class PolicyWrites(SavedByAction):
+    serializer_class = PolicySerializer
+    permission_classes = [ReadWrite("view_board", "manage_escalation")]
+    queryset = EscalationPolicy.objects.prefetch_related("steps")
+    nested_field = "steps"
+    save_with = staticmethod(escalation.save_policy)
+
+
+class PolicyList(PolicyWrites, generics.ListCreateAPIView):
     """Escalation policies: everyone on the board reads them, only leads change them."""
 
-    serializer_class = PolicySerializer
-    permission_classes = [ReadWrite("view_board", "manage_escalation")]
-    queryset = EscalationPolicy.objects.prefetch_related("steps")
 
-    def perform_create(self, serializer):
-        fields = dict(serializer.validated_data)
-        steps = fields.pop("steps")
-        serializer.instance = escalation.save_policy(None, fields, steps)
-
-
-class PolicyDetail(generics.RetrieveUpdateDestroyAPIView):
-    serializer_class = PolicySerializer
-    permission_classes = [ReadWrite("view_board", "manage_escalation")]
-    queryset = EscalationPolicy.objects.prefetch_related("steps")
-
-    def perform_update(self, serializer):
-        fields = dict(serializer.validated_data)
-        steps = fields.pop("steps", None)
-        serializer.instance = escalation.save_policy(serializer.instance, fields, steps)
+class PolicyDetail(PolicyWrites, generics.RetrieveUpdateDestroyAPIView):
+    pass
 
 
 _person = inline_serializer(
@@ -447,28 +439,20 @@ class RotationSerializer(serializers.ModelSerializer):
         return current and current["user"].get_username()
 
 
-class RotationList(generics.ListCreateAPIView):
+class RotationWrites(SavedByAction):
+    serializer_class = RotationSerializer
+    permission_classes = [ReadWrite("view_on_call", "manage_roster")]
+    queryset = Rotation.objects.prefetch_related("members__user", "overrides__user")
+    nested_field = "members"
+    save_with = staticmethod(roster.save_rotation)
+
+
+class RotationList(RotationWrites, generics.ListCreateAPIView):
     """24/7 rotations and who is on call in each; leads change them."""
 
-    serializer_class = RotationSerializer
-    permission_classes = [ReadWrite("view_on_call", "manage_roster")]
-    queryset = Rotation.objects.prefetch_related("members__user", "overrides__user")
 
-    def perform_create(self, serializer):
-        fields = dict(serializer.validated_data)
-        members = fields.pop("members")
-        serializer.instance = roster.save_rotation(None, fields, members)
-
-
-class RotationDetail(generics.RetrieveUpdateDestroyAPIView):
-    serializer_class = RotationSerializer
-    permission_classes = [ReadWrite("view_on_call", "manage_roster")]
-    queryset = Rotation.objects.prefetch_related("members__user", "overrides__user")
-
-    def perform_update(self, serializer):
-        fields = dict(serializer.validated_data)
-        members = fields.pop("members", None)
-        serializer.instance = roster.save_rotation(serializer.instance, fields, members)
+class RotationDetail(RotationWrites, generics.RetrieveUpdateDestroyAPIView):
+    pass
 
 
 class OverrideSerializer(ModelRules, serializers.ModelSerializer):

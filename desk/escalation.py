@@ -14,6 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from core.access import LEAD
+from core.saving import save_fields
 from desk import roster, tickets, workflow
 from desk.models import Escalation, EscalationPolicy, EscalationStep, Ticket
 from desk.notifications import notify
@@ -119,11 +120,7 @@ def save_policy(policy, fields, steps=None):
     step (its escalation history stays attached), one without is new, and the policy's
     other steps are deleted. The lead's form and the API both save through here."""
     with transaction.atomic():
-        policy = policy or EscalationPolicy()
-        for key, value in fields.items():
-            setattr(policy, key, value)
-        policy.full_clean()
-        policy.save()
+        policy = save_fields(policy or EscalationPolicy(), fields)
         if steps is not None:
             _save_steps(policy, steps)
     return policy
@@ -135,9 +132,5 @@ def _save_steps(policy, steps):
     for data in steps:
         data = dict(data)
         step = existing.get(data.pop("id", None)) or EscalationStep(policy=policy)
-        for key, value in data.items():
-            setattr(step, key, value)
-        step.full_clean()
-        step.save()
-        kept.append(step.pk)
+        kept.append(save_fields(step, data).pk)
     policy.steps.exclude(pk__in=kept).delete()

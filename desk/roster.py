@@ -14,6 +14,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from core import events
+from core.saving import save_fields
 from desk.models import HandoffNote, Override, Rotation, RotationMember
 
 
@@ -195,11 +196,7 @@ def save_rotation(rotation, fields, members=None):
     ([{"user", "position", "contact"}]), replace its members; tells every page who is on
     call now."""
     with transaction.atomic():
-        rotation = rotation or Rotation()
-        for key, value in fields.items():
-            setattr(rotation, key, value)
-        rotation.full_clean()
-        rotation.save()
+        rotation = save_fields(rotation or Rotation(), fields)
         if members is not None:
             rotation.members.all().delete()
             RotationMember.objects.bulk_create(

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from core.alerts import raise_alert
 from core.events import publish
+from core.saving import save_fields
 from inventory import crawler, dicom, reports
 from inventory import witness as witness_module
 from inventory.models import (
@@ -102,10 +103,7 @@ def update_source(source, **changes):
     unknown = set(changes) - set(PacsSource.SETTINGS)
     if unknown:
         raise ValidationError(f"unknown PACS source setting(s): {', '.join(sorted(unknown))}")
-    for key, value in changes.items():
-        setattr(source, key, value)
-    source.full_clean()
-    source.save()
+    save_fields(source, changes)
     _activity(f"PACS source {source.name} updated ({source.ae_title}@{source.host}:{source.port})")
     return source
 

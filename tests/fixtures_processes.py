@@ -44,7 +44,26 @@ def database_url():
     return f"postgres://{auth}@{conf['HOST'] or LOOPBACK}:{conf['PORT'] or 5432}/{conf['NAME']}"
 
 
-class CeleryWorker:
+class ChildProcess:
+    """A process a test starts (`proc`), writing to `log_path`."""
+
+    proc = None
+    log_path = None
+
+    def log_tail(self, lines=15):
+        return "\n".join(Path(self.log_path).read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+class CeleryWorker(ChildProcess):
     """`env` adds environment variables; `args` adds worker options (e.g. ["-Q", "q"]).
     A CELERY_BROKER_URL in `env` is the broker the readiness ping goes through too."""
 
@@ -99,20 +118,8 @@ class CeleryWorker:
             self.stop()
             raise
 
-    def log_tail(self, lines=15):
-        return "\n".join(Path(self.log_path).read_text(errors="replace").splitlines()[-lines:])
 
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-
-
-class StorageScp:
+class StorageScp(ChildProcess):
     """`manage.py storescp`, this host's Storage SCP for C-MOVE, with `env` added."""
 
     def __init__(self, log_path, env=None):
@@ -140,18 +147,6 @@ class StorageScp:
             self.stop()
             raise
         return self
-
-    def log_tail(self, lines=15):
-        return "\n".join(Path(self.log_path).read_text(errors="replace").splitlines()[-lines:])
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
 
 
 @pytest.fixture(scope="session")
