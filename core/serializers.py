@@ -2,8 +2,9 @@
 
 import copy
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from rest_framework import serializers
+from rest_framework.settings import api_settings
 
 
 class ModelRules:
@@ -26,7 +27,10 @@ class ModelRules:
         try:
             candidate.full_clean(exclude=exclude, validate_unique=False)
         except ValidationError as exc:
-            raise serializers.ValidationError(serializers.as_serializer_error(exc)) from None
+            errors = serializers.as_serializer_error(exc)
+            if NON_FIELD_ERRORS in errors:
+                errors[api_settings.NON_FIELD_ERRORS_KEY] = errors.pop(NON_FIELD_ERRORS)
+            raise serializers.ValidationError(errors) from None
         return attrs
 
 

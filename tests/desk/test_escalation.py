@@ -149,7 +149,7 @@ def test_the_form_and_the_api_save_a_policy_through_one_function_with_one_step_r
     nobody = {"order": 1, "after_minutes": 5, "condition": "unacknowledged", "target": "person"}
     refused = client.patch(url, {"steps": [nobody]}, content_type="application/json")
     assert refused.status_code == 400
-    assert refused.json() == {"steps": [{"person": ["Choose the person this step notifies."]}]}
+    assert refused.json() == {"steps": {"0": {"person": ["Choose the person this step notifies."]}}}
 
     form = {
         "name": "P1", "priority": "P1", "active": "on", "repeat_times": "2",
