@@ -5,6 +5,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+import redis
 from django.utils import timezone
 
 from desk import monitoring
@@ -198,3 +199,15 @@ def test_a_sample_reads_the_engines_measures_and_the_board_shows_them(settings, 
     assert "PACS associations in use, latest: legacy-busy: 1" in page
     assert "Destination latency, latest: cloud-s3: 80 ms" in page
     assert "Destination errors, latest: cloud-s3: 1" in page
+
+
+def test_an_engine_measure_is_none_while_redis_is_down_but_a_bug_in_it_raises():
+    def redis_down():
+        raise redis.ConnectionError("Connection refused")
+
+    def buggy():
+        return {}["in_use"]
+
+    assert monitoring.engine_measure(redis_down) is None
+    with pytest.raises(KeyError):
+        monitoring.engine_measure(buggy)
