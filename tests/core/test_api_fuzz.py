@@ -98,7 +98,7 @@ def _wait_until_up(url, proc, log_path):
     def answers():
         try:
             requests.get(f"{url}/healthz", timeout=5)
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening, or still starting
             return False
         return True  # any answer, 503 included: the server is up
 
