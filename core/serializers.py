@@ -7,12 +7,12 @@ from rest_framework import serializers
 from rest_framework.settings import api_settings
 
 
+# Mixin for a ModelSerializer: `validate` also runs the model's own rules (field
+# validators, `clean()`, check constraints), so a page's form and the API enforce one rule,
+# kept on the model. The instance being changed is not touched (a copy is checked); nested
+# lists (steps, members) are left to their own serializers. (Comments, not docstrings, on
+# these mixins: drf-spectacular would put a docstring into the API schema.)
 class ModelRules:
-    """Mixin for a ModelSerializer: `validate` also runs the model's own rules (field
-    validators, `clean()`, check constraints), so a page's form and the API enforce one
-    rule, kept on the model. The instance being changed is not touched (a copy is
-    checked); nested lists (steps, members) are left to their own serializers."""
-
     def validate(self, attrs):
         attrs = super().validate(attrs)
         model = self.Meta.model
@@ -34,11 +34,10 @@ class ModelRules:
         return attrs
 
 
+# Mixin for a DRF generic view: create and update both call one action,
+# `save_with(instance or None, fields, nested)`, where `nested` is the value of the
+# serializer's list field named by `nested_field` (None when a PATCH leaves it out).
 class SavedByAction:
-    """Mixin for a DRF generic view: create and update both call one action,
-    `save_with(instance or None, fields, nested)`, where `nested` is the value of the
-    serializer's list field named by `nested_field` (None when a PATCH leaves it out)."""
-
     nested_field = ""
 
     def _save(self, serializer, instance):
