@@ -8,8 +8,6 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-COMPONENTS = ("database", "redis", "workers")
-
 
 def timed(check):
     """Run one check; never raises: a failure becomes ok=False with a one-line detail."""

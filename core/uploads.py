@@ -16,11 +16,3 @@ def check_size(upload, kind):
     if upload is not None and upload.size > cap_bytes(kind):
         raise ValidationError(f"the file is larger than {settings.UPLOAD_CAPS_MB[kind]:g} MB")
     return upload
-
-
-def check_count(values, kind):
-    """Raise ValidationError when a list sent to the API has more items than allowed."""
-    limit = settings.UPLOAD_LIST_MAX_ITEMS
-    if values is not None and len(values) > limit:
-        raise ValidationError(f"at most {limit} {kind} per request")
-    return values

@@ -2,7 +2,9 @@
 follows that measure. Registry as data; each entry turns a measure into a fraction 0..1.
 """
 
-from cutover.measures import MeasureUnavailableError, read
+from cutover import measures as cutover_measures
+from migration import measures as migration_measures
+from training import readiness as training_readiness
 
 
 def _share(part, whole):
@@ -11,27 +13,27 @@ def _share(part, whole):
 
 def _waves(params):
     waves = params.get("waves") or None
-    progress = read("migration.measures.wave_progress", waves)
+    progress = migration_measures.wave_progress(waves)
     return _share(progress["done"], progress["total"])
 
 
 def _validated(params):
-    summary = read("migration.measures.validation_summary")
+    summary = migration_measures.validation_summary()
     return _share(summary["validated_waves"], summary["waves"])
 
 
 def _trained(params):
     department = params.get("department")
     if not department:
-        overall = read("training.readiness.overall_readiness")
+        overall = training_readiness.overall_readiness()
         return _share(overall["trained"], overall["clinicians"])
-    rows = read("training.readiness.readiness_by_department")
+    rows = training_readiness.readiness_by_department()
     row = next((r for r in rows if r["department"] == department), None)
     return None if row is None else _share(row["trained"], row["clinicians"])
 
 
 def _stages(params):
-    progress = read("cutover.measures.cutover_progress")
+    progress = cutover_measures.cutover_progress()
     return _share(progress["signed_stages"], progress["stages"])
 
 
@@ -61,13 +63,10 @@ CHOICES = [("", "— not bound —")] + [(key, m["label"]) for key, m in MEASURE
 
 
 def percent(measure, params=None):
-    """Whole percent for a bound task, or None when the measure is not available (or has
-    nothing to count yet)."""
+    """Whole percent for a bound task, or None when the measure is unknown or has nothing to
+    count yet. A measure that raises is a bug and raises here."""
     entry = MEASURES.get(measure)
     if entry is None:
         return None
-    try:
-        share = entry["compute"](params or {})
-    except MeasureUnavailableError:
-        return None
+    share = entry["compute"](params or {})
     return None if share is None else int(share * 100 + 1e-9)

@@ -1,16 +1,25 @@
 """Go/no-go readiness from live evidence: criteria as data, each with a threshold.
 
-Each criterion reads one measure (this app's own, or another app's through
-`cutover.measures.read`, imported lazily). A measure whose app is missing is shown as
-"not available" and counts as not met; a measure with nothing to count yet (no studies,
-no test cases) is "no evidence yet" and not met either. GO needs every criterion met.
-Project managers may change thresholds (`ReadinessSetting`).
+Each criterion reads one measure, this app's own or another app's (imported directly).
+A measure with nothing to count yet (no studies, no test cases) gives None: "no evidence
+yet", not met. A measure that raises is a bug, never a missing measure: its criterion is
+"error" (not met, the exception logged with its traceback), so the gate shows it instead
+of hiding it. GO needs every criterion met or waived. Project managers may change
+thresholds (`ReadinessSetting`).
 """
+
+import logging
 
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from cutover.measures import MeasureUnavailableError, read
+from cutover import measures as cutover_measures
+from desk import measures as desk_measures
+from inventory import measures as inventory_measures
+from migration import measures as migration_measures
+from training import readiness as training_readiness
+
+log = logging.getLogger(__name__)
 
 
 def _share(part, whole):
@@ -18,7 +27,7 @@ def _share(part, whole):
 
 
 def _migration():
-    progress = read("migration.measures.wave_progress", None)
+    progress = migration_measures.wave_progress()
     note = f"{progress['done']} of {progress['total']} studies done"
     if progress.get("failed") or progress.get("quarantined"):
         note += (
@@ -28,7 +37,7 @@ def _migration():
 
 
 def _inventory():
-    found = read("inventory.measures.completeness")
+    found = inventory_measures.completeness()
     if not found["sources"]:
         return None, "no legacy PACS registered and crawled yet"
     note = f"{found['complete']} of {found['sources']} PACS sources proven complete"
@@ -38,18 +47,18 @@ def _inventory():
 
 
 def _validated_waves():
-    summary = read("migration.measures.validation_summary")
+    summary = migration_measures.validation_summary()
     note = f"{summary['validated_waves']} of {summary['waves']} waves validated"
     return _share(summary["validated_waves"], summary["waves"]), note
 
 
 def _discrepancies():
-    summary = read("migration.measures.validation_summary")
+    summary = migration_measures.validation_summary()
     return summary["open_discrepancies"], f"{summary['open_discrepancies']} open"
 
 
 def _conformance():
-    summary = read("migration.measures.conformance_summary")
+    summary = migration_measures.conformance_summary()
     failing = summary["failing"]
     note = f"{summary['conforming']} of {summary['destinations']} cloud destinations conform"
     if failing:
@@ -73,7 +82,7 @@ def _viewer_gaps():
 
 
 def _stages_signed():
-    progress = read("cutover.measures.cutover_progress")
+    progress = cutover_measures.cutover_progress()
     note = f"{progress['signed_stages']} of {progress['stages']} stages signed and opened"
     return _share(progress["signed_stages"], progress["stages"]), note
 
@@ -91,7 +100,7 @@ def _probes():
 
 
 def _training():
-    rows = read("training.readiness.readiness_by_department")
+    rows = training_readiness.readiness_by_department()
     rows = [r for r in rows if r["clinicians"]]
     if not rows:
         return None, "no clinicians registered"
@@ -105,7 +114,7 @@ def _training():
 
 def _tickets(priority):
     def measure():
-        counts = read("desk.measures.open_ticket_counts")
+        counts = desk_measures.open_ticket_counts()
         return counts.get(priority, 0), f"{counts.get(priority, 0)} open"
 
     return measure
@@ -265,27 +274,32 @@ def _display(value, unit):
     return f"{value:.1f}%" if unit == "%" else f"{value:g}"
 
 
+def _measure(criterion):
+    """(value, note, failed): the criterion's measure, or its crash as an error note."""
+    try:
+        value, note = criterion["measure"]()
+    except Exception as exc:
+        log.exception("go/no-go measure %s failed", criterion["key"])
+        return None, f"the measure failed ({type(exc).__name__}); see the server log", True
+    return value, note, False
+
+
 def evaluate_one(criterion, threshold, waiver=None):
     row = {k: criterion[k] for k in ("key", "group", "label", "op", "unit")}
     row.update(threshold=threshold, evidence_url=_evidence_url(criterion["evidence"]))
     row.update(waived=waiver is not None, waiver=waiver or "")
-    try:
-        value, note = criterion["measure"]()
-    except MeasureUnavailableError as exc:
-        value, note, available = None, str(exc), False
-    else:
-        available = True
+    value, note, failed = _measure(criterion)
     met = value is not None and _met(value, criterion["op"], threshold)
-    if met:
+    if failed:
+        state = "error"
+    elif met:
         state = "met"
     elif waiver is not None:
         state = "waived"
     else:
-        state = (
-            "not available" if not available else "no evidence yet" if value is None else "not met"
-        )
-    row.update(value=value, available=available, met=met, note=note, state=state)
-    row["ok"] = met or waiver is not None
+        state = "no evidence yet" if value is None else "not met"
+    row.update(value=value, available=not failed, met=met, note=note, state=state)
+    row["ok"] = met or (waiver is not None and not failed)
     return row
 
 

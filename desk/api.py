@@ -1,4 +1,3 @@
-from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -15,8 +14,10 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from core.access import ReadWrite, RulePermission, has_rule
+from core.serializers import ModelRules, SavedByAction
 from desk import (
     catalog,
+    escalation,
     measures,
     notifications,
     priority,
@@ -260,17 +261,10 @@ def matrix_view(request):
     return Response({"matrix": rows, "sla_minutes": sla.targets()})
 
 
-class StepSerializer(serializers.ModelSerializer):
+class StepSerializer(ModelRules, serializers.ModelSerializer):
     class Meta:
         model = EscalationStep
         fields = ["id", "order", "after_minutes", "condition", "target", "person", "rotation"]
-
-    def validate(self, data):
-        if data.get("target") == EscalationStep.Target.PERSON and not data.get("person"):
-            raise serializers.ValidationError({"person": "a person step names the person"})
-        if data.get("target") == EscalationStep.Target.ON_CALL and not data.get("rotation"):
-            raise serializers.ValidationError({"rotation": "an on-call step names the rotation"})
-        return data
 
 
 class PolicySerializer(serializers.ModelSerializer):
@@ -288,40 +282,21 @@ class PolicySerializer(serializers.ModelSerializer):
             "steps",
         ]
 
-    def create(self, validated):
-        steps = validated.pop("steps")
-        with transaction.atomic():
-            policy = EscalationPolicy.objects.create(**validated)
-            self._replace_steps(policy, steps)
-        return policy
 
-    def update(self, policy, validated):
-        steps = validated.pop("steps", None)
-        with transaction.atomic():
-            for field, value in validated.items():
-                setattr(policy, field, value)
-            policy.save()
-            if steps is not None:
-                self._replace_steps(policy, steps)
-        return policy
-
-    def _replace_steps(self, policy, steps):
-        policy.steps.all().delete()
-        EscalationStep.objects.bulk_create(EscalationStep(policy=policy, **s) for s in steps)
+class PolicyWrites(SavedByAction):
+    serializer_class = PolicySerializer
+    permission_classes = [ReadWrite("view_board", "manage_escalation")]
+    queryset = EscalationPolicy.objects.prefetch_related("steps")
+    nested_field = "steps"
+    save_with = staticmethod(escalation.save_policy)
 
 
-class PolicyList(generics.ListCreateAPIView):
+class PolicyList(PolicyWrites, generics.ListCreateAPIView):
     """Escalation policies: everyone on the board reads them, only leads change them."""
 
-    serializer_class = PolicySerializer
-    permission_classes = [ReadWrite("view_board", "manage_escalation")]
-    queryset = EscalationPolicy.objects.prefetch_related("steps")
 
-
-class PolicyDetail(generics.RetrieveUpdateDestroyAPIView):
-    serializer_class = PolicySerializer
-    permission_classes = [ReadWrite("view_board", "manage_escalation")]
-    queryset = EscalationPolicy.objects.prefetch_related("steps")
+class PolicyDetail(PolicyWrites, generics.RetrieveUpdateDestroyAPIView):
+    pass
 
 
 _person = inline_serializer(
@@ -463,54 +438,27 @@ class RotationSerializer(serializers.ModelSerializer):
         current = roster.on_call(rotation, timezone.now())
         return current and current["user"].get_username()
 
-    def create(self, validated):
-        members = validated.pop("members")
-        with transaction.atomic():
-            rotation = Rotation.objects.create(**validated)
-            RotationMember.objects.bulk_create(
-                RotationMember(rotation=rotation, **m) for m in members
-            )
-        roster.publish_on_call(force=True)
-        return rotation
 
-    def update(self, rotation, validated):
-        members = validated.pop("members", None)
-        with transaction.atomic():
-            for field, value in validated.items():
-                setattr(rotation, field, value)
-            rotation.save()
-            if members is not None:
-                rotation.members.all().delete()
-                RotationMember.objects.bulk_create(
-                    RotationMember(rotation=rotation, **m) for m in members
-                )
-        roster.publish_on_call(force=True)
-        return rotation
+class RotationWrites(SavedByAction):
+    serializer_class = RotationSerializer
+    permission_classes = [ReadWrite("view_on_call", "manage_roster")]
+    queryset = Rotation.objects.prefetch_related("members__user", "overrides__user")
+    nested_field = "members"
+    save_with = staticmethod(roster.save_rotation)
 
 
-class RotationList(generics.ListCreateAPIView):
+class RotationList(RotationWrites, generics.ListCreateAPIView):
     """24/7 rotations and who is on call in each; leads change them."""
 
-    serializer_class = RotationSerializer
-    permission_classes = [ReadWrite("view_on_call", "manage_roster")]
-    queryset = Rotation.objects.prefetch_related("members__user", "overrides__user")
+
+class RotationDetail(RotationWrites, generics.RetrieveUpdateDestroyAPIView):
+    pass
 
 
-class RotationDetail(generics.RetrieveUpdateDestroyAPIView):
-    serializer_class = RotationSerializer
-    permission_classes = [ReadWrite("view_on_call", "manage_roster")]
-    queryset = Rotation.objects.prefetch_related("members__user", "overrides__user")
-
-
-class OverrideSerializer(serializers.ModelSerializer):
+class OverrideSerializer(ModelRules, serializers.ModelSerializer):
     class Meta:
         model = Override
         fields = ["id", "rotation", "user", "starts_at", "ends_at", "reason"]
-
-    def validate(self, data):
-        if data["ends_at"] <= data["starts_at"]:
-            raise serializers.ValidationError({"ends_at": "an override must end after it starts"})
-        return data
 
 
 class OverrideList(generics.ListCreateAPIView):

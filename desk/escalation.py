@@ -14,6 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from core.access import LEAD
+from core.saving import save_fields
 from desk import roster, tickets, workflow
 from desk.models import Escalation, EscalationPolicy, EscalationStep, Ticket
 from desk.notifications import notify
@@ -113,10 +114,23 @@ def run(now=None):
     return done
 
 
-def save_policy(form, steps_formset):
-    """Save a policy and its steps together (the lead's escalation form)."""
+def save_policy(policy, fields, steps=None):
+    """Create (`policy` None) or change a policy and, when `steps` is given, its steps:
+    [{field: value}]; a step carrying the "id" of one of the policy's steps changes that
+    step (its escalation history stays attached), one without is new, and the policy's
+    other steps are deleted. The lead's form and the API both save through here."""
     with transaction.atomic():
-        policy = form.save()
-        steps_formset.instance = policy
-        steps_formset.save()
+        policy = save_fields(policy or EscalationPolicy(), fields)
+        if steps is not None:
+            _save_steps(policy, steps)
     return policy
+
+
+def _save_steps(policy, steps):
+    existing = {step.pk: step for step in policy.steps.all()}
+    kept = []
+    for data in steps:
+        data = dict(data)
+        step = existing.get(data.pop("id", None)) or EscalationStep(policy=policy)
+        kept.append(save_fields(step, data).pk)
+    policy.steps.exclude(pk__in=kept).delete()

@@ -101,21 +101,34 @@ class PolicyForm(forms.ModelForm):
 
 
 class StepForm(forms.ModelForm):
+    """Its rule (a person step names the person...) is the model's `clean()`."""
+
     class Meta:
         model = EscalationStep
         fields = ["order", "after_minutes", "condition", "target", "person", "rotation"]
 
-    def clean(self):
-        data = super().clean()
-        if data.get("target") == EscalationStep.Target.PERSON and not data.get("person"):
-            self.add_error("person", "Choose the person this step notifies.")
-        if data.get("target") == EscalationStep.Target.ON_CALL and not data.get("rotation"):
-            self.add_error("rotation", "Choose the rotation whose on-call this step notifies.")
-        return data
+
+class BaseStepFormSet(forms.BaseInlineFormSet):
+    def steps(self):
+        """The kept steps as `escalation.save_policy` takes them (an existing one by id)."""
+        rows = []
+        for form in self.forms:
+            data = form.cleaned_data
+            if not data or data.get("DELETE"):
+                continue
+            row = {name: data[name] for name in StepForm.Meta.fields}
+            row["id"] = data["id"].pk if data.get("id") else None
+            rows.append(row)
+        return rows
 
 
 StepFormSet = forms.inlineformset_factory(
-    EscalationPolicy, EscalationStep, form=StepForm, extra=1, can_delete=True
+    EscalationPolicy,
+    EscalationStep,
+    form=StepForm,
+    formset=BaseStepFormSet,
+    extra=1,
+    can_delete=True,
 )
 
 
@@ -135,9 +148,3 @@ class OverrideForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["user"] = AssigneeField(assignable_users())
-
-    def clean(self):
-        data = super().clean()
-        if data.get("starts_at") and data.get("ends_at") and data["ends_at"] <= data["starts_at"]:
-            self.add_error("ends_at", "An override must end after it starts.")
-        return data

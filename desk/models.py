@@ -2,6 +2,7 @@ import uuid
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from desk import catalog, vocabulary
@@ -118,10 +119,6 @@ class Ticket(models.Model):
     def __str__(self):
         return f"#{self.pk} {self.title}"
 
-    @property
-    def is_open(self):
-        return self.status in vocabulary.OPEN_STATUSES
-
 
 class TicketEvent(models.Model):
     """One line of a ticket's history: who changed what, when, before → after."""
@@ -228,6 +225,17 @@ class EscalationStep(models.Model):
     def __str__(self):
         return f"step {self.order}: after {self.after_minutes} min {self.condition} → {self.target}"
 
+    def clean(self):
+        """A person step names its person, an on-call step its rotation (not a database
+        constraint: deleting that person or rotation sets it to NULL, and the step then
+        falls back to the lead on call)."""
+        if self.target == self.Target.PERSON and not self.person_id:
+            raise ValidationError({"person": "Choose the person this step notifies."})
+        if self.target == self.Target.ON_CALL and not self.rotation_id:
+            raise ValidationError(
+                {"rotation": "Choose the rotation whose on-call this step notifies."}
+            )
+
 
 class Escalation(models.Model):
     """One firing of a step (in one repetition) for one ticket."""
@@ -314,11 +322,22 @@ class Override(models.Model):
     ends_at = models.DateTimeField()
     reason = models.CharField(max_length=200, blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
 
     class Meta:
         ordering = ["-starts_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_at__gt=models.F("starts_at")),
+                name="override_ends_after_it_starts",
+                violation_error_message="An override must end after it starts.",
+            )
+        ]
 
     def __str__(self):
         return f"{self.user} covers {self.rotation} {self.starts_at:%Y-%m-%d %H:%M}"

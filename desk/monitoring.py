@@ -3,12 +3,11 @@
 Beat calls `sample()` once a minute: workers online, queue depth per queue, tasks and
 failures per minute (counted in Redis by Celery signals in every worker), each legacy
 PACS's C-ECHO response time and associations in use, per-destination latency and
-errors and migration throughput (from the migration app's measures, when it has them).
+errors and migration throughput (from the migration app's measures).
 Each sample is kept, checked against the monitors (a crossed threshold raises an alert,
 which opens or updates one ticket), and pushed to every monitoring screen.
 """
 
-import importlib
 import logging
 import time
 from datetime import timedelta
@@ -25,6 +24,7 @@ from desk import tickets
 from desk.models import MetricSample, Monitor
 from dicomnet import scu
 from dicomnet.association import Peer
+from migration import measures as migration_measures
 
 log = logging.getLogger(__name__)
 
@@ -117,19 +117,13 @@ def queue_depths():
     return depths
 
 
-def optional_measure(name, *args):
-    """A measure of the migration app (`migration/measures.py`) if it exists yet, else None."""
-    try:
-        module = importlib.import_module("migration.measures")
-    except ImportError:
-        return None
-    function = getattr(module, name, None)
-    if function is None:
-        return None
+def engine_measure(function, *args):
+    """One of the engine's measures (migration/measures.py), or None while Redis, where the
+    engine keeps its counters, does not answer. Any other failure is a bug and raises."""
     try:
         return function(*args)
-    except Exception as exc:
-        log.warning("migration.measures.%s failed: %s", name, exc)
+    except redis.RedisError as exc:
+        log.warning("monitoring: %s: Redis does not answer: %s", function.__name__, exc)
         return None
 
 
@@ -154,8 +148,8 @@ def check_pacs(source, timeout=PACS_TIMEOUT):
 def pacs_status():
     from inventory.models import PacsSource
 
-    in_use = optional_measure("associations_in_use") or {}
-    engine = optional_measure("pacs_throttle") or {}
+    in_use = engine_measure(migration_measures.associations_in_use) or {}
+    engine = engine_measure(migration_measures.pacs_throttle) or {}
     rows = []
     for source in PacsSource.objects.all():
         row = check_pacs(source)
@@ -179,7 +173,7 @@ def _safe(function, default):
 def _transfer():
     """The engine's running totals and current rates (its per-minute history stays in
     Redis: the samples keep the board's own history)."""
-    totals = optional_measure("transfer_totals")
+    totals = engine_measure(migration_measures.transfer_totals)
     if not totals:
         return None
     return {k: totals[k] for k in ("instances", "bytes", "now", "hour") if k in totals}
@@ -212,8 +206,8 @@ def sample(now=None):
         tasks_per_minute=_safe(lambda: per_minute("tasks", now), None),
         failures_per_minute=_safe(lambda: per_minute("failures", now), None),
         pacs=_safe(pacs_status, []),
-        destinations=optional_measure("destination_stats"),
-        migration=optional_measure("wave_progress"),
+        destinations=engine_measure(migration_measures.destination_stats),
+        migration=migration_measures.wave_progress(),
         transfer=transfer,
         instances_per_s=instances_per_s,
         mb_per_s=mb_per_s,

@@ -8,11 +8,13 @@ import math
 from datetime import timedelta
 
 from django.core.cache import cache
+from django.db import transaction
 from django.db.models import Max
 from django.template.loader import render_to_string
 from django.utils import timezone
 
 from core import events
+from core.saving import save_fields
 from desk.models import HandoffNote, Override, Rotation, RotationMember
 
 
@@ -189,10 +191,25 @@ def add_member(rotation, user, contact=""):
     )
 
 
+def save_rotation(rotation, fields, members=None):
+    """Create (`rotation` None) or change a rotation and, when `members` is given
+    ([{"user", "position", "contact"}]), replace its members; tells every page who is on
+    call now."""
+    with transaction.atomic():
+        rotation = save_fields(rotation or Rotation(), fields)
+        if members is not None:
+            rotation.members.all().delete()
+            RotationMember.objects.bulk_create(
+                RotationMember(rotation=rotation, **member) for member in members
+            )
+    publish_on_call(force=True)
+    return rotation
+
+
 def add_override(rotation, user, starts_at, ends_at, created_by=None, reason=""):
-    if ends_at <= starts_at:
-        raise RosterError("an override must end after it starts")
-    override = Override.objects.create(
+    """Put `user` on call in `rotation` for a while. Raises ValidationError when it ends
+    before it starts (the model's constraint, also checked by the form and the API)."""
+    override = Override(
         rotation=rotation,
         user=user,
         starts_at=starts_at,
@@ -200,5 +217,7 @@ def add_override(rotation, user, starts_at, ends_at, created_by=None, reason="")
         reason=reason,
         created_by=created_by,
     )
+    override.full_clean()
+    override.save()
     publish_on_call(force=True)
     return override

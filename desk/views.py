@@ -226,7 +226,7 @@ def escalation_edit(request, pk=None):
     form = forms.PolicyForm(request.POST or None, instance=policy)
     steps = forms.StepFormSet(request.POST or None, instance=policy)
     if request.method == "POST" and form.is_valid() and steps.is_valid():
-        policy = escalation.save_policy(form, steps)
+        policy = escalation.save_policy(policy, form.cleaned_data, steps.steps())
         messages.success(request, f"Escalation policy '{policy.name}' saved.")
         return redirect("cc:escalation")
     return cc_render(
@@ -267,26 +267,34 @@ def roster_page(request):
 def handoff_write(request, rotation_pk):
     rotation = get_object_or_404(Rotation, pk=rotation_pk)
     form = forms.HandoffForm(request.POST)
-    try:
-        if not form.is_valid():
-            raise roster.RosterError("a handoff note needs some text")
-        roster.write_handoff(rotation, request.user, form.cleaned_data["body"])
-        messages.success(request, "Handoff note saved; the next shift acknowledges it.")
-    except roster.RosterError as exc:
-        messages.error(request, str(exc))
-    return redirect("cc:roster")
+    body = form.cleaned_data["body"] if form.is_valid() else ""
+    return _roster_change(
+        request,
+        lambda: roster.write_handoff(rotation, request.user, body),
+        "Handoff note saved; the next shift acknowledges it.",
+    )
 
 
 @require("triage_tickets")
 @require_POST
 def handoff_acknowledge(request, pk):
     note = get_object_or_404(HandoffNote.objects.select_related("rotation"), pk=pk)
+    lead = has_rule(request.user, "manage_roster")
+    return _roster_change(
+        request,
+        lambda: roster.acknowledge_handoff(note, request.user, may_override=lead),
+        "Handoff acknowledged.",
+    )
+
+
+def _roster_change(request, change, done):
+    """Run one roster change; a refusal (RosterError) becomes the page's error message."""
     try:
-        lead = has_rule(request.user, "manage_roster")
-        roster.acknowledge_handoff(note, request.user, may_override=lead)
-        messages.success(request, "Handoff acknowledged.")
+        change()
     except roster.RosterError as exc:
         messages.error(request, str(exc))
+    else:
+        messages.success(request, done)
     return redirect("cc:roster")
 
 

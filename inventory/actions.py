@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from core.alerts import raise_alert
 from core.events import publish
+from core.saving import save_fields
 from dicomnet import scu
 from inventory import crawler, dicom, reports
 from inventory import witness as witness_module
@@ -94,6 +95,32 @@ def register_source(name, ae_title, host, port, **options):
     verb = "registered" if created else "updated"
     _activity(f"PACS source {source.name} {verb} ({source.ae_title}@{source.host}:{source.port})")
     return source, created
+
+
+class SourceInUseError(Exception):
+    """A PACS source that holds an inventory (or feeds a wave) cannot be deleted."""
+
+
+def update_source(source, **changes):
+    """Change some settings of `source` (a rename included). Raises ValidationError with
+    the field messages for bad values."""
+    unknown = set(changes) - set(PacsSource.SETTINGS)
+    if unknown:
+        raise ValidationError(f"unknown PACS source setting(s): {', '.join(sorted(unknown))}")
+    save_fields(source, changes)
+    _activity(f"PACS source {source.name} updated ({source.ae_title}@{source.host}:{source.port})")
+    return source
+
+
+def delete_source(source):
+    """Delete a source nothing depends on yet; SourceInUseError says why not otherwise."""
+    if source.studies.exists() or source.crawls.exists():
+        raise SourceInUseError("this source has an inventory; it cannot be deleted")
+    if source.waves.exists():
+        raise SourceInUseError("a migration wave reads from this source; it cannot be deleted")
+    name = source.name
+    source.delete()
+    _activity(f"PACS source {name} deleted")
 
 
 def echo_source(source):

@@ -8,7 +8,6 @@ is recorded in the PHI access log.
 import io
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -24,6 +23,7 @@ from rest_framework.response import Response
 
 from core.access import ReadWrite, RulePermission, has_rule
 from core.audit import record_phi_access
+from core.serializers import ModelRules
 from inventory import actions, reports, tasks, witness
 from inventory.catalogue import KINDS
 from inventory.forms import StudyFilterForm
@@ -42,7 +42,7 @@ ReadOrOperate = ReadWrite("view_inventory", "operate_inventory")
 # -- sources -------------------------------------------------------------------------------
 
 
-class PacsSourceSerializer(serializers.ModelSerializer):
+class PacsSourceSerializer(ModelRules, serializers.ModelSerializer):
     class Meta:
         model = PacsSource
         fields = [
@@ -54,9 +54,6 @@ class PacsSourceSerializer(serializers.ModelSerializer):
             "last_echo_message",
         ]
         read_only_fields = ["last_echo_at", "last_echo_ok", "last_echo_ms", "last_echo_message"]
-
-    def validate(self, attrs):
-        return _model_validation(self, attrs)
 
 
 EchoSerializer = inline_serializer(
@@ -117,14 +114,17 @@ class PacsSourceViewSet(viewsets.ModelViewSet):
         )
         serializer.instance = source
 
+    def perform_update(self, serializer):
+        serializer.instance = actions.update_source(
+            serializer.instance, **serializer.validated_data
+        )
+
     def destroy(self, request, *args, **kwargs):
-        source = self.get_object()
-        if source.studies.exists() or source.crawls.exists():
-            return Response(
-                {"detail": "this source has an inventory; it cannot be deleted"},
-                status=status.HTTP_409_CONFLICT,
-            )
-        return super().destroy(request, *args, **kwargs)
+        try:
+            actions.delete_source(self.get_object())
+        except actions.SourceInUseError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=None, responses=EchoSerializer)
     @action(detail=True, methods=["post"])
@@ -487,11 +487,8 @@ class ViewerCapabilityViewSet(viewsets.ModelViewSet):
 
 def _catalogue_viewset(kind):
     meta = type("Meta", (), {"model": kind.model, "fields": ["id", *kind.form.Meta.fields]})
-    serializer = type(
-        f"{kind.model.__name__}Serializer",
-        (serializers.ModelSerializer,),
-        {"Meta": meta, "validate": _model_validation},
-    )
+    bases = (ModelRules, serializers.ModelSerializer)
+    serializer = type(f"{kind.model.__name__}Serializer", bases, {"Meta": meta})
     return type(
         f"{kind.model.__name__}ViewSet",
         (viewsets.ModelViewSet,),
@@ -502,18 +499,6 @@ def _catalogue_viewset(kind):
             "__doc__": f"{kind.title}: {kind.intro}",
         },
     )
-
-
-def _model_validation(self, attrs):
-    plain = {k: v for k, v in attrs.items() if not isinstance(v, list)}
-    instance = self.Meta.model(**plain) if self.instance is None else self.instance
-    for key, value in plain.items():
-        setattr(instance, key, value)
-    try:
-        instance.full_clean(validate_unique=False)
-    except ValidationError as exc:
-        raise serializers.ValidationError(exc.message_dict) from None
-    return attrs
 
 
 CATALOGUE_VIEWSETS = {slug: _catalogue_viewset(kind) for slug, kind in KINDS.items()}

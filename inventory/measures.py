@@ -1,4 +1,4 @@
-"""What the inventory offers other apps (read through `cutover.measures.read`)."""
+"""What the inventory measures for other apps (the go/no-go screen, cutover/readiness.py)."""
 
 from inventory.models import CrawlRun, PacsSource
 

@@ -20,6 +20,7 @@ urlpatterns = [
     path("sources/", views.sources, name="sources"),
     path("sources/<int:pk>/", views.source_detail, name="source"),
     path("sources/<int:pk>/echo/", views.source_echo, name="source_echo"),
+    path("sources/<int:pk>/delete/", views.source_delete, name="source_delete"),
     path("sources/<int:pk>/crawl/", views.crawl_start, name="crawl_start"),
     path("sources/<int:pk>/compare/", views.compare, name="compare"),
     path("sources/<int:pk>/compare.csv", views.compare_csv, name="compare_csv"),

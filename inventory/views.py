@@ -8,10 +8,11 @@ from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from core import charts
 from core.access import has_rule, require
 from core.audit import record_phi_access
 from core.scrub import safe_writer
-from inventory import actions, charts, reports
+from inventory import actions, reports
 from inventory.catalogue import KINDS, CsvImportError, entries, export_csv, import_csv
 from inventory.forms import CrawlForm, CsvImportForm, PacsSourceForm, StudyFilterForm
 from inventory.models import CrawlRun, PacsSource, Study
@@ -52,11 +53,19 @@ def _dashboard(source, horizon):
         "totals": reports.totals(source),
         "modality_rows": modality_rows,
         "modality_chart": charts.hbars(
-            [(r["modality"], r["studies"]) for r in modality_rows[:12]],
+            [(r["modality"], {"studies": r["studies"]}) for r in modality_rows[:12]],
+            [("studies", "studies", None)],
             title="Studies by modality",
+            label_width=90,
         ),
-        "year_chart": charts.stacked_columns(
-            [str(y) for y in years], stacks, title="Studies by year and modality"
+        "year_chart": charts.stacked_bars(
+            [str(y) for y in years],
+            stacks,
+            title="Studies by year and modality",
+            width=560,
+            height=240,
+            legend_below=True,
+            kind="columns",
         ),
         "growth": growth,
         "growth_chart": charts.growth_line(
@@ -107,7 +116,7 @@ def source_detail(request, pk):
             raise_forbidden()
         form = PacsSourceForm(request.POST, instance=source)
         if form.is_valid():
-            form.save()
+            actions.update_source(source, **form.cleaned_data)
             messages.success(request, f"PACS source {source.name} updated.")
             return redirect("inventory:source", source.pk)
     context = {
@@ -126,6 +135,19 @@ def source_echo(request, pk):
     source = get_object_or_404(PacsSource, pk=pk)
     result = actions.echo_source(source)
     return render(request, "inventory/_echo_result.html", {"source": source, "result": result})
+
+
+@require("operate_inventory")
+@require_POST
+def source_delete(request, pk):
+    source = get_object_or_404(PacsSource, pk=pk)
+    try:
+        actions.delete_source(source)
+    except actions.SourceInUseError as exc:
+        messages.error(request, f"PACS source {source.name} not deleted: {exc}.")
+        return redirect("inventory:source", source.pk)
+    messages.success(request, f"PACS source {source.name} deleted.")
+    return redirect("inventory:sources")
 
 
 # -- crawls --------------------------------------------------------------------------------
@@ -164,7 +186,7 @@ def crawl_detail(request, pk):
         "run": run,
         "stats": actions.progress_stats(run),
         "proof": proof,
-        "coverage": charts.coverage_bar(_segments(proof), title="Ranges by state"),
+        "coverage": charts.split_bar(_segments(proof), title="Ranges by state"),
         "problems": run.problem_set.all()[:50],
         "partitions": reports.found_by(run),
         "witnessed": reports.witness_joined(run.source),

@@ -5,9 +5,8 @@ from datetime import UTC, datetime
 
 from django.utils import timezone
 from django.utils.html import escape
-from django.utils.safestring import mark_safe
 
-from core.charts import stacked_bars
+from core.charts import stacked_bars, svg
 from migration.throttle import DAYS, HOURS
 
 CELL, LABEL_W, HEAD_H = 18, 34, 14
@@ -39,11 +38,7 @@ def schedule_heatmap(table, pacs_limit):
             paused += value == 0
             cells.append(_cell(LABEL_W + hour * CELL, y, day, hour, limit, value, pacs_limit))
     desc = f"{paused} paused hour(s) a week; other hours allow up to {pacs_limit} association(s)"
-    return mark_safe(
-        f'<svg class="chart heatmap" viewBox="0 0 {width} {height}" role="img" '
-        f'xmlns="http://www.w3.org/2000/svg"><title>Weekly schedule</title>'
-        f"<desc>{escape(desc)}</desc>{''.join(cells)}</svg>"
-    )
+    return svg("heatmap", width, height, "Weekly schedule", desc, cells)
 
 
 def _hour_labels():
@@ -90,11 +85,7 @@ def _polyline(points, klass, dash=""):
 
 
 def _svg(klass, title, desc, body):
-    return mark_safe(
-        f'<svg class="chart {klass}" viewBox="0 0 {CW} {CH}" role="img" '
-        f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>'
-        f"<desc>{escape(desc)}</desc>{body}</svg>"
-    )
+    return svg(klass, CW, CH, title, desc, [body])
 
 
 def _axes(top_label, left_label, right_label):

@@ -3,7 +3,6 @@
 import time
 
 from django.db.models import Count, Sum
-from django.utils import timezone
 
 from inventory.models import PacsSource
 from migration import rates, throttle
@@ -168,13 +167,6 @@ def recent_failures(wave, limit=8):
         wave.ledger.filter(state__in=[StudyState.FAILED, StudyState.QUARANTINED])
         .select_related("study")
         .order_by("-updated_at")[:limit]
-    )
-
-
-def active_studies(wave):
-    now = timezone.now()
-    return list(
-        wave.ledger.filter(state__in=ACTIVE_STATES, lease_expires__gt=now).select_related("study")
     )
 
 

@@ -14,6 +14,7 @@ from django.db.models import Sum
 from django.db.models.functions import ExtractYear
 from django.utils import timezone
 
+from cutover.models import Task
 from inventory import reports
 from migration import forecast as fc
 from migration.models import (
@@ -324,10 +325,6 @@ def actual_series(now, points=60):
 def roadmap_tasks(result):
     """The roadmap's live-bound migration tasks with the forecast finish of their waves,
     against their scheduled finish and deadline (the slip, in days)."""
-    try:
-        from cutover.models import Task
-    except ImportError:
-        return []
     finishes = {w["name"]: w["finish_date"] for w in result["waves"]}
     rows = []
     for task in Task.objects.filter(measure="migration.waves").select_related("roadmap"):

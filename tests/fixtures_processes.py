@@ -10,7 +10,6 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from django.db import connection
 
 from devstack.services.base import LOOPBACK, free_port
 from devstack.stack import celery_args
+from tests.waiting import wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -44,7 +44,26 @@ def database_url():
     return f"postgres://{auth}@{conf['HOST'] or LOOPBACK}:{conf['PORT'] or 5432}/{conf['NAME']}"
 
 
-class CeleryWorker:
+class ChildProcess:
+    """A process a test starts (`proc`), writing to `log_path`."""
+
+    proc = None
+    log_path = None
+
+    def log_tail(self, lines=15):
+        return "\n".join(Path(self.log_path).read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+class CeleryWorker(ChildProcess):
     """`env` adds environment variables; `args` adds worker options (e.g. ["-Q", "q"]).
     A CELERY_BROKER_URL in `env` is the broker the readiness ping goes through too."""
 
@@ -87,29 +106,20 @@ class CeleryWorker:
             if self.broker_url
             else app.control
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                pytest.fail(f"Celery worker exited: {self.log_tail()}")
-            if any(self.name in reply for reply in control.ping(timeout=0.5)):
-                return
-        self.stop()
-        pytest.fail(f"Celery worker did not answer a ping within {timeout}s: {self.log_tail()}")
-
-    def log_tail(self, lines=15):
-        return "\n".join(Path(self.log_path).read_text(errors="replace").splitlines()[-lines:])
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        try:
+            wait_for(
+                lambda: any(self.name in reply for reply in control.ping(timeout=0.5)),
+                timeout=timeout,
+                interval=0,
+                message=lambda: f"the Celery worker to answer a ping: {self.log_tail()}",
+                process=self.proc,
+            )
+        except pytest.fail.Exception:
+            self.stop()
+            raise
 
 
-class StorageScp:
+class StorageScp(ChildProcess):
     """`manage.py storescp`, this host's Storage SCP for C-MOVE, with `env` added."""
 
     def __init__(self, log_path, env=None):
@@ -125,27 +135,18 @@ class StorageScp:
                 [sys.executable, "manage.py", "storescp"], cwd=REPO, env=env, stdout=log,
                 stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                pytest.fail(f"storescp exited: {self.log_tail()}")
-            if "storescp: AE" in Path(self.log_path).read_text(errors="replace"):
-                return self
-            time.sleep(0.1)
-        self.stop()
-        pytest.fail(f"storescp did not start within {timeout}s: {self.log_tail()}")
-
-    def log_tail(self, lines=15):
-        return "\n".join(Path(self.log_path).read_text(errors="replace").splitlines()[-lines:])
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        try:
+            wait_for(
+                lambda: "storescp: AE" in Path(self.log_path).read_text(errors="replace"),
+                timeout=timeout,
+                interval=0.1,
+                message=lambda: f"storescp to start: {self.log_tail()}",
+                process=self.proc,
+            )
+        except pytest.fail.Exception:
+            self.stop()
+            raise
+        return self
 
 
 @pytest.fixture(scope="session")
@@ -181,11 +182,14 @@ class LiveServer:
 
     def start(self):
         self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                pytest.fail("the live ASGI server did not start")
-            time.sleep(0.05)
+        wait_for(
+            lambda: self.server.started or not self.thread.is_alive(),
+            timeout=30,
+            interval=0.05,
+            message="the live ASGI server to start",
+        )
+        if not self.server.started:
+            pytest.fail("the live ASGI server stopped before it started")
         return self
 
     def stop(self):

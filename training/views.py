@@ -7,14 +7,17 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from core import charts
 from core.access import has_rule, require
 from core.audit import record_phi_access
-from training import actions, charts, ics, queries, reports
+from desk.models import Ticket
+from desk.roster import on_call_now
+from training import actions, ics, queries, reports
 from training.actions import TrainingError
 from training.catalog import FEEDBACK_STATUSES, KINDS, SEVERITIES, SUPPORT_FALLBACK
 from training.forms import (
@@ -299,10 +302,10 @@ def readiness(request):
     if request.GET.get("module"):
         module = get_object_or_404(Module, pk=request.GET["module"])
     rows = readiness_by_department(module)
-    chart = charts.hbar_chart(
-        f"Readiness by department{f' for {module}' if module else ''}",
+    chart = charts.hbars(
         [(r["department"], _percent_of(r)) for r in rows],
         [("trained", "Trained", "#0b5cad"), ("signed_off", "Signed off", "#1b7f3b")],
+        title=f"Readiness by department{f' for {module}' if module else ''}",
         max_value=100,
         unit="%",
     )
@@ -398,13 +401,8 @@ def _ticket_url(feedback, user):
     """The command-center ticket this feedback raised, for those who work the board."""
     if not feedback.escalated or not has_rule(user, "view_board"):
         return None
-    try:
-        from desk.models import Ticket
-
-        ticket = Ticket.objects.filter(cause=f"feedback.{feedback.pk}").order_by("-pk").first()
-        return reverse("cc:ticket", args=[ticket.pk]) if ticket else None
-    except (ImportError, NoReverseMatch):
-        return None
+    ticket = Ticket.objects.filter(cause=f"feedback.{feedback.pk}").order_by("-pk").first()
+    return reverse("cc:ticket", args=[ticket.pk]) if ticket else None
 
 
 @require("view_training")
@@ -467,15 +465,22 @@ def feedback_dashboard(request):
         "by_kind": [(KINDS[k]["label"], counts) for k, counts in by_kind.items()],
         "themes": reports.top_themes(),
         "severities": SEVERITIES,
-        "volume_chart": charts.stacked_columns(
-            "Feedback per week by severity",
-            [(f"{w['week']:%d %b}", w["counts"]) for w in volume],
-            series,
+        "volume_chart": charts.stacked_bars(
+            [f"{w['week']:%d %b}" for w in volume],
+            {label: [w["counts"].get(key, 0) for w in volume] for key, label, _ in series},
+            title="Feedback per week by severity",
+            colors={label: colour for _, label, colour in series},
+            width=560,
+            height=220,
+            legend_below=True,
+            kind="columns",
         ),
-        "kind_chart": charts.hbar_stacked(
-            "Feedback by kind and severity",
+        "kind_chart": charts.hbars(
             [(KINDS[k]["label"], counts) for k, counts in by_kind.items()],
             series,
+            title="Feedback by kind and severity",
+            stacked=True,
+            label_width=190,
         ),
     }
     return render(request, "training/feedback_dashboard.html", context)
@@ -513,24 +518,12 @@ def support(request):
     profile = profile_of(request.user)
     department = profile.department if profile else None
     context = {
-        "on_call": on_call(),
+        "on_call": on_call_now(),
         "fallback": SUPPORT_FALLBACK,
         "department": department,
         "leads": queries.lead_users(department) if department else queries.lead_users(),
     }
     return render(request, "training/support.html", context)
-
-
-def on_call():
-    """Who is on call now, from the command center's roster when it exists; None otherwise."""
-    try:
-        from desk.roster import on_call_now
-    except ImportError:
-        return None
-    try:
-        return list(on_call_now())
-    except Exception:  # the roster is down: the page still shows the fallback
-        return None
 
 
 @require("manage_training")

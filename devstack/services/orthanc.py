@@ -155,9 +155,6 @@ class Orthanc(ManagedProcess):
         headers = {"Content-Type": "application/dicom"}
         return self._call("POST", "/instances", data=data, headers=headers)
 
-    def upload_files(self, paths):
-        return [self.upload(Path(path).read_bytes()) for path in paths]
-
     def count_studies(self):
         return self._call("GET", "/statistics")["CountStudies"]
 

@@ -10,7 +10,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from types import SimpleNamespace
 
 import pytest
@@ -24,6 +23,7 @@ from core.access import RULES
 from devstack.services.base import LOOPBACK, free_port
 from tests.conftest import CAST
 from tests.fixtures_processes import REPO, database_url
+from tests.waiting import wait_for
 
 EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "3"))  # per operation and role
 ONLY = re.compile(os.environ.get("SCHEMATHESIS_ONLY", ""))  # a path pattern, to chase a failure
@@ -95,17 +95,23 @@ def api_server(transactional_db, tmp_path):
 def _wait_until_up(url, proc, log_path):
     import requests
 
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"uvicorn exited: {log_path.read_text(errors='replace')[-2000:]}")
+    def answers():
         try:
             requests.get(f"{url}/healthz", timeout=5)
-            return
-        except requests.ConnectionError:
-            time.sleep(0.2)
-    proc.kill()
-    pytest.fail("uvicorn did not answer within 60 s")
+        except (requests.ConnectionError, requests.Timeout):  # not listening, or still starting
+            return False
+        return True  # any answer, 503 included: the server is up
+
+    try:
+        wait_for(
+            answers,
+            timeout=60,
+            message=lambda: f"uvicorn to answer: {log_path.read_text(errors='replace')[-2000:]}",
+            process=proc,
+        )
+    except pytest.fail.Exception:
+        proc.kill()
+        raise
 
 
 def test_the_api_gives_no_server_error_and_keeps_to_its_schema_for_every_role(cast, api_server):

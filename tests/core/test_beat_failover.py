@@ -16,8 +16,8 @@ import redis
 from django.conf import settings
 
 from devstack.stack import celery_args
-from tests.fixtures_processes import REPO, database_url
-from tests.migration.support import wait_for
+from tests.fixtures_processes import REPO, ChildProcess, database_url
+from tests.waiting import wait_for
 
 LOCK_TIMEOUT, LOOP = 4, 0.5
 SENT = re.compile(
@@ -25,7 +25,7 @@ SENT = re.compile(
 )
 
 
-class Beat:
+class Beat(ChildProcess):
     def __init__(self, name, log_path, env):
         self.name, self.log_path = name, log_path
         with open(log_path, "wb") as log:
@@ -42,15 +42,6 @@ class Beat:
             for m in map(SENT.match, text.splitlines())
             if m
         ]
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from devstack.services.base import LOOPBACK, free_port
 from inventory.models import PacsSource
 from tests.core.test_beat_failover import Beat
 from tests.fixtures_processes import CeleryWorker, database_url
-from tests.migration.support import wait_for
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -1,12 +1,11 @@
 """Health: /healthz and the API report the database, Redis and the workers."""
 
-import time
-
 import pytest
 
 from core import health
 from core.models import HealthSample
 from core.tasks import publish_health
+from tests.waiting import wait_for
 
 
 @pytest.fixture(autouse=True)
@@ -48,9 +47,7 @@ def test_the_api_reports_health_to_logged_in_users_only(client, cast, client_for
 @pytest.mark.django_db(transaction=True)
 def test_a_celery_round_trip_records_health_samples(celery_worker):
     publish_health.delay()
-    deadline = time.monotonic() + 30
-    while not HealthSample.objects.exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
+    wait_for(HealthSample.objects.exists, message=celery_worker.log_tail)
     samples = {s.component: s.ok for s in HealthSample.objects.all()}
     assert samples == {"database": True, "redis": True, "workers": True}, celery_worker.log_tail()
 

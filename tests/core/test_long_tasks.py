@@ -14,7 +14,7 @@ from kombu import Connection
 from commandcenter.celery import app
 from tests.core.longtasks import record_and_run
 from tests.fixtures_processes import CeleryWorker
-from tests.migration.support import wait_for
+from tests.waiting import wait_for
 
 TASKS_MODULE = "tests.core.longtasks"
 

@@ -70,3 +70,12 @@ def test_a_measure_with_nothing_to_count_leaves_the_task_alone(cast):
 def test_an_unknown_or_missing_measure_is_not_available():
     assert binding.percent("no.such.measure") is None
     assert binding.MEASURES["migration.waves"]["compute"]
+
+
+def test_a_bound_measure_that_crashes_raises_instead_of_reading_as_nothing(monkeypatch):
+    def broken(params):
+        raise KeyError("done")
+
+    monkeypatch.setitem(binding.MEASURES, "broken", {"label": "", "params": "", "compute": broken})
+    with pytest.raises(KeyError):
+        binding.percent("broken")

@@ -2,7 +2,6 @@
 beat schedule in a worker."""
 
 import os
-import time
 
 import pytest
 import redis
@@ -12,6 +11,7 @@ from cutover import actions, tasks
 from cutover.follow import DUE_KEY, ReadinessFollower
 from cutover.models import ProbeResult
 from tests.cutover.mllp import MllpListener
+from tests.waiting import wait_for
 
 
 @pytest.fixture
@@ -50,10 +50,10 @@ def test_scheduled_probes_run_in_a_celery_worker(celery_worker, cast, integratio
     with MllpListener(["AA", "AA"]) as listener:
         plan.probes.update(port=listener.port)
         run_scheduled_probes.delay()
-        deadline = time.monotonic() + 60
-        while not ProbeResult.objects.filter(probe__plan=plan).exists():
-            assert time.monotonic() < deadline, celery_worker.log_tail()
-            time.sleep(0.2)
+        wait_for(
+            lambda: ProbeResult.objects.filter(probe__plan=plan).exists(),
+            message=celery_worker.log_tail,
+        )
     result = ProbeResult.objects.get(probe__plan=plan)
     assert result.ok and result.trigger == "schedule", result.detail
     assert len(listener.received) == 1

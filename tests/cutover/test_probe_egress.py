@@ -10,7 +10,7 @@ from cutover import actions, probes
 from cutover.models import Probe
 from tests.cutover.mllp import MllpListener
 from tests.egress_support import ConnectionRecord, RecordingServer
-from tests.migration.support import wait_for
+from tests.waiting import wait_for
 
 METADATA = "169.254.169.254"
 

@@ -2,10 +2,10 @@
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 
 from core.alerts import raise_alert
 from cutover import actions, readiness
-from cutover.measures import read
 from cutover.models import CloudViewer
 from tests.cutover import world
 
@@ -26,20 +26,49 @@ def test_with_no_evidence_at_all_the_verdict_is_no_go_with_every_reason(cast):
     assert "Studies migrated and verified: no evidence yet" in result["reasons"]
 
 
-def test_a_criterion_whose_app_is_missing_is_not_available_and_not_met():
-    criterion = {
-        "key": "x",
-        "group": "Elsewhere",
-        "label": "From an app that is not built",
-        "op": ">=",
-        "unit": "%",
-        "threshold": 1,
-        "evidence": "no:such-page",
-        "measure": lambda: (read("nosuchapp.measures.progress"), ""),
-    }
-    row = readiness.evaluate_one(criterion, 1)
-    assert (row["available"], row["met"], row["state"]) == (False, False, "not available")
-    assert row["note"] == "nosuchapp.measures is not available" and row["evidence_url"] == ""
+def test_every_real_measure_answers_without_error_even_with_nothing_to_count(cast):
+    assert "error" not in states(readiness.evaluate()).values()
+
+
+def broken_measure():
+    raise KeyError("done")
+
+
+CRASHING = {
+    "key": "broken",
+    "group": "Migration",
+    "label": "A measure with a bug",
+    "op": ">=",
+    "unit": "%",
+    "threshold": 1,
+    "evidence": "no:such-page",
+    "measure": broken_measure,
+}
+
+
+def test_a_measure_that_crashes_is_an_error_not_a_missing_measure(caplog):
+    row = readiness.evaluate_one(CRASHING, 1)
+    assert (row["available"], row["met"], row["ok"], row["state"]) == (False, False, False, "error")
+    assert row["note"] == "the measure failed (KeyError); see the server log"
+    assert row["evidence_url"] == ""
+    logged = [r for r in caplog.records if r.name == "cutover.readiness"]
+    assert logged and logged[0].levelname == "ERROR" and logged[0].exc_info[0] is KeyError
+
+
+def test_a_waiver_does_not_hide_a_crashing_measure():
+    row = readiness.evaluate_one(CRASHING, 1, waiver="accepted")
+    assert (row["state"], row["ok"]) == ("error", False)
+
+
+def test_the_go_no_go_screen_shows_a_crashing_measure_as_an_error(cast, client, monkeypatch):
+    monkeypatch.setattr(readiness, "CRITERIA", [*readiness.CRITERIA, CRASHING])
+    monkeypatch.setattr(readiness, "BY_KEY", {**readiness.BY_KEY, "broken": CRASHING})
+    client.force_login(cast.pm)
+    page = client.get(reverse("cutover:readiness")).content.decode()
+    row = page[page.index('data-key="broken"') :].split("</tr>")[0]
+    assert 'data-state="error"' in row and "✘ error" in row
+    assert "the measure failed (KeyError)" in row
+    assert "A measure with a bug: error" in page
 
 
 def build_ready_world(cast, integration):

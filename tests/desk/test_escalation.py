@@ -138,3 +138,43 @@ def test_a_step_can_only_fire_once_even_if_two_beats_race(p1_policy):
     assert escalation.fire(ticket, step, 0, minutes(5)) is not None
     assert escalation.fire(ticket, step, 0, minutes(5)) is None
     assert fired(ticket) == [(1, 0)]
+
+
+def test_the_form_and_the_api_save_a_policy_through_one_function_with_one_step_rule(
+    cast, client_for, p1_policy
+):
+    client = client_for(cast.lead)
+    first, second = p1_policy.steps.all()
+    url = f"/command-center/api/escalation-policies/{p1_policy.pk}/"
+    nobody = {"order": 1, "after_minutes": 5, "condition": "unacknowledged", "target": "person"}
+    refused = client.patch(url, {"steps": [nobody]}, content_type="application/json")
+    assert refused.status_code == 400
+    assert refused.json() == {"steps": {"0": {"person": ["Choose the person this step notifies."]}}}
+
+    form = {
+        "name": "P1", "priority": "P1", "active": "on", "repeat_times": "2",
+        "repeat_after_minutes": "15", "steps-TOTAL_FORMS": "2", "steps-INITIAL_FORMS": "2",
+        "steps-MIN_NUM_FORMS": "0", "steps-MAX_NUM_FORMS": "1000",
+        "steps-0-id": str(first.pk), "steps-0-order": "1", "steps-0-after_minutes": "10",
+        "steps-0-condition": "unacknowledged", "steps-0-target": "person",
+        "steps-0-person": str(cast.lead.pk), "steps-1-id": str(second.pk),
+        "steps-1-order": "2", "steps-1-after_minutes": "30", "steps-1-condition": "unresolved",
+        "steps-1-target": "on_call", "steps-1-rotation": "", "steps-1-DELETE": "on",
+    }  # fmt: skip
+    assert client.post(f"/command-center/escalation/{p1_policy.pk}/", form).status_code == 302
+    assert [(s.pk, s.after_minutes) for s in p1_policy.steps.all()] == [(first.pk, 10)]
+
+    lead = {**nobody, "target": "lead", "after_minutes": 7}
+    replaced = client.patch(url, {"steps": [lead]}, content_type="application/json")
+    assert replaced.status_code == 200
+    assert [(s.after_minutes, s.target) for s in p1_policy.steps.all()] == [(7, "lead")]
+
+
+def test_save_policy_keeps_a_steps_escalation_history_when_the_step_changes(cast, p1_policy):
+    ticket = p1()
+    escalation.run(minutes(6))
+    step = p1_policy.steps.get(order=1)
+    kept = {"id": step.pk, "order": 1, "after_minutes": 5, "condition": "unacknowledged"}
+    escalation.save_policy(p1_policy, {"repeat_times": 0}, [{**kept, "target": "lead"}])
+    assert fired(ticket) == [(1, 0)]
+    assert escalation.run(minutes(7)) == []

@@ -11,7 +11,7 @@ from desk import intake, tickets
 from desk.models import Ticket
 from devstack.services.base import LOOPBACK, free_port
 from inventory.models import PacsSource, Study
-from tests.migration.support import wait_for
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -1,11 +1,11 @@
 """System monitoring: real task counters, queue depths and PACS checks, kept as samples,
 drawn as charts, and thresholds that open tickets."""
 
-import time
 import uuid
 from datetime import timedelta
 
 import pytest
+import redis
 from django.utils import timezone
 
 from desk import monitoring
@@ -14,6 +14,7 @@ from desk.tasks import run_escalations
 from devstack.services.base import LOOPBACK, free_port
 from inventory.models import PacsSource
 from tests.desk.ticketing import minutes
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,10 +36,7 @@ def _recent_tasks():
 def test_a_worker_counts_every_task_it_runs(celery_worker):
     before = _recent_tasks()
     run_escalations.delay()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and _recent_tasks() == before:
-        time.sleep(0.1)
-    assert _recent_tasks() > before
+    wait_for(lambda: _recent_tasks() > before, message="the worker to count the task")
 
 
 def test_queue_depth_is_read_from_the_broker(settings):
@@ -201,3 +199,15 @@ def test_a_sample_reads_the_engines_measures_and_the_board_shows_them(settings, 
     assert "PACS associations in use, latest: legacy-busy: 1" in page
     assert "Destination latency, latest: cloud-s3: 80 ms" in page
     assert "Destination errors, latest: cloud-s3: 1" in page
+
+
+def test_an_engine_measure_is_none_while_redis_is_down_but_a_bug_in_it_raises():
+    def redis_down():
+        raise redis.ConnectionError("Connection refused")
+
+    def buggy():
+        return {}["in_use"]
+
+    assert monitoring.engine_measure(redis_down) is None
+    with pytest.raises(KeyError):
+        monitoring.engine_measure(buggy)

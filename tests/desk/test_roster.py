@@ -3,9 +3,11 @@
 from datetime import timedelta
 
 import pytest
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 
 from desk import roster
-from desk.models import Rotation
+from desk.models import Override, Rotation
 from tests.conftest import make_user
 from tests.desk.ticketing import T0
 
@@ -91,8 +93,36 @@ def test_the_latest_override_wins_when_two_overlap(primary, people):
 
 
 def test_an_override_must_end_after_it_starts(primary, people):
-    with pytest.raises(roster.RosterError):
+    with pytest.raises(ValidationError, match="An override must end after it starts"):
         roster.add_override(primary, people[0], T0, T0)
+    assert not Override.objects.exists()
+
+
+def test_the_database_itself_refuses_an_override_that_ends_before_it_starts(primary, people):
+    with pytest.raises(IntegrityError, match="override_ends_after_it_starts"), transaction.atomic():
+        Override.objects.create(rotation=primary, user=people[0], starts_at=T0, ends_at=T0 - H)
+
+
+def test_the_form_and_the_api_refuse_a_backwards_override_with_the_models_message(
+    primary, people, cast, client_for
+):
+    client = client_for(cast.lead)
+    backwards = {"rotation": primary.pk, "user": people[0].pk, "reason": "swap"}
+    page = client.post(
+        "/command-center/roster/overrides/",
+        {**backwards, "starts_at": "2026-03-02T19:00", "ends_at": "2026-03-02T07:00"},
+        follow=True,
+    )
+    api = client.post(
+        "/command-center/api/overrides/",
+        {**backwards, "starts_at": "2026-03-02T19:00Z", "ends_at": "2026-03-02T07:00Z"},
+        content_type="application/json",
+    )
+    assert "Override not saved" in page.content.decode()
+    assert "An override must end after it starts." in page.content.decode()
+    assert api.status_code == 400
+    assert api.json() == {"non_field_errors": ["An override must end after it starts."]}
+    assert not Override.objects.exists()
 
 
 def test_the_schedule_lists_the_coming_shifts_with_overrides(primary, people):

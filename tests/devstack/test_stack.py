@@ -28,7 +28,7 @@ from devstack.stack import (
 )
 from dicomnet import scu
 from dicomnet.association import Peer
-from tests.migration.support import wait_for
+from tests.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 GONE_WITHIN = 15  # the bound for "no process of the stack alive"

@@ -3,7 +3,6 @@ no duplicate rows and no range asked twice) and it can be cancelled."""
 
 import os
 import signal
-import time
 import uuid
 
 import pytest
@@ -13,6 +12,7 @@ from inventory import actions
 from inventory.models import CrawlRange, CrawlRun, Study
 from tests.fixtures_processes import CeleryWorker
 from tests.inventory.conftest import register, studies, upload
+from tests.waiting import wait_for
 
 LEASE_SECONDS = "3"
 
@@ -57,16 +57,6 @@ def slow_orthanc(orthanc_factory):
     return orthanc
 
 
-def wait_for(condition, timeout=90, what="the condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    pytest.fail(f"waited {timeout}s for {what}")
-
-
 def ranges_done(run):
     return CrawlRange.objects.filter(run=run).exclude(status="pending").count()
 
@@ -78,7 +68,7 @@ def test_a_crawl_killed_with_its_worker_is_resumed_by_the_next_worker_without_du
     source = register("slow-orthanc", slow_orthanc, find_pause_ms=60)
     first = queue_workers()
     run = actions.start_crawl(source, with_series=False, queue=queue_workers.queue)
-    wait_for(lambda: ranges_done(run) >= 8, what="the first worker to answer 8 ranges")
+    wait_for(lambda: ranges_done(run) >= 8, message="the first worker to answer 8 ranges")
 
     kill(first)
     killed_at = ranges_done(run)
@@ -86,7 +76,7 @@ def test_a_crawl_killed_with_its_worker_is_resumed_by_the_next_worker_without_du
     assert run.status == "running" and run.complete is None
     queue_workers()
 
-    wait_for(lambda: CrawlRun.objects.get(pk=run.pk).status == "done", what="the resumed crawl")
+    wait_for(lambda: CrawlRun.objects.get(pk=run.pk).status == "done", message="the resumed crawl")
     run.refresh_from_db()
     assert run.complete is False and "capped" in run.unproven
     assert run.studies_found == Study.objects.count() == slow_orthanc.count_studies() == 60
@@ -107,13 +97,13 @@ def test_an_engineer_cancels_a_running_crawl_through_the_api(
     source = register("slow-orthanc", slow_orthanc, find_pause_ms=200)
     queue_workers.running()
     run = actions.start_crawl(source, with_series=False, queue=queue_workers.queue)
-    wait_for(lambda: ranges_done(run) >= 3, what="the crawl to start")
+    wait_for(lambda: ranges_done(run) >= 3, message="the crawl to start")
 
     refused = client_for(cast.pm).post(f"/inventory/api/crawls/{run.pk}/cancel/")
     assert refused.status_code == 403
     response = client_for(cast.engineer).post(f"/inventory/api/crawls/{run.pk}/cancel/")
 
     assert response.status_code == 200
-    wait_for(lambda: CrawlRun.objects.get(pk=run.pk).status == "cancelled", what="the cancel")
+    wait_for(lambda: CrawlRun.objects.get(pk=run.pk).status == "cancelled", message="the cancel")
     run.refresh_from_db()
     assert run.complete is None and CrawlRange.objects.filter(run=run, status="pending").exists()

@@ -7,9 +7,11 @@ import socket
 import pytest
 from django.core.management import CommandError, call_command
 
+from core import events
+from core.events import subscribe_local
 from devstack.services.base import LOOPBACK, free_port
 from inventory import actions
-from inventory.models import PacsSource
+from inventory.models import CrawlRun, PacsSource
 from tests.fixtures_services import TEST_AET
 
 
@@ -159,3 +161,69 @@ def test_pacs_add_names_the_tls_files_and_a_certificate_without_its_key_is_refus
     with pytest.raises(CommandError, match="tls_key_file: A TLS client certificate needs its key"):
         run("pacs", "add", "half", "--ae-title", "AE", "--host", "h", "--port", "2762",
             "--tls", "--tls-cert", "/etc/pki/us.pem")  # fmt: skip
+
+
+@pytest.fixture
+def activity():
+    """The texts of the inventory activity events published once their commit is done."""
+    texts = []
+
+    def listen(topic, message):
+        if topic == "inventory":
+            texts.append(message["data"]["text"])
+
+    subscribe_local(listen)
+    yield texts
+    events._listeners.remove(listen)
+
+
+SETTINGS = {"name": "main", "ae_title": "MAIN", "host": "h", "port": "104",
+            "retrieve_method": "get", "calling_ae_title": "MIGRATOR",
+            "max_associations": "2", "find_pause_ms": "0"}  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_the_page_and_the_api_edit_a_source_through_the_same_action(
+    cast, client_for, activity, django_capture_on_commit_callbacks
+):
+    source, _ = actions.register_source("main", "MAIN", "h", 104)
+    client = client_for(cast.engineer)
+    url = f"/inventory/api/sources/{source.pk}/"
+    with django_capture_on_commit_callbacks(execute=True):
+        page = client.post(f"/inventory/sources/{source.pk}/", {**SETTINGS, "port": "11112"})
+        api = client.patch(url, {"host": "pacs2"}, content_type="application/json")
+        bad = client.patch(url, {"port": 0}, content_type="application/json")
+    assert (page.status_code, api.status_code, bad.status_code) == (302, 200, 400)
+    source.refresh_from_db()
+    assert (source.host, source.port) == ("pacs2", 11112)
+    updates = [text for text in activity if "updated" in text]
+    assert updates == [
+        "PACS source main updated (MAIN@h:11112)",
+        "PACS source main updated (MAIN@pacs2:11112)",
+    ]
+
+
+@pytest.mark.django_db
+def test_a_source_with_an_inventory_is_kept_by_the_page_and_the_api_alike(
+    cast, client_for, activity, django_capture_on_commit_callbacks
+):
+    kept, _ = actions.register_source("kept", "KEPT", "h", 104)
+    CrawlRun.objects.create(source=kept)
+    client = client_for(cast.engineer)
+    api = client.delete(f"/inventory/api/sources/{kept.pk}/")
+    page = client.post(f"/inventory/sources/{kept.pk}/delete/", follow=True)
+    assert api.status_code == 409 and "has an inventory" in api.json()["detail"]
+    assert "not deleted: this source has an inventory" in page.content.decode()
+    with pytest.raises(actions.SourceInUseError):
+        actions.delete_source(kept)
+
+    for delete in (
+        lambda pk: client.delete(f"/inventory/api/sources/{pk}/"),
+        lambda pk: client.post(f"/inventory/sources/{pk}/delete/"),
+    ):
+        empty, _ = actions.register_source("empty", "EMPTY", "h", 104)
+        with django_capture_on_commit_callbacks(execute=True):
+            assert delete(empty.pk).status_code in (204, 302)
+    assert list(PacsSource.objects.values_list("name", flat=True)) == ["kept"]
+    assert activity.count("PACS source empty deleted") == 2
+    assert client_for(cast.pm).post(f"/inventory/sources/{kept.pk}/delete/").status_code == 403

@@ -1,6 +1,5 @@
 """Helpers for the migration tests: seeding a PACS, inventory rows, destinations, waiting."""
 
-import time
 from datetime import date
 
 from devstack import synthetic
@@ -79,17 +78,6 @@ def s3_destination(server, bucket, name="cloud", **fields):
         name=name, kind="s3", bucket=bucket, endpoint_url=server.endpoint_url,
         region=server.region, access_key_env=S3_KEY_ENV, secret_key_env=S3_SECRET_ENV, **fields,
     )  # fmt: skip
-
-
-def wait_for(condition, timeout=120, interval=0.2, message="condition"):
-    """Poll `condition()` until it returns something truthy; fail after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
 
 
 def listed_keys(client, bucket, prefix=""):

@@ -11,6 +11,7 @@ from django.utils import timezone
 from migration import actions
 from migration.models import StoredInstance, StudyState, Wave, WaveState
 from tests.migration import support
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -54,7 +55,7 @@ def test_a_wave_migrates_through_a_worker_whose_broker_is_rabbitmq(
     Wave.objects.filter(pk=wave.pk).update(state=WaveState.RUNNING, started_at=timezone.now())
 
     worker = start_worker("rabbit", CELERY_BROKER_URL=url)
-    support.wait_for(
+    wait_for(
         lambda: Wave.objects.get(pk=wave.pk).state == WaveState.DONE,
         message="the wave to finish through RabbitMQ",
     )

@@ -26,6 +26,7 @@ from migration.models import KeptAside, StoredInstance, StudyState, Wave, WaveSt
 from tests.fixtures_services import TEST_AET
 from tests.migration import support
 from tests.migration.test_engine import run_in_process, running_wave
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -78,7 +79,7 @@ def move_source(orthanc_factory, aet, mix, seed, **fields):
 
 def run_wave(wave, timeout=300):
     actions.change_wave(wave, "start")
-    support.wait_for(
+    wait_for(
         lambda: Wave.objects.get(pk=wave.pk).state == WaveState.DONE,
         timeout=timeout,
         message="the wave to finish",
@@ -273,7 +274,7 @@ def test_a_worker_killed_mid_c_move_loses_nothing(
     )
     actions.change_wave(wave, "start")
 
-    support.wait_for(
+    wait_for(
         lambda: len(support.listed_keys(client, bucket, prefix)) >= 20,
         interval=0.05, message="the big study to be half-way",
     )  # fmt: skip
@@ -282,7 +283,7 @@ def test_a_worker_killed_mid_c_move_loses_nothing(
     assert len(support.listed_keys(client, bucket, prefix)) < 250
 
     start_worker("successor-move", MIGRATION_QUEUE=queue)
-    support.wait_for(
+    wait_for(
         lambda: Wave.objects.get(pk=wave.pk).state == WaveState.DONE,
         timeout=180,
         message="the wave to finish",

@@ -24,11 +24,12 @@ from migration.models import (
 from migration.storage import sha256_hex
 from tests.migration import support
 from tests.migration import validation_support as vs
+from tests.waiting import wait_for
 
 
 def run_wave(wave):
     actions.change_wave(wave, "start")
-    support.wait_for(
+    wait_for(
         lambda: Wave.objects.get(pk=wave.pk).state == WaveState.DONE,
         timeout=180, message="the wave to finish",
     )  # fmt: skip
@@ -36,7 +37,7 @@ def run_wave(wave):
 
 
 def finished_run(run, timeout=120):
-    return support.wait_for(
+    return wait_for(
         lambda: ValidationRun.objects.filter(pk=run.pk, state__in=["done", "failed"]).first(),
         timeout=timeout, message=f"validation run {run.pk}",
     )  # fmt: skip
@@ -90,7 +91,7 @@ def test_damaged_objects_are_named_become_open_discrepancies_and_re_migrate_clea
     statuses = set(Discrepancy.objects.filter(wave=wave).values_list("status", flat=True))
     assert "remigrating" in statuses and statuses <= {"remigrating", "fixed"}  # the worker is quick
 
-    support.wait_for(
+    wait_for(
         lambda: discrepancies.wave_validation(wave)["validated"],
         timeout=180, message="the wave to be validated again",
     )  # fmt: skip

@@ -11,7 +11,7 @@ from migration import actions
 from migration.models import Destination
 from migration.storage import DestinationError, DicomWebStore
 from tests.egress_support import ConnectionRecord, RecordingServer
-from tests.migration.support import wait_for
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.django_db
 SECRET = "the-django-secret-key-value"

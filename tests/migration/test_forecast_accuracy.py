@@ -16,6 +16,7 @@ from migration import actions, planning
 from migration.models import StudyState, Wave, WaveState
 from tests.fixtures_services import seed_orthanc, seed_studies
 from tests.migration import support
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -41,12 +42,12 @@ def test_the_forecast_after_a_third_of_a_wave_is_within_a_quarter_of_the_real_re
     done = wave.ledger.filter(state=StudyState.DONE)
 
     actions.change_wave(wave, "start")
-    support.wait_for(lambda: done.count() >= STUDIES // 3, timeout=600, interval=0.05,
+    wait_for(lambda: done.count() >= STUDIES // 3, timeout=600, interval=0.05,
                      message="the first third of the wave")  # fmt: skip
     now = timezone.now()
     result = planning.plan(now)
     forecast = result["waves"][0]["remaining_seconds"]
-    support.wait_for(
+    wait_for(
         lambda: Wave.objects.get(pk=wave.pk).state == WaveState.DONE, timeout=900,
         message="the wave to finish",
     )  # fmt: skip

@@ -21,7 +21,7 @@ from migration.models import (
     WaveState,
     WaveStudy,
 )
-from tests.migration.support import wait_for
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.django_db
 

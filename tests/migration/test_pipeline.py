@@ -4,7 +4,7 @@ link's latency calls for more uploads in flight), up to its bound, and no more."
 import threading
 
 from migration.engine import Budget, Pipeline
-from tests.migration.support import wait_for
+from tests.waiting import wait_for
 
 
 def test_uploaders_are_added_while_instances_wait_up_to_the_bound():

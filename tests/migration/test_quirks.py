@@ -22,6 +22,7 @@ from migration.models import StoredInstance, StudyState
 from tests.fixtures_services import TEST_AET, start_service
 from tests.migration import support
 from tests.migration.test_engine import run_in_process, running_wave
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SYNTAXES = [ExplicitVRLittleEndian, ImplicitVRLittleEndian]
@@ -163,7 +164,7 @@ def test_a_busy_pacs_rejects_for_now_and_an_unknown_ae_title_is_rejected_for_goo
     assert "rejected the association permanently: calling AE title not recognized" in str(
         for_good.value
     )
-    support.wait_for(lambda: answers(busy, uid), message="the busy PACS to answer once free")
+    wait_for(lambda: answers(busy, uid), message="the busy PACS to answer once free")
 
 
 def answers(pacs, uid):

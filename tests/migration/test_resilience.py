@@ -10,6 +10,7 @@ import pytest
 from migration import actions
 from migration.models import StudyState, Wave, WaveState
 from tests.migration import support
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -43,7 +44,7 @@ def test_a_worker_killed_mid_study_leaves_it_to_the_next_worker_which_stores_eac
     )
     actions.change_wave(wave, "start")
 
-    support.wait_for(
+    wait_for(
         lambda: len(support.listed_keys(client, bucket, prefix)) >= 20,
         interval=0.05, message="the big study to be half-way",
     )  # fmt: skip
@@ -54,7 +55,7 @@ def test_a_worker_killed_mid_study_leaves_it_to_the_next_worker_which_stores_eac
     assert len(support.listed_keys(client, bucket, prefix)) < 250
 
     start_worker("successor", MIGRATION_QUEUE=queue)
-    support.wait_for(lambda: wave_done(wave), timeout=180, message="the wave to finish")
+    wait_for(lambda: wave_done(wave), timeout=180, message="the wave to finish")
 
     big.refresh_from_db()
     assert big.state == StudyState.DONE and big.attempts == 2
@@ -77,14 +78,14 @@ def test_an_s3_outage_mid_wave_makes_studies_retry_and_finish_once_it_is_back(
         name="outage", source=source, destination=support.s3_destination(migration_s3, bucket)
     )
     actions.change_wave(wave, "start")
-    support.wait_for(
+    wait_for(
         lambda: wave.ledger.filter(state=StudyState.DONE).count() >= 2,
         interval=0.05, message="two studies done",
     )  # fmt: skip
 
     migration_s3.stop()
     try:
-        failed = support.wait_for(
+        failed = wait_for(
             lambda: wave.ledger.filter(error_class="destination_error").first(),
             message="a study to fail on the destination",
         )
@@ -92,7 +93,7 @@ def test_an_s3_outage_mid_wave_makes_studies_retry_and_finish_once_it_is_back(
     finally:
         migration_s3.start()
 
-    support.wait_for(lambda: wave_done(wave), timeout=180, message="the wave to finish")
+    wait_for(lambda: wave_done(wave), timeout=180, message="the wave to finish")
     assert set(wave.ledger.values_list("state", flat=True)) == {StudyState.DONE}
     assert wave.ledger.filter(attempts__gt=1).exists()
     keys = support.listed_keys(migration_s3.client(), bucket, "studies/")

@@ -16,6 +16,7 @@ from migration import dicomweb as dicomweb_client
 from migration.models import Destination, StoredInstance, StudyState, Wave, WaveState
 from migration.storage import sha256_hex
 from tests.migration import support
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -23,7 +24,7 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 def run_waves(waves, timeout=300):
     for wave in waves:
         actions.change_wave(wave, "start")
-    support.wait_for(
+    wait_for(
         lambda: (
             set(Wave.objects.filter(pk__in=[w.pk for w in waves]).values_list("state", flat=True))
             == {WaveState.DONE}
