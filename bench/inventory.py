@@ -147,7 +147,7 @@ def crawl(pacs, count):
     """One study-level crawl (a second call is the incremental re-crawl, which plans its
     ranges from the ledger); returns (seconds, summary)."""
     from devstack.services.base import LOOPBACK
-    from inventory import actions
+    from inventory import actions, engine
 
     source, _ = actions.register_source(
         "bench", pacs.aet, LOOPBACK, pacs.dicom_port, calling_ae_title=CALLING_AET,
@@ -155,7 +155,7 @@ def crawl(pacs, count):
     )  # fmt: skip
     run = actions.start_crawl(source, with_series=False, enqueue=False)
     start = time.perf_counter()
-    result = actions.execute_crawl(run.pk)
+    result = engine.execute_crawl(run.pk)
     seconds = time.perf_counter() - start
     if result["studies"] != count or result["new"] not in (0, count):
         raise SystemExit(f"the crawl missed studies: {result}")

@@ -754,7 +754,7 @@ def crawl_series(session, study_uid):
 def walk(session, ledger, cap=None, today=None, batch_seconds=0.5):
     """Answer every pending node of `ledger` until none is left (True) or it says stop.
 
-    `ledger` persists the tree (see `inventory.actions.CrawlLedger`): `stopping()`,
+    `ledger` persists the tree (see `inventory.engine.CrawlLedger`): `stopping()`,
     `pending()` (a few nodes, in order), `detected_cap`, `signals_cancel`, `modalities`,
     `learn(answer)`
     and `answered([(node, answer), ...])`, which stores a batch in one transaction: the

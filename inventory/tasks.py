@@ -8,7 +8,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_ready
 from django.conf import settings
 
-from inventory import actions
+from inventory import actions, engine
 
 log = logging.getLogger(__name__)
 
@@ -17,9 +17,9 @@ log = logging.getLogger(__name__)
 def crawl(self, run_id):
     """Run or resume crawl `run_id`. Its pending ranges live in the database, so a crawl
     whose worker died is queued again by `resume_stalled_crawls` and carries on."""
-    owner = actions.worker_identity(self.request.id or "")
+    owner = engine.worker_identity(self.request.id or "")
     try:
-        actions.execute_crawl(run_id, owner)
+        engine.execute_crawl(run_id, owner)
     except SoftTimeLimitExceeded:
         log.warning("inventory: crawl %s hit the task time limit; it will resume", run_id)
 

@@ -4,7 +4,7 @@ dashboard's charts."""
 import pytest
 from playwright.sync_api import expect
 
-from inventory import actions, witness
+from inventory import actions, engine, witness
 from inventory.models import Study
 from tests.cutover import world
 from tests.inventory.conftest import hidden, register, studies, upload
@@ -66,7 +66,7 @@ def test_the_crawl_page_compare_page_and_go_no_go_show_what_is_unproven_then_pro
     upload(orthanc, seeded.values())
     source = register("honest", orthanc)
     run = world.beside(actions.start_crawl, source, with_series=False, enqueue=False)
-    world.beside(actions.execute_crawl, run.pk)
+    world.beside(engine.execute_crawl, run.pk)
     page = browser_as(cast.pm, viewport={"width": 1400, "height": 1000})
 
     page.goto(f"{asgi_server.url}/inventory/crawls/{run.pk}/")

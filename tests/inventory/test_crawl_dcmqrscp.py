@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 
 from devstack import synthetic
-from inventory import actions
+from inventory import actions, engine
 from inventory.models import CrawlRange, Series, Study
 from tests.inventory.conftest import register, studies
 
@@ -36,7 +36,7 @@ def test_a_capped_crawl_of_dcmqrscp_lists_every_study_counts_instances_and_claim
     archive.store_datasets([*single.values(), *(ds for group in multi.values() for ds in group)])
     source = register("dcmqrscp", archive, find_cap=CAP)
 
-    result = actions.execute_crawl(actions.start_crawl(source, enqueue=False).pk)
+    result = engine.execute_crawl(actions.start_crawl(source, enqueue=False).pk)
 
     assert result["complete"] is False  # capped: studies without date and time could hide
     assert "capped (at 25)" in result["unproven"]
@@ -55,7 +55,7 @@ def test_a_capped_crawl_of_dcmqrscp_lists_every_study_counts_instances_and_claim
     assert set(sampled.values_list("transfer_syntax", flat=True)) == {"1.2.840.10008.1.2.1"}
 
     archive.store_datasets(studies(20, seed=43).values())
-    again = actions.execute_crawl(actions.start_crawl(source, with_series=False, enqueue=False).pk)
+    again = engine.execute_crawl(actions.start_crawl(source, with_series=False, enqueue=False).pk)
 
     assert (again["studies"], again["new"], again["complete"]) == (140, 20, False)
     assert Study.objects.count() == 140

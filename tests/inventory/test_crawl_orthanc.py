@@ -7,7 +7,7 @@ import json
 import pytest
 from django.core.management import call_command
 
-from inventory import actions
+from inventory import actions, engine
 from inventory.models import CrawlRange, GrowthSnapshot, Study
 from tests.inventory.conftest import delete_study, register, studies, upload
 
@@ -33,7 +33,7 @@ def test_a_crawl_of_a_capped_orthanc_finds_every_study_and_a_second_one_adds_the
     source = register("capped-orthanc", orthanc)
 
     run = actions.start_crawl(source, with_series=False, enqueue=False)
-    result = actions.execute_crawl(run.pk)
+    result = engine.execute_crawl(run.pk)
 
     assert result["complete"] is False  # capped: a study with no date and no time could hide
     assert "second witness" in result["unproven"]

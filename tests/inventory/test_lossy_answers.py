@@ -5,7 +5,7 @@ sampled instance, keeps the stored value and lists the study as a lossy answer."
 import pytest
 
 from devstack import synthetic
-from inventory import actions
+from inventory import actions, engine
 from inventory.models import CrawlProblem, Study
 from tests.inventory.conftest import register, upload
 
@@ -29,7 +29,7 @@ def test_a_name_the_pacs_answers_lossily_is_kept_as_stored_and_listed_as_a_lossy
     source = register("latin1", orthanc)
 
     run = actions.start_crawl(source, enqueue=False)
-    result = actions.execute_crawl(run.pk)
+    result = engine.execute_crawl(run.pk)
 
     assert result["studies"] == 8
     lossy = {uid for uid, ds in seeded.items() if not str(ds.PatientName).isascii()}

@@ -5,7 +5,7 @@ import pytest
 from pydicom.dataelem import DataElement
 
 from devstack import synthetic
-from inventory import actions
+from inventory import actions, engine
 from inventory.models import CrawlProblem, Study
 from tests.inventory.conftest import register, studies, upload
 
@@ -43,7 +43,7 @@ def test_dcmqrscp_responses_without_uid_with_odd_dates_or_charsets_become_proble
     )
     source = register("dcmqrscp-bad", archive, find_cap=10)
 
-    result = actions.execute_crawl(actions.start_crawl(source, enqueue=False).pk)
+    result = engine.execute_crawl(actions.start_crawl(source, enqueue=False).pk)
 
     assert result["status"] == "done"
     assert result["complete"] is False and result["unproven"]
@@ -71,7 +71,7 @@ def test_orthanc_matches_odd_dates_as_text_and_the_crawl_still_records_them(orth
     upload(orthanc, [*good.values(), *odd, synthetic.without_tags(one(65), "PatientID")])
     source = register("orthanc-odd", orthanc)
 
-    result = actions.execute_crawl(actions.start_crawl(source, with_series=False, enqueue=False).pk)
+    result = engine.execute_crawl(actions.start_crawl(source, with_series=False, enqueue=False).pk)
 
     assert result["complete"] is False and result["unproven"]
     assert result["studies"] == orthanc.count_studies() == 24

@@ -8,7 +8,7 @@ import time
 import pytest
 from django.db import connection
 
-from inventory import actions
+from inventory import actions, engine
 from migration.throttle import Slots
 from tests.inventory.conftest import hidden, register, studies, upload
 from tests.migration.test_waves import AssociationSampler
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def crawl_and_close(run_id):
     try:
-        actions.execute_crawl(run_id)
+        engine.execute_crawl(run_id)
     finally:
         connection.close()
 

@@ -4,7 +4,7 @@ key that partition asks for) and one that no C-FIND can reach (it carries none).
 
 import pytest
 
-from inventory import actions
+from inventory import actions, engine
 from inventory.models import Study
 from tests.inventory.conftest import hidden, register, studies, upload
 
@@ -40,7 +40,7 @@ def orthanc_with_hidden_studies(orthanc_factory):
 def crawl(orthanc, name):
     source = register(name, orthanc)
     run = actions.start_crawl(source, with_series=False, enqueue=False)
-    return actions.execute_crawl(run.pk)
+    return engine.execute_crawl(run.pk)
 
 
 @pytest.mark.django_db(transaction=True)

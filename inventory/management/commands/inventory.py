@@ -9,7 +9,7 @@ from datetime import date
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from inventory import actions, witness
+from inventory import actions, engine, witness
 from inventory.management.commands.pacs import _source
 
 SUMMARY_KEYS = ("studies", "series", "instances", "leaf_ranges", "complete")
@@ -72,7 +72,7 @@ class Command(BaseCommand):
             bar.refresh()
 
         try:
-            return actions.execute_crawl(run.pk, progress=progress)
+            return engine.execute_crawl(run.pk, progress=progress)
         finally:
             bar.close()
 
