@@ -1,14 +1,13 @@
 """Put studies at the head of the engine's queue and dispatch (a minimal version: the
 sync work of issue 18 brings the full one with this signature).
 
-A study already queued (or waiting for a retry) in the highest-priority running wave of
-its PACS is moved to the front of that wave; otherwise it goes into the PACS's expedite
-wave, which runs above every other wave and whose criteria select nothing (its studies
-are added one by one), and a queued row elsewhere is cancelled so it runs once.
+A study goes into its PACS's expedite wave, which runs above every other wave of the
+PACS and whose criteria select nothing (its studies are added one by one); a row of the
+study still waiting in another wave is cancelled, so that it runs once.
 """
 
 import logging
-from datetime import UTC, date, datetime
+from datetime import date
 
 from django.db import transaction
 from django.db.models import Max
@@ -19,7 +18,6 @@ from migration import actions, ledger
 from migration.models import ACTIVE_STATES, StudyState, Wave, WaveState, WaveStudy
 
 log = logging.getLogger(__name__)
-HEAD = datetime(2000, 1, 1, tzinfo=UTC)  # claims go by not_before: this sorts first
 WAITING = (StudyState.QUEUED, StudyState.FAILED)
 NOTHING = date(9999, 12, 31)  # a date_from no study has: the wave's criteria select none
 
@@ -41,11 +39,6 @@ def _expedite_one(source, study):
     rows = WaveStudy.objects.filter(study=study).select_related("wave").order_by("-pk")
     if any(r.state in (*ACTIVE_STATES, StudyState.DONE) for r in rows):
         return "already running or in the cloud"
-    top = _top_wave(source)
-    for row in rows:
-        if row.state in WAITING and row.wave_id == getattr(top, "pk", None):
-            WaveStudy.objects.filter(pk=row.pk, state__in=WAITING).update(not_before=HEAD)
-            return f"moved to the head of wave {row.wave.name}"
     destination = next((r.wave.destination for r in rows), None) or _latest_destination(source)
     if destination is None:
         return "no destination: the PACS has no wave yet"
@@ -56,13 +49,9 @@ def _expedite_one(source, study):
     WaveStudy.objects.update_or_create(
         wave=wave,
         study=study,
-        defaults={"state": StudyState.QUEUED, "not_before": HEAD, "attempts": 0},
+        defaults={"state": StudyState.QUEUED, "not_before": None, "attempts": 0},
     )
     return f"moved to the head of wave {wave.name}"
-
-
-def _top_wave(source):
-    return Wave.objects.filter(source=source, state=WaveState.RUNNING).order_by("-priority").first()
 
 
 def _latest_destination(source):
@@ -71,7 +60,8 @@ def _latest_destination(source):
 
 
 def _expedite_wave(source, destination):
-    top = Wave.objects.filter(source=source).aggregate(top=Max("priority"))["top"] or 0
+    others = Wave.objects.filter(source=source).exclude(name=f"expedite-{source.name}"[:60])
+    top = others.aggregate(top=Max("priority"))["top"] or 0
     wave, _new = Wave.objects.get_or_create(
         name=f"expedite-{source.name}"[:60],
         defaults={"source": source, "destination": destination, "date_from": NOTHING},
