@@ -430,6 +430,7 @@ HYBRID_FORWARD_MAX_ATTEMPTS = env.int("HYBRID_FORWARD_MAX_ATTEMPTS", default=8)
 HYBRID_FORWARD_RETRY_SECONDS = env.float("HYBRID_FORWARD_RETRY_SECONDS", default=30.0)
 HYBRID_FORWARD_LEASE_SECONDS = env.float("HYBRID_FORWARD_LEASE_SECONDS", default=300.0)
 HYBRID_LOCATE_LIMIT = env.int("HYBRID_LOCATE_LIMIT", default=50)
+AUDITLOG_EXCLUDE_TRACKING_MODELS += ("hybrid.forward", "hybrid.roundtrip")  # logs of their own
 CELERY_BEAT_SCHEDULE["hybrid-scan"] = {
     "task": "hybrid.tasks.scan_bridges",
     "schedule": HYBRID_SCAN_SECONDS,

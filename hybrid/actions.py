@@ -160,7 +160,21 @@ def start_round_trip(bridge, user=None, trigger="on demand"):
 
 def run_round_trip(trip):
     """Both legs, one after the other, each timed against the objective; the verdict
-    passes only when both passed. Keeps the result and alerts on failure."""
+    passes only when both passed. Keeps the result and alerts on failure; a probe that
+    breaks is failed with the reason, never left running."""
+    try:
+        return _run_round_trip(trip)
+    except Exception as exc:
+        log.exception("round trip %s stopped", trip.pk)
+        RoundTrip.objects.filter(pk=trip.pk, state=RoundTrip.State.RUNNING).update(
+            state=RoundTrip.State.FAILED,
+            finished_at=timezone.now(),
+            to_legacy_detail=f"the probe stopped: {type(exc).__name__}: {exc}"[:500],
+        )
+        raise
+
+
+def _run_round_trip(trip):
     bridge = trip.bridge
     salt = int(time.time() * 1000) % 10**9
     to_cloud = _leg_to_cloud(trip, bridge, salt)

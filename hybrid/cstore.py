@@ -11,6 +11,7 @@ from pydicom import dcmread
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom.status import code_to_category
 
+from inventory.dicom import PacsError, Peer, check_reachable
 from migration.dicom import NoDelayAE, Pacs, RetrieveError, association
 
 UNCOMPRESSED = (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
@@ -38,6 +39,10 @@ def store(source, instances):
     if not datasets:
         return 0
     pacs = Pacs.from_source(source)
+    try:  # pynetdicom would only say the association was aborted
+        check_reachable(Peer.of(source, timeout=pacs.timeout))
+    except PacsError as exc:
+        raise RetrieveError("pacs_connection", str(exc)) from None
     sent = 0
     with association(_ae(pacs, {_pair(ds) for ds in datasets}), pacs) as assoc:
         for ds in datasets:

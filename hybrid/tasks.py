@@ -4,6 +4,7 @@ lease in the forward ledger, not from redelivery."""
 
 from celery import shared_task
 from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
 
 from hybrid import actions
 from hybrid.models import Bridge, RoundTrip
@@ -28,6 +29,7 @@ def forward_study(row_id):
 
 @shared_task(ignore_result=True, acks_late=False)
 def round_trip(trip_id):
+    ContentType.objects.clear_cache()  # the probe creates audited rows; ids read fresh
     trip = RoundTrip.objects.select_related("bridge__source", "bridge__destination").filter(
         pk=trip_id
     )
