@@ -15,8 +15,8 @@ from django.db import transaction
 from django.utils import timezone
 from pydicom import dcmread
 
-from commandcenter.alerts import clear_alert, raise_alert
-from commandcenter.events import publish
+from core.alerts import clear_alert, raise_alert
+from core.events import publish
 from cutover import actions as cutover_actions
 from hybrid import cstore, forward, roundtrip, routing
 from hybrid.models import Bridge, Forward, ForwardState, RoundTrip

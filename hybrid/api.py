@@ -13,8 +13,8 @@ from rest_framework import serializers, status
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.response import Response
 
-from commandcenter.access import ReadWrite, RulePermission, has_rule
-from commandcenter.audit import record_phi_access
+from core.access import ReadWrite, RulePermission, has_rule
+from core.audit import record_phi_access
 from cutover.models import Stage
 from hybrid import actions, locate, routing
 from hybrid.models import Bridge, Forward, RoundTrip

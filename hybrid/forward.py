@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
 
-from commandcenter.scrub import scrub_text
+from core.scrub import scrub_text
 from hybrid import cstore, routing
 from hybrid.models import FORWARD_ACTIVE, FORWARD_TRANSITIONS, Forward, ForwardState
 from migration.dicom import Pacs, RetrieveError, query_study

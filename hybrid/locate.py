@@ -13,8 +13,8 @@ import time
 from django.conf import settings
 from pydicom.dataset import Dataset
 
-from commandcenter.models import Ticket
-from commandcenter.workflow import OPEN_STATUSES
+from desk.models import Ticket
+from desk.workflow import OPEN_STATUSES
 from hybrid.models import Forward, ForwardState
 from inventory.dicom import FindSession, PacsError, Peer
 from inventory.models import Study

@@ -25,7 +25,7 @@ class Leg:
 def test_study(salt):
     """(StudyInstanceUID, [Part-10 bytes]): one small synthetic instance of a test patient,
     dated today, with UIDs of its own (`salt` differs per probe and leg)."""
-    from commandcenter import synthetic
+    from devstack import synthetic
 
     today = timezone.localdate()
     (datasets,) = synthetic.iter_studies(

@@ -9,7 +9,7 @@ from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from commandcenter.access import has_rule, require
+from core.access import has_rule, require
 from cutover.models import Stage
 from hybrid import actions, api, locate, routing
 from hybrid.models import Bridge, Forward, RoundTrip

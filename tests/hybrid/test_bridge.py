@@ -10,9 +10,9 @@ from datetime import date
 import pytest
 from django.utils import timezone
 
-from commandcenter import synthetic
-from commandcenter.services.dicomnet import find_study_uids
 from cutover import actions as cutover_actions
+from devstack import synthetic
+from dicomnet.scu import find_study_uids
 from hybrid import actions, forward, routing
 from hybrid.models import Forward, ForwardState, RoundTrip
 from inventory.models import Integration

@@ -9,7 +9,7 @@ import json
 import pytest
 from django.core.management import call_command
 
-from commandcenter.models import PHIAccess
+from core.models import PHIAccess
 from hybrid import actions as hybrid_actions
 from hybrid import locate
 from inventory.models import Study
