@@ -93,7 +93,10 @@ ANALYZE;
 
 def fill(args):
     started = time.monotonic()
-    psql(FILL.format(n=args.studies), args.database)
+    command = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", args.database, "-q",
+               "-v", "ON_ERROR_STOP=1"]  # fmt: skip
+    sql = FILL.format(n=args.studies)  # statement by statement (one transaction each)
+    subprocess.run(command, input=sql, check=True, capture_output=True, text=True)
     print(f"filled {args.studies:,} studies and ledger rows in {time.monotonic() - started:.0f} s")
 
 

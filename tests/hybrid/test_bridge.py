@@ -138,9 +138,9 @@ def test_a_study_stowed_to_the_cloud_during_parallel_run_reaches_legacy_once_and
 
 
 def test_a_forward_retries_with_backoff_and_is_quarantined_after_its_attempts(
-    cast, orthanc_factory, dicomweb_store, settings
+    cast, orthanc_factory, dicomweb_store, settings, migration_worker
 ):
-    settings.HYBRID_FORWARD_MAX_ATTEMPTS = 2
+    settings.HYBRID_FORWARD_MAX_ATTEMPTS = 2  # this process's; the worker's retry is due soon
     settings.HYBRID_FORWARD_RETRY_SECONDS = 0.2
     down = orthanc_factory(aet="DOWNPACS")
     source = support.make_source(down, name="down")
@@ -152,15 +152,21 @@ def test_a_forward_retries_with_backoff_and_is_quarantined_after_its_attempts(
     uid, parts = new_study(seed=702, instances=1)
     stow(bridge.destination, uid, parts)
     row = Forward.objects.create(bridge=bridge, study_uid=uid)
-    assert actions.run_forward(row.pk) == ForwardState.FAILED
-    row.refresh_from_db()
-    assert row.attempts == 1 and row.not_before > timezone.now() - timezone.timedelta(seconds=1)
-    assert "connection refused" in row.last_error
-    support.wait_for(lambda: row.not_before <= timezone.now(), timeout=10, message="the retry")
-    assert actions.run_forward(row.pk) == ForwardState.QUARANTINED
-    row.refresh_from_db()
-    assert row.attempts == 2 and row.state == ForwardState.QUARANTINED
-    assert actions.run_forward(row.pk) is None  # bounded: no third attempt by itself
+    assert actions.run_forward(row.pk) == ForwardState.FAILED  # the retry goes to the worker
+    row = support.wait_for(
+        lambda: Forward.objects.filter(pk=row.pk, attempts__gte=2).exclude(state="sending").first(),
+        timeout=120, message="the worker's retry",
+    )  # fmt: skip
+    assert "connection refused" in row.last_error and row.instances_sent == 0
+    Forward.objects.filter(pk=row.pk).update(not_before=timezone.now())  # due now, here
+    assert actions.run_forward(row.pk) in (ForwardState.QUARANTINED, None)
+    row = support.wait_for(
+        lambda: Forward.objects.filter(pk=row.pk, state=ForwardState.QUARANTINED).first(),
+        timeout=120, message="the quarantine",
+    )  # fmt: skip
+    attempts = row.attempts
+    assert actions.run_forward(row.pk) is None  # bounded: a quarantined forward is not claimed
+    assert Forward.objects.get(pk=row.pk).attempts == attempts
 
 
 def test_the_round_trip_probe_passes_and_signs_verify_bidirectional_flow(
