@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "migration",
     "cutover",
     "training",
+    "hybrid",
 ]
 # The developer stack (`make run`, generated demo data): never installed in production.
 DEVSTACK = env.bool("DEVSTACK", default=DEBUG)
@@ -437,3 +438,16 @@ AUDITLOG_EXCLUDE_TRACKING_MODELS += (  # logs of their own, or one row a minute
     "desk.notification",
     "desk.metricsample",
 )
+
+# --- The hybrid period (issue 18): the cloud → legacy bridge and its round-trip probe ---
+HYBRID_SCAN_SECONDS = env.float("HYBRID_SCAN_SECONDS", default=60.0)
+HYBRID_FORWARD_MAX_ATTEMPTS = env.int("HYBRID_FORWARD_MAX_ATTEMPTS", default=8)
+HYBRID_FORWARD_RETRY_SECONDS = env.float("HYBRID_FORWARD_RETRY_SECONDS", default=30.0)
+HYBRID_FORWARD_LEASE_SECONDS = env.float("HYBRID_FORWARD_LEASE_SECONDS", default=300.0)
+HYBRID_LOCATE_LIMIT = env.int("HYBRID_LOCATE_LIMIT", default=50)
+AUDITLOG_EXCLUDE_TRACKING_MODELS += ("hybrid.forward", "hybrid.roundtrip")  # logs of their own
+CELERY_BEAT_SCHEDULE["hybrid-scan"] = {
+    "task": "hybrid.tasks.scan_bridges",
+    "schedule": HYBRID_SCAN_SECONDS,
+    "options": {"queue": MIGRATION_QUEUE},
+}

@@ -37,6 +37,7 @@ urlpatterns = [
     path("migration/", include("migration.urls")),
     path("roadmap/", include("cutover.urls")),
     path("training/", include("training.urls")),
+    path("hybrid/", include("hybrid.urls")),
     path("api/health/", core_api.health_view, name="api-health"),
     path("api/me/", core_api.me_view, name="api-me"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -61,6 +61,7 @@ RULES = {
     "edit_forecast": {ENGINEER, PM, ADMIN},  # assumptions and price lists
     "enrol_two_factor": {LEAD, ADMIN},  # optional TOTP for the accounts that can do most
     "manage_tokens": {ADMIN},  # issue and revoke API tokens for systems
+    "expedite_studies": {ENGINEER, LEAD, ADMIN},  # the locator's Migrate now
 }
 PUBLIC = "public"  # a route anyone may reach, logged in or not (login page, /healthz)
 

@@ -159,6 +159,7 @@ class Study(models.Model):
             models.Index(fields=["source", "modalities"]),
             models.Index(fields=["accession_number"]),
             models.Index(fields=["patient_id"]),
+            models.Index(fields=["study_uid"], name="study_uid_lookup"),  # the locator
             models.Index(fields=["source", "-id"], name="study_source_recent"),
             models.Index(fields=["source", "series_synced"], name="study_series_todo"),
             models.Index(

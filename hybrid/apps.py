@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class HybridConfig(AppConfig):
+    name = "hybrid"
+    verbose_name = "Hybrid period"
