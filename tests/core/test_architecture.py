@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-APPS = ["core", "desk", "inventory", "migration", "cutover", "training", "dicomnet"]
+APPS = sorted(
+    p.name for p in ROOT.iterdir() if (p / "apps.py").exists() and p.name != "devstack"
+) + ["dicomnet"]
 PROJECT = ["commandcenter"]
 DEV_ONLY = "devstack"
 
