@@ -18,7 +18,7 @@ from pydicom import dcmread
 from core.alerts import clear_alert, raise_alert
 from core.events import publish
 from cutover import actions as cutover_actions
-from hybrid import cstore, forward, roundtrip, routing
+from hybrid import cstore, enqueue, forward, roundtrip, routing
 from hybrid.models import Bridge, Forward, ForwardState, RoundTrip
 from inventory.models import Study
 from migration import actions as migration_actions
@@ -96,9 +96,8 @@ def scan(bridge):
 
 
 def _enqueue_forward(row_id, countdown=None):
-    from hybrid import tasks
 
-    transaction.on_commit(lambda: tasks.enqueue_forward(row_id, countdown))
+    transaction.on_commit(lambda: enqueue.enqueue_forward(row_id, countdown))
 
 
 def run_forward(row_id):
@@ -151,9 +150,8 @@ def start_round_trip(bridge, user=None, trigger="on demand"):
     trip = RoundTrip.objects.create(
         bridge=bridge, objective_s=bridge.lag_objective_s, started_by=user, trigger=trigger
     )
-    from hybrid import tasks
 
-    transaction.on_commit(lambda: tasks.enqueue_round_trip(trip.pk))
+    transaction.on_commit(lambda: enqueue.enqueue_round_trip(trip.pk, trip.objective_s))
     _bridge_event(bridge, f"round-trip probe {trip.pk} started")
     return trip
 

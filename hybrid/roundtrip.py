@@ -1,7 +1,7 @@
 """The round-trip probe's test studies and legs, as plain code (hybrid/actions.py keeps
 the record and publishes).
 
-The test studies are synthetic (commandcenter/synthetic.py) with a test patient that no
+The test studies are probe instances (dicomnet/probe.py) of a test patient that no
 hospital has ("ZZPROBE^ROUNDTRIP", "CC-PROBE-RT"): never real patient data. They are
 dated today, so the bridge's scan of recent cloud studies sees the one sent to the cloud.
 """
@@ -10,6 +10,8 @@ import time
 from dataclasses import dataclass
 
 from django.utils import timezone
+
+from dicomnet.probe import part10_bytes, probe_instance
 
 TEST_PATIENT = ("ZZPROBE^ROUNDTRIP", "CC-PROBE-RT")
 POLL_SECONDS = 0.5
@@ -23,20 +25,16 @@ class Leg:
 
 
 def test_study(salt):
-    """(StudyInstanceUID, [Part-10 bytes]): one small synthetic instance of a test patient,
-    dated today, with UIDs of its own (`salt` differs per probe and leg)."""
-    from devstack import synthetic
-
-    today = timezone.localdate()
-    (datasets,) = synthetic.iter_studies(
-        rows=8, cols=8, modality="OT", seed=salt, date_from=today, date_to=today
-    )
-    for ds in datasets:
-        ds.PatientName, ds.PatientID = TEST_PATIENT
-        ds.AccessionNumber = f"CCRT{salt % 10**12:012d}"
-        ds.StudyDescription = "ROUND-TRIP PROBE"
-    uid = str(datasets[0].StudyInstanceUID)
-    return uid, [synthetic.dataset_bytes(ds) for ds in datasets]
+    """(StudyInstanceUID, [Part-10 bytes]): one small instance of a test patient (the
+    probe instance of `dicomnet.probe`), dated today, with UIDs of its own; `salt` makes
+    the accession number differ per probe and leg."""
+    ds = probe_instance()
+    ds.PatientName, ds.PatientID = TEST_PATIENT
+    ds.StudyDate = ds.SeriesDate = timezone.localdate().strftime("%Y%m%d")
+    ds.StudyTime = timezone.localtime().strftime("%H%M%S")
+    ds.AccessionNumber = f"CCRT{salt % 10**12:012d}"
+    ds.StudyDescription = "ROUND-TRIP PROBE"
+    return str(ds.StudyInstanceUID), [part10_bytes(ds)]
 
 
 def wait(check, timeout):

@@ -3,23 +3,10 @@ queue (MIGRATION_QUEUE), acknowledged on receipt: a forward's recovery comes fro
 lease in the forward ledger, not from redelivery."""
 
 from celery import shared_task
-from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 
 from hybrid import actions
 from hybrid.models import Bridge, RoundTrip
-
-
-def enqueue_forward(row_id, countdown=None):
-    forward_study.apply_async((row_id,), queue=settings.MIGRATION_QUEUE, countdown=countdown)
-
-
-def enqueue_round_trip(trip_id):
-    trip = RoundTrip.objects.filter(pk=trip_id).first()
-    limit = 2 * (trip.objective_s if trip else 900) + 120
-    round_trip.apply_async(
-        (trip_id,), queue=settings.MIGRATION_QUEUE, soft_time_limit=limit, time_limit=limit + 30
-    )
 
 
 @shared_task(ignore_result=True, acks_late=False, soft_time_limit=3600, time_limit=3660)
