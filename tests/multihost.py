@@ -366,7 +366,8 @@ class PacsAssociations(threading.Thread):
     its DICOM port (ours to it) plus those it opened to a Storage SCP (its C-STOREs
     back); `stores` keeps the second kind alone (C-MOVEs delivering at once); `studies`
     the engine's association slots in use for the source (studies in flight); `peers`
-    the addresses at the other end of them (which hosts held associations at once)."""
+    the addresses at the other end of them (which hosts held associations at once), at
+    `times` (time.monotonic())."""
 
     def __init__(self, pid, dicom_port, scp_port, source_id):
         from migration import throttle
@@ -375,7 +376,7 @@ class PacsAssociations(threading.Thread):
         self.pacs = psutil.Process(pid)
         self.ports = (dicom_port, scp_port)
         self.slots = throttle.Slots(source_id)
-        self.samples, self.stores, self.studies, self.peers = [], [], [], []
+        self.samples, self.stores, self.studies, self.peers, self.times = [], [], [], [], []
         self.halt = threading.Event()
 
     def run(self):
@@ -392,6 +393,7 @@ class PacsAssociations(threading.Thread):
             self.stores.append(len(outbound))
             self.peers.append(frozenset(inbound + outbound))
             self.studies.append(self.slots.in_use())
+            self.times.append(time.monotonic())
             time.sleep(0.001)
 
     def __enter__(self):
@@ -401,3 +403,8 @@ class PacsAssociations(threading.Thread):
     def __exit__(self, *exc):
         self.halt.set()
         self.join()
+
+    def last_seen(self, address):
+        """When the PACS last held an association with `address` (None: never)."""
+        held = [at for at, peers in zip(self.times, self.peers, strict=True) if address in peers]
+        return held[-1] if held else None

@@ -1,0 +1,155 @@
+"""Three worker hosts, one migration (the harness: tests/multihost.py).
+
+Three network namespaces, each with its own address, host name, Celery worker and
+Storage SCP (AE CCHOST<i>, registered on the PACS), share the PostgreSQL database, Redis,
+the PACS (Orthanc) and the S3 store. A wave of 120 small studies moved by C-MOVE keeps
+the PACS's association limit, counted at the PACS process, while all three hosts work;
+one host is lost mid-wave (every process in it SIGKILLed, its link deleted) and its
+studies are taken over by the others once their leases run out, verified, with nothing
+twice in the ledger or the bucket.
+"""
+
+import json
+import time
+from collections import Counter
+
+import pytest
+
+from inventory.models import PacsSource
+from migration import actions, dispatch, storescp
+from migration.ledger import ACTIVE_STATES
+from migration.models import StoredInstance, StudyState, Wave, WaveState
+from tests.fixtures_services import TEST_AET
+from tests.migration import support
+from tests.multihost import SCP_PORT, Cluster, PacsAssociations
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+HOSTS = 3
+LIMIT = 10  # the PACS's associations: five studies at once by C-MOVE (two each)
+STUDIES = 120
+
+
+def busy_host(wave, hosts, done_first=20):
+    """Once `done_first` studies are done by at least two hosts: a host that has finished
+    studies and is running some right now, and the ledger rows it holds (else None)."""
+    rows = list(wave.ledger.values("pk", "state", "host"))
+    done = Counter(row["host"] for row in rows if row["state"] == StudyState.DONE)
+    if sum(done.values()) < done_first or len(done) < 2:
+        return None
+    active = Counter(row["host"] for row in rows if row["state"] in ACTIVE_STATES)
+    for index, host in hosts.items():
+        if active[host.hostname] and done[host.hostname]:
+            held = [
+                r["pk"] for r in rows if r["state"] in ACTIVE_STATES and r["host"] == host.hostname
+            ]
+            return index, held
+    return None
+
+
+def test_three_hosts_share_a_wave_within_the_pacs_limit_and_a_lost_host_loses_nothing(
+    orthanc_factory, engine_settings, tmp_path, settings, monkeypatch
+):
+    orthanc = orthanc_factory(aet="MULTIHOST", config_overrides={"DicomThreadsCount": 16})
+    mix = (("CT", "explicit", "ISO_IR 100", STUDIES, 3, 16),)
+    studies = support.mixed_studies(seed=1700, mix=mix)
+    support.upload(orthanc, studies)
+    expected_instances = sum(map(len, studies.values()))
+
+    with Cluster(HOSTS, tmp_path, engine_settings, settings.REDIS_URL) as cluster:
+        network = cluster.network
+        for index in range(1, HOSTS + 1):  # a host reaches its own /24 and nothing else
+            assert network.routes(index) == (
+                f"{network.subnet} dev eth0 proto kernel scope link src {network.address(index)}"
+            )
+        credentials = {support.S3_KEY_ENV: cluster.s3.access_key,
+                       support.S3_SECRET_ENV: cluster.s3.secret_key}  # fmt: skip
+        cluster.env.update(credentials)
+        for name, value in credentials.items():
+            monkeypatch.setenv(name, value)
+        settings.EGRESS_ALLOW = cluster.egress_allow()
+        cluster.register(orthanc)
+        source = PacsSource.objects.create(
+            name="multihost",
+            ae_title=orthanc.aet,
+            host=cluster.gateway,
+            port=orthanc.dicom_port,
+            calling_ae_title=TEST_AET,
+            retrieve_method="move",
+            max_associations=LIMIT,
+        )  # fmt: skip  (no move destination: each host moves to its own AE)
+        support.make_inventory(source, studies)
+        bucket = cluster.s3.create_bucket("multihost")
+        destination = support.s3_destination(cluster.s3, bucket)
+        wave, _info = actions.create_wave(
+            name="three-hosts", source=source, destination=destination
+        )
+        assert dispatch.streams(source, [(wave.pk, None)]) == LIMIT // 2
+        hosts = {host.index: host for host in cluster.start(engine_settings["MIGRATION_QUEUE"])}
+
+        watched = (orthanc.proc.pid, orthanc.dicom_port, SCP_PORT, source.pk)
+        with PacsAssociations(*watched) as pacs:
+            actions.change_wave(wave, "start")
+            victim, held = support.wait_for(
+                lambda: busy_host(wave, hosts), timeout=600, interval=0.05,
+                message="two hosts to have finished studies and one to be running some",
+            )  # fmt: skip
+            lost = hosts[victim]
+            done_by_victim = set(
+                wave.ledger.filter(host=lost.hostname, state=StudyState.DONE).values_list(
+                    "pk", flat=True
+                )
+            )
+            killed, lost_at = cluster.lose(victim), time.monotonic()
+            assert {lost.worker.proc.pid, lost.scp.proc.pid} <= killed
+            assert network.link(victim) not in network.leftovers()
+            support.wait_for(
+                lambda: Wave.objects.get(pk=wave.pk).state == WaveState.DONE,
+                timeout=900, message="the wave to finish on the hosts left",
+            )  # fmt: skip
+        aside = {i: storescp.kept_aside(h.folder / "aside") for i, h in hosts.items()}
+        objects = support.listed_keys(cluster.s3.client(), bucket)
+    assert network.leftovers() == [], "every namespace and link is removed"
+
+    rows = {row.pk: row for row in wave.ledger.select_related("study")}
+    assert len(rows) == STUDIES == len({row.study_id for row in rows.values()})
+    assert Counter(row.state for row in rows.values()) == {StudyState.DONE: STUDIES}
+    survivors = {h.hostname for i, h in hosts.items() if i != victim}
+    for pk in held:  # taken over after its lease, by a host still alive
+        assert rows[pk].host in survivors and rows[pk].attempts >= 2
+    assert done_by_victim, "the lost host had migrated studies before it died"
+
+    stored = list(
+        StoredInstance.objects.filter(ledger__wave=wave).values_list("ledger", "sop_uid", "key")
+    )
+    assert len(stored) == len(set(stored)) == expected_instances
+    for row in rows.values():
+        sops = {sop for ledger, sop, _key in stored if ledger == row.pk}
+        assert sops == {str(ds.SOPInstanceUID) for ds in studies[row.study.study_uid]}
+        assert row.instances_reported == row.instances_stored == len(sops)
+    instances = sorted(key for key in objects if key.endswith(".dcm"))
+    assert instances == sorted(key for _l, _s, key in stored), "each instance once in the bucket"
+    assert len(objects) - len(instances) == STUDIES, "one manifest per study"
+
+    assert len(pacs.samples) > 100, "the PACS was watched throughout the wave"
+    assert max(pacs.samples) <= LIMIT
+    assert max(pacs.studies) == LIMIT // 2
+    seen = set().union(*pacs.peers)
+    assert {network.address(i) for i in hosts} <= seen, "every host held PACS associations"
+    at_once = max(len(peers) for peers in pacs.peers)
+    assert at_once >= 2, "hosts held the PACS's associations side by side"
+    print(json.dumps({
+        "studies": STUDIES, "instances": expected_instances, "limit": LIMIT,
+        "pacs_associations_max": max(pacs.samples), "samples": len(pacs.samples),
+        "studies_in_flight_max": max(pacs.studies), "hosts_at_once_max": at_once,
+        "lost_host": lost.hostname, "lost_host_done_before": len(done_by_victim),
+        "lost_host_last_seen_at_pacs_s": _round(pacs.last_seen(lost.address), lost_at),
+        "taken_over": {rows[pk].study_id: [rows[pk].host, rows[pk].attempts] for pk in held},
+        "done_by_host": Counter(row.host for row in rows.values()),
+        "kept_aside": {i: len(notes) for i, notes in aside.items()},
+    }))  # fmt: skip
+
+
+def _round(at, since):
+    """Seconds from `since` to `at` (None when `at` is)."""
+    return None if at is None else round(at - since, 1)
