@@ -12,8 +12,10 @@ twice in the ledger or the bucket.
 import json
 import time
 from collections import Counter
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from inventory.models import PacsSource
 from migration import actions, dispatch, storescp
@@ -21,29 +23,33 @@ from migration.ledger import ACTIVE_STATES
 from migration.models import StoredInstance, StudyState, Wave, WaveState
 from tests.fixtures_services import TEST_AET
 from tests.migration import support
-from tests.multihost import SCP_PORT, Cluster, PacsAssociations
+from tests.multihost import SCP_PORT, Cluster, PacsAssociations, established
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 HOSTS = 3
 LIMIT = 10  # the PACS's associations: five studies at once by C-MOVE (two each)
 STUDIES = 120
+BIG = 80  # instances in each of 6 big studies (the rest have 3): a host dies mid-C-MOVE
+SLOT_LEASE = 45  # over Orthanc's idle (30 s) and C-STORE (10 s) timeouts: see below
 
 
-def busy_host(wave, hosts, done_first=20):
-    """Once `done_first` studies are done by at least two hosts: a host that has finished
-    studies and is running some right now, and the ledger rows it holds (else None)."""
-    rows = list(wave.ledger.values("pk", "state", "host"))
+def mid_move(wave, hosts, big, pacs_port, done_first=15):
+    """Once `done_first` studies are done by at least two hosts, the `big` studies (held
+    back until then) are released; then a host that has finished studies and is
+    receiving a big one, with an association open at the PACS right now (mid-C-MOVE),
+    and the ledger rows it holds (else None)."""
+    rows = list(wave.ledger.values("pk", "state", "host", "study__study_uid"))
     done = Counter(row["host"] for row in rows if row["state"] == StudyState.DONE)
+    assert len(rows) > sum(done.values()), f"the wave ended first: {done}"
     if sum(done.values()) < done_first or len(done) < 2:
         return None
-    active = Counter(row["host"] for row in rows if row["state"] in ACTIVE_STATES)
+    wave.ledger.filter(study__study_uid__in=big, not_before__isnull=False).update(not_before=None)
     for index, host in hosts.items():
-        if active[host.hostname] and done[host.hostname]:
-            held = [
-                r["pk"] for r in rows if r["state"] in ACTIVE_STATES and r["host"] == host.hostname
-            ]
-            return index, held
+        held = [r for r in rows if r["state"] in ACTIVE_STATES and r["host"] == host.hostname]
+        moving = any(r["study__study_uid"] in big for r in held)
+        if done[host.hostname] and moving and host.address in established(pacs_port):
+            return index, [r["pk"] for r in held]
     return None
 
 
@@ -51,10 +57,13 @@ def test_three_hosts_share_a_wave_within_the_pacs_limit_and_a_lost_host_loses_no
     orthanc_factory, engine_settings, tmp_path, settings, monkeypatch
 ):
     orthanc = orthanc_factory(aet="MULTIHOST", config_overrides={"DicomThreadsCount": 16})
-    mix = (("CT", "explicit", "ISO_IR 100", STUDIES, 3, 16),)
+    tiny = ("CT", "explicit", "ISO_IR 100", (STUDIES - 6) // 2, 3, 16)
+    mix = (tiny, ("MR", "explicit", "ISO_IR 100", 6, BIG, 16), tiny)
     studies = support.mixed_studies(seed=1700, mix=mix)
     support.upload(orthanc, studies)
     expected_instances = sum(map(len, studies.values()))
+    big_uids = {uid for uid, datasets in studies.items() if len(datasets) == BIG}
+    assert len(studies) == STUDIES and len(big_uids) == 6
 
     with Cluster(HOSTS, tmp_path, engine_settings, settings.REDIS_URL) as cluster:
         network = cluster.network
@@ -64,10 +73,13 @@ def test_three_hosts_share_a_wave_within_the_pacs_limit_and_a_lost_host_loses_no
             )
         credentials = {support.S3_KEY_ENV: cluster.s3.access_key,
                        support.S3_SECRET_ENV: cluster.s3.secret_key}  # fmt: skip
-        cluster.env.update(credentials)
+        # Studies are taken over after their 6 s lease; a lost host's PACS slots only
+        # after SLOT_LEASE, once the PACS has surely dropped the associations it left.
+        cluster.env.update(credentials, MIGRATION_SLOT_LEASE_SECONDS=str(SLOT_LEASE))
         for name, value in credentials.items():
             monkeypatch.setenv(name, value)
         settings.EGRESS_ALLOW = cluster.egress_allow()
+        settings.MIGRATION_SLOT_LEASE_SECONDS = SLOT_LEASE
         cluster.register(orthanc)
         source = PacsSource.objects.create(
             name="multihost",
@@ -85,14 +97,19 @@ def test_three_hosts_share_a_wave_within_the_pacs_limit_and_a_lost_host_loses_no
             name="three-hosts", source=source, destination=destination
         )
         assert dispatch.streams(source, [(wave.pk, None)]) == LIMIT // 2
+        # The big studies wait (as a retry would) until the first studies are done, so
+        # that a host is lost mid-wave while it receives one (mid_move releases them).
+        later = timezone.now() + timedelta(hours=1)
+        wave.ledger.filter(study__study_uid__in=big_uids).update(not_before=later)
         hosts = {host.index: host for host in cluster.start(engine_settings["MIGRATION_QUEUE"])}
 
         watched = (orthanc.proc.pid, orthanc.dicom_port, SCP_PORT, source.pk)
         with PacsAssociations(*watched) as pacs:
             actions.change_wave(wave, "start")
             victim, held = support.wait_for(
-                lambda: busy_host(wave, hosts), timeout=600, interval=0.05,
-                message="two hosts to have finished studies and one to be running some",
+                lambda: mid_move(wave, hosts, big_uids, orthanc.dicom_port), timeout=600,
+                interval=0.02,
+                message="two hosts to have finished studies and one to be mid-C-MOVE",
             )  # fmt: skip
             lost = hosts[victim]
             done_by_victim = set(
@@ -118,6 +135,7 @@ def test_three_hosts_share_a_wave_within_the_pacs_limit_and_a_lost_host_loses_no
     for pk in held:  # taken over after its lease, by a host still alive
         assert rows[pk].host in survivors and rows[pk].attempts >= 2
     assert done_by_victim, "the lost host had migrated studies before it died"
+    assert pacs.last_seen(lost.address) > lost_at, "the PACS held the dead host's associations"
 
     stored = list(
         StoredInstance.objects.filter(ledger__wave=wave).values_list("ledger", "sop_uid", "key")
