@@ -76,7 +76,7 @@ def setup_django(args):
         LOG_LEVEL="WARNING",
         DEBUG="true",  # a local run: the development key in var/, no TLS redirect
     )
-    from commandcenter.services.redis import EmbeddedRedis
+    from devstack.services.redis import EmbeddedRedis
 
     redis = EmbeddedRedis().start()
     os.environ["REDIS_URL"] = redis.url

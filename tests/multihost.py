@@ -34,7 +34,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psutil
 
-from commandcenter.services.seaweedfs import SeaweedS3
+from devstack.services.seaweedfs import SeaweedS3
 from tests.fixtures_processes import CeleryWorker, StorageScp, database_url
 
 PREFIX = "ccmh"
