@@ -13,8 +13,8 @@ listens on every interface and answers only its registered modalities) and two r
 run by this process for the services that listen on loopback only, the PostgreSQL
 database and Redis (the broker, the engine's slots, the channel layer).
 
-Losing a host (`Cluster.lose`) SIGKILLs every process in its namespace and deletes its
-link, so its address is gone and its peers hear nothing more, as when a machine dies.
+Losing a host (`Cluster.lose`) deletes its link, so its address is gone, and SIGKILLs
+every process in its namespace: its peers hear nothing more, as when a machine dies.
 Everything is removed when the cluster closes, on failure too; namespaces and links left
 by a run that was itself killed are removed by the next one.
 """
@@ -154,11 +154,12 @@ class Network:
                 "sh", "-c", script, hostname]  # fmt: skip
 
     def lose(self, index):
-        """The host dies: every process in it SIGKILLed, its link (and address) gone."""
-        killed = kill_namespace(self.namespace(index))
+        """The host dies: its link (and address) gone, then every process in it SIGKILLed.
+        In this order, as when a machine dies, its peers hear nothing: killed first, its
+        kernel would close their connections to the PACS and the relays."""
         ip("link", "del", self.link(index))
         self.lost.add(index)
-        return killed
+        return kill_namespace(self.namespace(index))
 
     def destroy(self):
         for index in range(1, self.hosts + 1):
