@@ -4,9 +4,11 @@ Three network namespaces, each with its own address, host name, Celery worker an
 Storage SCP (AE CCHOST<i>, registered on the PACS), share the PostgreSQL database, Redis,
 the PACS (Orthanc) and the S3 store. A wave of 120 small studies moved by C-MOVE keeps
 the PACS's association limit, counted at the PACS process, while all three hosts work;
-one host is lost mid-wave (every process in it SIGKILLed, its link deleted) and its
-studies are taken over by the others once their leases run out, verified, with nothing
-twice in the ledger or the bucket.
+one host is lost mid-C-MOVE (its link deleted, then every process in it SIGKILLed) and
+its studies are taken over by the others once their leases run out, verified, with
+nothing twice in the ledger or the bucket. The PACS keeps the dead host's associations
+open for a while (nobody told it); the host's association slots outlive that, so the
+limit holds through the loss.
 """
 
 import json
