@@ -250,6 +250,7 @@ class WorkerHost:
         self.address = cluster.network.address(index)
         self.folder = Path(cluster.workdir) / self.hostname
         self.folder.mkdir(parents=True, exist_ok=True)
+        self.socket = Path(f"/tmp/{cluster.network.tag}-{index}.sock")
         self.worker = self.scp = None
 
     def env(self):
@@ -258,7 +259,7 @@ class WorkerHost:
             "MIGRATION_STORAGE_SCP_AET": self.aet,
             "MIGRATION_STORAGE_SCP_BIND": self.address,
             "MIGRATION_STORAGE_SCP_PORT": str(SCP_PORT),
-            "MIGRATION_STORAGE_SCP_SOCKET": f"/tmp/{self.cluster.network.tag}-{self.index}.sock",
+            "MIGRATION_STORAGE_SCP_SOCKET": str(self.socket),
             "MIGRATION_STORAGE_SCP_ASIDE": str(self.folder / "aside"),
         }
 
@@ -275,6 +276,7 @@ class WorkerHost:
         for process in (self.worker, self.scp):
             if process is not None:
                 process.stop()
+        self.socket.unlink(missing_ok=True)  # a killed Storage SCP leaves it
 
 
 class Cluster:
@@ -347,9 +349,8 @@ class Cluster:
         return self.network.lose(index)
 
     def stop_hosts(self):
-        for index, host in list(self.hosts.items()):
-            if index not in self.network.lost:
-                host.stop()
+        for host in self.hosts.values():
+            host.stop()  # a lost host's processes are gone already: only its socket left
         self.hosts.clear()
 
     def close(self):
