@@ -215,6 +215,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEO
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A worker takes a task only when one of its processes is free (Redis brokers; RabbitMQ's
+# prefetch of 1 per process is the limit there): tasks acknowledged on receipt (the
+# engine's streams) would otherwise wait behind a host's busy processes while another
+# host idles.
+CELERY_WORKER_DISABLE_PREFETCH = CELERY_BROKER_URL.startswith(("redis://", "rediss://"))
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_TASK_TRACK_STARTED = True
@@ -359,6 +364,10 @@ MIGRATION_STORAGE_SCP_ASIDE = env.str(
     "MIGRATION_STORAGE_SCP_ASIDE", default=str(VAR_DIR / "storescp-unclaimed")
 )
 MIGRATION_LEASE_SECONDS = env.float("MIGRATION_LEASE_SECONDS", default=120.0)
+# A PACS association slot's lease (0: the study's). A host that dies leaves its
+# associations open at the PACS until the PACS times them out, so its slots must not be
+# reused before: longer than that (Orthanc 1.10 kept them 80 s in the 3-host test).
+MIGRATION_SLOT_LEASE_SECONDS = env.float("MIGRATION_SLOT_LEASE_SECONDS", default=0.0)
 MIGRATION_MAX_ATTEMPTS = env.int("MIGRATION_MAX_ATTEMPTS", default=5)
 MIGRATION_RETRY_BASE_SECONDS = env.float("MIGRATION_RETRY_BASE_SECONDS", default=30.0)
 MIGRATION_RETRY_MAX_SECONDS = env.float("MIGRATION_RETRY_MAX_SECONDS", default=3600.0)

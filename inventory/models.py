@@ -41,7 +41,8 @@ class PacsSource(models.Model):
         max_length=16,
         blank=True,
         validators=[AE_TITLE],
-        help_text="AE title of the worker's Storage SCP, for C-MOVE",
+        help_text="AE title C-MOVEs are sent to; blank: each worker host's own Storage SCP "
+        "(its MIGRATION_STORAGE_SCP_AET, registered on the PACS per host)",
     )
     max_associations = models.PositiveSmallIntegerField(
         default=2,
@@ -102,8 +103,6 @@ class PacsSource(models.Model):
         return None
 
     def clean(self):
-        if self.retrieve_method == self.Retrieve.MOVE and not self.move_destination:
-            raise ValidationError({"move_destination": "C-MOVE needs the AE title to move to."})
         if problem := self.move_limit_problem():
             raise ValidationError({"max_associations": problem})
         if bool(self.tls_cert_file) != bool(self.tls_key_file):

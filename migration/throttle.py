@@ -62,7 +62,8 @@ class Slots:
 
     def __init__(self, source_id, lease=None):
         self.key = key("assoc", source_id)
-        self.lease = float(lease or settings.MIGRATION_LEASE_SECONDS)
+        default = settings.MIGRATION_SLOT_LEASE_SECONDS or settings.MIGRATION_LEASE_SECONDS
+        self.lease = float(lease or default)
         self._acquire = client().register_script(_ACQUIRE)
         self._renew = client().register_script(_RENEW)
 

@@ -35,13 +35,15 @@ CHROMIUM_ARGS = [
 ]
 
 
-def database_url():
-    """The URL of the database this test session uses (the test database)."""
+def database_url(host=None, port=None):
+    """The URL of the database this test session uses (the test database); `host` and
+    `port` replace the server's (a relay to it)."""
     conf = connection.settings_dict
     if conf["ENGINE"].endswith("sqlite3"):
         return f"sqlite:///{Path(conf['NAME']).resolve()}"
     auth = conf["USER"] + (f":{conf['PASSWORD']}" if conf["PASSWORD"] else "")
-    return f"postgres://{auth}@{conf['HOST'] or LOOPBACK}:{conf['PORT'] or 5432}/{conf['NAME']}"
+    host, port = host or conf["HOST"] or LOOPBACK, port or conf["PORT"] or 5432
+    return f"postgres://{auth}@{host}:{port}/{conf['NAME']}"
 
 
 class ChildProcess:
@@ -64,14 +66,16 @@ class ChildProcess:
 
 
 class CeleryWorker(ChildProcess):
-    """`env` adds environment variables; `args` adds worker options (e.g. ["-Q", "q"]).
+    """`env` adds environment variables; `args` adds worker options (e.g. ["-Q", "q"]);
+    `wrap` is a command the worker runs under (e.g. `ip netns exec NAME`).
     A CELERY_BROKER_URL in `env` is the broker the readiness ping goes through too."""
 
-    def __init__(self, name, log_path, env=None, args=()):
+    def __init__(self, name, log_path, env=None, args=(), wrap=()):
         self.name = name
         self.log_path = log_path
         self.extra_env = dict(env or {})
         self.extra_args = list(args)
+        self.wrap = list(wrap)
         self.proc = None
         self.broker_url = self.extra_env.get("CELERY_BROKER_URL")
 
@@ -79,6 +83,7 @@ class CeleryWorker(ChildProcess):
         env = dict(os.environ, DATABASE_URL=database_url(), PYTHONUNBUFFERED="1")
         env.update(self.extra_env)
         cmd = [
+            *self.wrap,
             sys.executable,
             *celery_args(
                 "worker",
@@ -120,11 +125,13 @@ class CeleryWorker(ChildProcess):
 
 
 class StorageScp(ChildProcess):
-    """`manage.py storescp`, this host's Storage SCP for C-MOVE, with `env` added."""
+    """`manage.py storescp`, this host's Storage SCP for C-MOVE, with `env` added (and
+    run under `wrap`, as CeleryWorker)."""
 
-    def __init__(self, log_path, env=None):
+    def __init__(self, log_path, env=None, wrap=()):
         self.log_path = log_path
         self.extra_env = dict(env or {})
+        self.wrap = list(wrap)
         self.proc = None
 
     def start(self, timeout=60):
@@ -132,8 +139,8 @@ class StorageScp(ChildProcess):
         env.update(self.extra_env)
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "manage.py", "storescp"], cwd=REPO, env=env, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True,
+                [*self.wrap, sys.executable, "manage.py", "storescp"], cwd=REPO, env=env,
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
         try:
             wait_for(

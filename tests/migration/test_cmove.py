@@ -7,10 +7,7 @@ worker killed mid-C-MOVE loses nothing."""
 import json
 import os
 import signal
-import threading
-import time
 
-import psutil
 import pytest
 from django.core.exceptions import ValidationError
 from pydicom.dataset import Dataset
@@ -26,46 +23,10 @@ from migration.models import KeptAside, StoredInstance, StudyState, Wave, WaveSt
 from tests.fixtures_services import TEST_AET
 from tests.migration import support
 from tests.migration.test_engine import run_in_process, running_wave
+from tests.multihost import PacsAssociations
 from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-
-class PacsAssociations(threading.Thread):
-    """Samples, at the PACS process, its associations: established TCP connections on
-    its DICOM port (ours to it) plus those it opened to our Storage SCP (its C-STOREs
-    back); `stores` keeps the second kind alone (C-MOVEs delivering at once); `studies`
-    the studies in flight (the engine's association slots held for the source, two per
-    C-MOVE study)."""
-
-    def __init__(self, pid, dicom_port, scp_port, source_id):
-        super().__init__(daemon=True)
-        self.pacs = psutil.Process(pid)
-        self.ports = (dicom_port, scp_port)
-        self.slots = throttle.Slots(source_id)
-        self.samples, self.stores, self.studies = [], [], []
-        self.halt = threading.Event()
-
-    def run(self):
-        while not self.halt.is_set():
-            inbound = outbound = 0
-            for c in self.pacs.net_connections(kind="tcp"):
-                if c.status != psutil.CONN_ESTABLISHED:
-                    continue
-                inbound += bool(c.laddr and c.laddr.port == self.ports[0])
-                outbound += bool(c.raddr and c.raddr.port == self.ports[1])
-            self.samples.append(inbound + outbound)
-            self.stores.append(outbound)
-            self.studies.append(self.slots.in_use() // 2)
-            time.sleep(0.001)
-
-    def __enter__(self):
-        self.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.halt.set()
-        self.join()
 
 
 def move_source(orthanc_factory, aet, mix, seed, **fields):

@@ -19,7 +19,9 @@ class Command(BaseCommand):
         add.add_argument("--port", required=True, type=int)
         add.add_argument("--calling-ae", help="our AE title (default MIGRATOR)")
         add.add_argument("--retrieve", choices=["get", "move"], help="C-GET or C-MOVE")
-        add.add_argument("--move-destination", help="AE title C-MOVEs are sent to")
+        add.add_argument(
+            "--move-destination", help="AE title C-MOVEs are sent to (default: each host's own)"
+        )
         add.add_argument("--max-associations", type=int)
         add.add_argument("--find-cap", type=int, help="known C-FIND result cap")
         add.add_argument("--tls", action="store_true", help="DICOM TLS")
