@@ -21,6 +21,7 @@ from migration.models import Destination, StudyState
 from migration.storage import open_store, sha256_hex
 from tests.migration import support
 from tests.migration import validation_support as vs
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -85,7 +86,7 @@ def legacy_instances(legacy, uid):
 
 def finished(trip):
     """The round trip, once the worker that runs it has finished it."""
-    return support.wait_for(
+    return wait_for(
         lambda: RoundTrip.objects.exclude(state=RoundTrip.State.RUNNING).filter(pk=trip.pk).first(),
         timeout=300, message="the round-trip probe",
     )  # fmt: skip
@@ -118,7 +119,7 @@ def test_a_study_stowed_to_the_cloud_during_parallel_run_reaches_legacy_once_and
     assert routing.current_stage(plan) == "parallel_run"
     scanned = actions.scan(bridge)
     assert scanned["forward"] and scanned["new"] == [uid]  # not the one from legacy
-    row = support.wait_for(
+    row = wait_for(
         lambda: Forward.objects.filter(study_uid=uid, state=ForwardState.DONE).first(),
         timeout=120, message="the forward to be verified",
     )  # fmt: skip
@@ -153,14 +154,14 @@ def test_a_forward_retries_with_backoff_and_is_quarantined_after_its_attempts(
     stow(bridge.destination, uid, parts)
     row = Forward.objects.create(bridge=bridge, study_uid=uid)
     assert actions.run_forward(row.pk) == ForwardState.FAILED  # the retry goes to the worker
-    row = support.wait_for(
+    row = wait_for(
         lambda: Forward.objects.filter(pk=row.pk, attempts__gte=2).exclude(state="sending").first(),
         timeout=120, message="the worker's retry",
     )  # fmt: skip
     assert "connection refused" in row.last_error and row.instances_sent == 0
     Forward.objects.filter(pk=row.pk).update(not_before=timezone.now())  # due now, here
     assert actions.run_forward(row.pk) in (ForwardState.QUARANTINED, None)
-    row = support.wait_for(
+    row = wait_for(
         lambda: Forward.objects.filter(pk=row.pk, state=ForwardState.QUARANTINED).first(),
         timeout=120, message="the quarantine",
     )  # fmt: skip

@@ -17,13 +17,14 @@ from migration import actions, discrepancies, ledger
 from migration.models import StudyState, ValidationRun, Wave, WaveState, WaveStudy
 from tests.migration import support
 from tests.migration import validation_support as vs
+from tests.waiting import wait_for
 
 CONTRACT = ["study", "on_legacy", "in_cloud", "verified", "wave", "state", "discrepancies"]
 
 
 def run_wave(wave):
     actions.change_wave(wave, "start")
-    support.wait_for(
+    wait_for(
         lambda: Wave.objects.get(pk=wave.pk).state == WaveState.DONE,
         timeout=180, message="the wave to finish",
     )  # fmt: skip
@@ -58,7 +59,7 @@ def test_the_locator_finds_a_study_by_accession_and_by_uid_in_each_state(
     damaged = WaveStudy.objects.get(wave=wave, study__study_uid=discrepant)
     vs.delete_object(migration_s3, wave, damaged.instances.first().key)
     run = discrepancies.start_run(wave, "reconcile")
-    support.wait_for(
+    wait_for(
         lambda: ValidationRun.objects.filter(pk=run.pk, state="done").exists(),
         timeout=120, message="the reconciliation",
     )  # fmt: skip
@@ -129,7 +130,7 @@ def test_migrate_now_moves_a_queued_study_to_the_head_of_the_queue(
     outcome = hybrid_actions.migrate_now(last.study, cast.engineer)
     assert outcome == "moved to the head of wave expedite-queue"
     actions.set_paused(False)
-    support.wait_for(
+    wait_for(
         lambda: not Wave.objects.filter(source=source, state=WaveState.RUNNING).exists(),
         timeout=180, message="the waves to finish",
     )  # fmt: skip

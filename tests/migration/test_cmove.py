@@ -163,13 +163,13 @@ def test_an_instance_nobody_asked_for_is_kept_aside_shown_on_its_wave_and_alerte
         assert os.path.getsize(kept) == note["size"]
 
     kept = KeptAside.objects.filter(study_uid=uid)
-    support.wait_for(lambda: kept.count() == len(datasets), message="the Storage SCP to record it")
+    wait_for(lambda: kept.count() == len(datasets), message="the Storage SCP to record it")
     rows = list(kept)
     assert {r.sop_uid for r in rows} == {str(ds.SOPInstanceUID) for ds in datasets}
     assert {(r.wave_id, r.source_id, r.reason, r.calling_ae_title) for r in rows} == {
         (wave.pk, source.pk, reason, orthanc_pacs.aet)
     }
-    ticket = support.wait_for(
+    ticket = wait_for(
         lambda: Ticket.objects.filter(cause=f"migration.kept_aside.wave-{wave.pk}").first(),
         message="the kept-aside alert's ticket",
     )

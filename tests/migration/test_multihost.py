@@ -26,6 +26,7 @@ from migration.models import StoredInstance, StudyState, Wave, WaveState
 from tests.fixtures_services import TEST_AET
 from tests.migration import support
 from tests.multihost import SCP_PORT, Cluster, PacsAssociations, established
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -108,7 +109,7 @@ def test_three_hosts_share_a_wave_within_the_pacs_limit_and_a_lost_host_loses_no
         watched = (orthanc.proc.pid, orthanc.dicom_port, SCP_PORT, source.pk)
         with PacsAssociations(*watched) as pacs:
             actions.change_wave(wave, "start")
-            victim, held = support.wait_for(
+            victim, held = wait_for(
                 lambda: mid_move(wave, hosts, big_uids, orthanc.dicom_port), timeout=600,
                 interval=0.02,
                 message="two hosts to have finished studies and one to be mid-C-MOVE",
@@ -123,7 +124,7 @@ def test_three_hosts_share_a_wave_within_the_pacs_limit_and_a_lost_host_loses_no
             killed = cluster.lose(victim)
             assert {lost.worker.proc.pid, lost.scp.proc.pid} <= killed
             assert network.link(victim) not in network.leftovers()
-            support.wait_for(
+            wait_for(
                 lambda: Wave.objects.get(pk=wave.pk).state == WaveState.DONE,
                 timeout=900, message="the wave to finish on the hosts left",
             )  # fmt: skip
