@@ -61,6 +61,7 @@ RULES = {
     "edit_forecast": {ENGINEER, PM, ADMIN},  # assumptions and price lists
     "enrol_two_factor": {LEAD, ADMIN},  # optional TOTP for the accounts that can do most
     "manage_tokens": {ADMIN},  # issue and revoke API tokens for systems
+    "manage_sync": {ENGINEER, LEAD, ADMIN},  # sync mode of a PACS on or off, its schedule
 }
 PUBLIC = "public"  # a route anyone may reach, logged in or not (login page, /healthz)
 

@@ -34,6 +34,7 @@ urlpatterns = [
     path("migration/", include("migration.urls")),
     path("roadmap/", include("cutover.urls")),
     path("training/", include("training.urls")),
+    path("sync/", include("sync.urls")),
     path("api/health/", api.health_view, name="api-health"),
     path("api/me/", api.me_view, name="api-me"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
