@@ -12,7 +12,7 @@ import logging
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 
 from sync import hl7msg
 
@@ -21,7 +21,16 @@ END = hl7msg.EB + hl7msg.CR
 
 
 def answer(data, sender=""):
-    """The ACK text for one MLLP block's payload (bytes)."""
+    """The ACK text for one MLLP block's payload (bytes). The database connection is
+    closed after each message: messages are minutes apart, and a listener idle for hours
+    must not hold a connection (or find it dead)."""
+    try:
+        return _answer(data, sender)
+    finally:
+        connection.close()
+
+
+def _answer(data, sender):
     text = _decode(data)
     try:
         parsed = hl7msg.parse(text)
