@@ -268,7 +268,7 @@ def check_objective(sync, figures=None):
             raise_alert(
                 "migration", cause, f"Sync lag of PACS {sync.source.name} above its objective",
                 category="performance", impact="high", urgency="high",
-                detail=_lag_text(figures), links={"source": sync.source_id},
+                detail=_lag_text(figures),
             )  # fmt: skip
     elif SyncSource.objects.filter(pk=sync.pk, alerting=True).update(alerting=False):
         clear_alert("migration", cause, _lag_text(figures))

@@ -24,7 +24,10 @@ def test_an_siu_s12_names_the_patient_issuer_modality_time_and_placer():
 @pytest.mark.parametrize(
     ("kind", "segments"),
     [
-        ("ORM^O01", ["ORC|NW|ORD1", "OBR|1|ORD1||CTHEAD^CT HEAD|||20991231080000" + "|" * 17 + "CT"]),
+        (
+            "ORM^O01",
+            ["ORC|NW|ORD1", "OBR|1|ORD1||CTHEAD^CT HEAD|||20991231080000" + "|" * 17 + "CT"],
+        ),
         ("OMI^O23", ["ORC|NW|ORD2", "TQ1|1||||||20991231080000", "IPC|ACC2|PROC|STUDY|SPS|MR"]),
     ],
 )
@@ -56,9 +59,7 @@ def test_what_cannot_be_taken_is_refused_with_a_reason(text, code, reason):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_listener_acks_each_message_and_keeps_going_after_malformed_ones(
-    mllp_listener, caplog
-):
+def test_the_listener_acks_each_message_and_keeps_going_after_malformed_ones(mllp_listener, caplog):
     caplog.set_level(logging.DEBUG)
     good = support.send(mllp_listener.port, support.siu("OK1", PATIENT))
     assert good["MSA"][1:3] == ["AA", "OK1"]
