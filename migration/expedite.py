@@ -93,6 +93,8 @@ def place(source, study_uids, *, kind=URGENT, destination=None, profile=None, ag
                 waves.add(wave.pk)
         for wave_pk in waves:
             _run(wave_pk)
+    if placed.wave is not None:
+        placed.wave.refresh_from_db()
     if waves:
         transaction.on_commit(lambda: _dispatch(source.pk, waves))
     return placed
