@@ -50,9 +50,9 @@ def configure(source, *, enabled, every_minutes=None, destination=None, user=Non
     now = timezone.now()
     values = {"destination": destination, "changed_by": user, "changed_at": now, **fields}
     if every_minutes is not None:
-        if not 1 <= int(every_minutes) <= 1440:
-            raise SyncError("the interval is 1 to 1440 minutes")
-        values["every_minutes"] = int(every_minutes)
+        if not 0.1 <= float(every_minutes) <= 1440:
+            raise SyncError("the interval is 0.1 to 1440 minutes")
+        values["every_minutes"] = float(every_minutes)
     values["enabled"] = bool(enabled)
     if enabled and not (sync and sync.enabled):
         values.update(enabled_at=now, next_crawl_at=now)
@@ -152,12 +152,14 @@ def queue_changes(sync, run):
             topups.append(study)
     for study in topups:
         keep_manifest(sync.destination, study)
-    placed = expedite.place(
-        sync.source, [s.study_uid for s in new + topups], kind=expedite.SYNC,
-        destination=sync.destination, profile=sync.profile, again=True,
-    )  # fmt: skip
-    _record(sync, new, SyncedStudy.Kind.NEW, placed)
-    _record(sync, topups, SyncedStudy.Kind.TOPUP, placed)
+    queued = timezone.now()
+    with transaction.atomic():  # the engine is dispatched once the records exist
+        placed = expedite.place(
+            sync.source, [s.study_uid for s in new + topups], kind=expedite.SYNC,
+            destination=sync.destination, profile=sync.profile, again=True,
+        )  # fmt: skip
+        _record(sync, new, SyncedStudy.Kind.NEW, placed, queued)
+        _record(sync, topups, SyncedStudy.Kind.TOPUP, placed, queued)
     log.info("sync of PACS %s: crawl %s queued %d new, %d top-ups", sync.source_id, run.pk,
              len(new), len(topups))  # fmt: skip
     return new, topups

@@ -24,7 +24,7 @@ SyncAccess = ReadWrite("view_migration", "manage_sync")
 class SyncStatusSerializer(serializers.Serializer):
     source = serializers.CharField()
     enabled = serializers.BooleanField()
-    every_minutes = serializers.IntegerField(allow_null=True)
+    every_minutes = serializers.FloatField(allow_null=True)
     destination = serializers.CharField(allow_null=True)
     lag_p50_s = serializers.FloatField(allow_null=True)
     lag_p95_s = serializers.FloatField(allow_null=True)
@@ -39,7 +39,7 @@ class SyncStatusSerializer(serializers.Serializer):
 
 class SyncChangeSerializer(serializers.Serializer):
     enabled = serializers.BooleanField()
-    every_minutes = serializers.IntegerField(required=False, min_value=1, max_value=1440)
+    every_minutes = serializers.FloatField(required=False, min_value=0.1, max_value=1440)
     destination = serializers.SlugRelatedField(
         slug_field="name", queryset=Destination.objects.all(), required=False
     )

@@ -9,6 +9,7 @@ with `view_phi`, masked in the audit log, never logged.
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 
 from inventory.models import PacsSource, Study
 from migration.models import Destination, MappingProfile, WaveStudy
@@ -20,8 +21,8 @@ class SyncSource(models.Model):
 
     source = models.OneToOneField(PacsSource, on_delete=models.CASCADE, related_name="sync")
     enabled = models.BooleanField(default=False)
-    every_minutes = models.PositiveIntegerField(
-        default=5, validators=[MinValueValidator(1), MaxValueValidator(1440)]
+    every_minutes = models.FloatField(
+        default=5, validators=[MinValueValidator(0.1), MaxValueValidator(1440)]
     )
     destination = models.ForeignKey(Destination, on_delete=models.PROTECT, related_name="+")
     profile = models.ForeignKey(
@@ -67,7 +68,7 @@ class SyncedStudy(models.Model):
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="+")
     kind = models.CharField(max_length=6, choices=Kind)
     sighted_at = models.DateTimeField()
-    queued_at = models.DateTimeField(auto_now_add=True)
+    queued_at = models.DateTimeField(default=timezone.now)
     ledger = models.ForeignKey(
         WaveStudy, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -36,7 +36,7 @@ def toggle(request, name):
     source = get_object_or_404(PacsSource, name=name)
     destination = Destination.objects.filter(name=request.POST.get("destination", "")).first()
     try:
-        every = int(request.POST["every"]) if request.POST.get("every") else None
+        every = float(request.POST["every"]) if request.POST.get("every") else None
         actions.configure(
             source, enabled=request.POST.get("enabled") == "1", every_minutes=every,
             destination=destination, user=request.user,

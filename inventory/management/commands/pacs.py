@@ -38,7 +38,7 @@ class Command(BaseCommand):
         mode.add_argument("--on", action="store_true", help="turn sync mode on")
         mode.add_argument("--off", action="store_true", help="turn sync mode off")
         mode.add_argument("--status", action="store_true", help="lag and pending studies")
-        sync.add_argument("--every", type=int, metavar="MINUTES", help="crawl interval")
+        sync.add_argument("--every", type=float, metavar="MINUTES", help="crawl interval")
         sync.add_argument("--destination", help="destination name (default: the last wave's)")
         sync.add_argument(
             "--json", dest="as_json", action="store_true", help="with --status: one JSON object"
@@ -106,7 +106,7 @@ class Command(BaseCommand):
             )
         except sync_actions.SyncError as exc:
             raise CommandError(str(exc)) from None
-        state = f"on, every {sync.every_minutes} min to {sync.destination.name}" if on else "off"
+        state = f"on, every {sync.every_minutes:g} min to {sync.destination.name}" if on else "off"
         self.stdout.write(f"{source.name}: sync {state}")
 
 
