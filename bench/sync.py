@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import sys
 import threading
 import time
@@ -171,6 +172,7 @@ def beat(args, stop):
 
 def main():
     args = parse()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that `finally` stops all
     redis = setup_django()
     from commandcenter.services.base import LOOPBACK
     from commandcenter.services.orthanc import Orthanc

@@ -175,21 +175,28 @@ def _migrated_counts(sync, studies):
     )
 
 
-def _record(sync, studies, kind, placed):
-    floor = sync.enabled_at or timezone.now()
-    now = timezone.now()
-    SyncedStudy.objects.bulk_create(
-        SyncedStudy(
-            sync=sync,
-            study=study,
-            kind=kind,
-            instances=study.num_instances,
-            sighted_at=max(study.first_seen, floor) if kind == "new" else study.last_seen or now,
-            ledger=placed.rows.get(study.pk),
-        )  # fmt: skip
-        for study in studies
-        if placed.outcomes.get(study.study_uid) not in ("unknown", "no_destination")
-    )
+def _record(sync, studies, kind, placed, queued):
+    """A SyncedStudy per placed study; a new study was first sighted when the inventory
+    first listed it (or when sync was switched on, for one known before), a top-up when
+    this crawl saw its new count."""
+    floor = sync.enabled_at or queued
+    rows = []
+    for study in studies:
+        if placed.outcomes.get(study.study_uid) in ("unknown", "no_destination"):
+            continue
+        sighted = max(study.first_seen, floor) if kind == "new" else study.last_seen or queued
+        rows.append(
+            SyncedStudy(
+                sync=sync,
+                study=study,
+                kind=kind,
+                instances=study.num_instances,
+                sighted_at=sighted,
+                queued_at=queued,
+                ledger=placed.rows.get(study.pk),
+            )  # fmt: skip
+        )
+    SyncedStudy.objects.bulk_create(rows)
 
 
 # --- manifests' versions ------------------------------------------------------------------
