@@ -9,7 +9,7 @@ def main():
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "commandcenter.settings")
     from django.core.management import execute_from_command_line
 
-    from commandcenter.config import exit_on_config_error
+    from core.config import exit_on_config_error
 
     exit_on_config_error(lambda: execute_from_command_line(sys.argv))
 

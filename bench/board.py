@@ -4,7 +4,7 @@
 
 Sets up its own SQLite database, an embedded Redis and the ASGI server (uvicorn, in a
 subprocess), opens CLIENTS websockets subscribed to the `board` topic, then changes
-tickets RATE times a second through `commandcenter.tickets.transition` (the real path:
+tickets RATE times a second through `desk.tickets.transition` (the real path:
 database write, card rendered once, one event) and records, for every client, the delay
 from the start of each change to its receipt. Baseline, measured in the same run: the
 same clients receiving a bare `events.publish` (no database, no rendering) at the same
@@ -27,8 +27,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from commandcenter.services.base import LOOPBACK, ManagedProcess, free_port, port_open  # noqa: E402
-from commandcenter.services.redis import EmbeddedRedis  # noqa: E402
+from devstack.services.base import LOOPBACK, ManagedProcess, free_port, port_open  # noqa: E402
+from devstack.services.redis import EmbeddedRedis  # noqa: E402
 
 TARGET_P95_MS = 250.0
 TARGET_PAGE_MS = 200.0
@@ -102,7 +102,7 @@ class Web(ManagedProcess):
 def staff_user():
     from django.contrib.auth.models import Group, User
 
-    from commandcenter.access import STAFF, ensure_roles
+    from core.access import STAFF, ensure_roles
 
     ensure_roles()
     user = User.objects.create_user("bench-staff", "bench@hospital.test", "x")
@@ -117,9 +117,9 @@ def add_tickets(count, start_index=0):
 
     from django.utils import timezone
 
-    from commandcenter import catalog, sla, workflow
-    from commandcenter.models import Ticket
-    from commandcenter.priority import DEFAULT_MATRIX
+    from desk import catalog, sla, workflow
+    from desk.models import Ticket
+    from desk.priority import DEFAULT_MATRIX
 
     now = timezone.now()
     cells = list(DEFAULT_MATRIX.items())
@@ -283,7 +283,7 @@ def drive(changes, rate, action):
 
 
 def bare_publish(i):
-    from commandcenter.events import publish
+    from core.events import publish
 
     key = f"bare-{i}"
     t0 = time.time()
@@ -292,8 +292,8 @@ def bare_publish(i):
 
 
 def ticket_changer(ticket_ids, user):
-    from commandcenter import tickets
-    from commandcenter.models import Ticket
+    from desk import tickets
+    from desk.models import Ticket
 
     def change(i):
         ticket = Ticket.objects.get(pk=ticket_ids[i])
@@ -306,7 +306,7 @@ def ticket_changer(ticket_ids, user):
 
 
 def changeable_tickets(count):
-    from commandcenter.models import Ticket
+    from desk.models import Ticket
 
     rows = Ticket.objects.filter(status__in=["in_progress", "waiting"]).values_list("pk", flat=True)
     return list(rows[:count])

@@ -36,7 +36,7 @@ def setup_django():
     os.environ["VAR_DIR"] = "/tmp/bench-inventory-var"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "commandcenter.settings")
     os.environ.setdefault("DEBUG", "true")  # a local run: the development key in var/
-    from commandcenter.services.redis import EmbeddedRedis
+    from devstack.services.redis import EmbeddedRedis
 
     redis = EmbeddedRedis().start()  # the crawl publishes its progress events
     os.environ["REDIS_URL"] = redis.url
@@ -51,8 +51,8 @@ def setup_django():
 
 
 def orthanc(cap):
-    from commandcenter.services.base import LOOPBACK
-    from commandcenter.services.orthanc import Orthanc
+    from devstack.services.base import LOOPBACK
+    from devstack.services.orthanc import Orthanc
 
     return Orthanc(
         aet="BENCHPACS",
@@ -64,7 +64,7 @@ def orthanc(cap):
 
 def seed(pacs, count):
     """Upload `count` one-instance 16×16 studies (1% undated) unless already there."""
-    from commandcenter import synthetic
+    from devstack import synthetic
 
     marker = STORE / f"seeded-{count}"
     if marker.exists() and pacs.count_studies() == count:
@@ -119,7 +119,7 @@ def _upload(pacs, blob, attempts=3):
 def crawl(pacs, count):
     """One study-level crawl (a second call is the incremental re-crawl, which plans its
     ranges from the ledger); returns (seconds, summary)."""
-    from commandcenter.services.base import LOOPBACK
+    from devstack.services.base import LOOPBACK
     from inventory import actions
 
     source, _ = actions.register_source(

@@ -72,7 +72,7 @@ def setup_django():
         EGRESS_ALLOW="127.0.0.0/8,::1,localhost",
         DEBUG="true",  # a local run: the development key in var/, no TLS redirect
     )
-    from commandcenter.services.redis import EmbeddedRedis
+    from devstack.services.redis import EmbeddedRedis
 
     redis = EmbeddedRedis().start()
     os.environ["REDIS_URL"] = redis.url
@@ -90,8 +90,8 @@ def setup_django():
 
 def start_pacs(shape, fresh, store=None):
     """Orthanc with the studies; reused from `store` (STORE) when it holds the shape."""
-    from commandcenter.services.base import LOOPBACK
-    from commandcenter.services.orthanc import Orthanc
+    from devstack.services.base import LOOPBACK
+    from devstack.services.orthanc import Orthanc
 
     store = store or STORE
     marker = store / "shape.json"
@@ -107,7 +107,7 @@ def start_pacs(shape, fresh, store=None):
 
 
 def seed(pacs, shape):
-    from commandcenter import synthetic
+    from devstack import synthetic
 
     started = time.perf_counter()
     studies = synthetic.iter_studies(
@@ -121,7 +121,7 @@ def seed(pacs, shape):
 
 
 def study_uids(pacs):
-    from commandcenter.services import dicomnet
+    from dicomnet import scu as dicomnet
 
     return sorted(dicomnet.find_study_uids("127.0.0.1", pacs.dicom_port, PACS_AET, CALLING_AET))
 
@@ -305,7 +305,7 @@ class Worker:
         return [round(mb, 1) for mb in peaks]
 
     def stop(self):
-        from commandcenter.services.base import terminate_group
+        from devstack.services.base import terminate_group
 
         terminate_group(self.proc, 15)
         self.log.close()
@@ -393,7 +393,7 @@ def scp_settings():
     worker and `manage.py storescp`)."""
     from django.conf import settings
 
-    from commandcenter.services.base import free_port
+    from devstack.services.base import free_port
 
     values = {
         "MIGRATION_STORAGE_SCP_AET": ENGINE_SCP_AET,
@@ -420,7 +420,7 @@ def start_process(name, command, ready):
 
 
 def by_move(pacs, s3, uids, args, expected, pids):
-    from commandcenter.services.base import LOOPBACK, terminate_group
+    from devstack.services.base import LOOPBACK, terminate_group
 
     port = int(os.environ["MIGRATION_STORAGE_SCP_PORT"])
     pacs.add_modality(ENGINE_SCP_AET, LOOPBACK, port)
@@ -445,7 +445,7 @@ def _count_files(folder):
 def move_peer(pacs, uids, s3, expected):
     """dcmtk's movescu, study by study, into dcmtk's storescp writing files; then boto3
     put_object one file at a time."""
-    from commandcenter.services.base import LOOPBACK, free_port, port_open, terminate_group
+    from devstack.services.base import LOOPBACK, free_port, port_open, terminate_group
 
     port, outdir = free_port(), Path(tempfile.mkdtemp(prefix="bench-storescp-", dir=WORK))
     pacs.add_modality(PEER_SCP_AET, LOOPBACK, port)
@@ -567,7 +567,7 @@ def main():
     redis = setup_django()
     if args.retrieve == "move":
         scp_settings()
-    from commandcenter.services.seaweedfs import SeaweedS3
+    from devstack.services.seaweedfs import SeaweedS3
 
     shape = {"studies": args.studies, "instances": args.instances, "size": args.size}
     store = STORE.with_name(STORE.name + "-big") if args.big_study_mb else STORE

@@ -90,7 +90,7 @@ def setup_django(args):
         LOG_LEVEL="WARNING",
         VAR_DIR="/tmp/bench-scale-var",
     )
-    from commandcenter.services.redis import EmbeddedRedis
+    from devstack.services.redis import EmbeddedRedis
 
     redis = EmbeddedRedis().start()
     os.environ["REDIS_URL"] = redis.url
@@ -206,7 +206,7 @@ def fill(args):
     from django.contrib.auth.models import Group, User
     from django.db import connection
 
-    from commandcenter.access import ENGINEER, ensure_roles
+    from core.access import ENGINEER, ensure_roles
     from inventory.models import PacsSource
     from migration.models import Destination, Wave, WaveState
 

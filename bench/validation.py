@@ -61,7 +61,7 @@ def parse():
 def main():
     args = parse()
     redis = base.setup_django()
-    from commandcenter.services.seaweedfs import SeaweedS3
+    from devstack.services.seaweedfs import SeaweedS3
     from migration.models import Wave
 
     shape = {"studies": args.studies, "instances": args.instances, "size": args.size}

@@ -8,7 +8,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter
 from channels.security.websocket import AllowedHostsOriginValidator
 from django.core.asgi import get_asgi_application
 
-from commandcenter.config import exit_on_config_error
+from core.config import exit_on_config_error
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "commandcenter.settings")
 exit_on_config_error(django.setup)

@@ -19,6 +19,6 @@ app.autodiscover_tasks()
 def _fail_fast_on_bad_settings(sender, **kwargs):
     from django.conf import settings
 
-    from commandcenter.config import exit_on_config_error
+    from core.config import exit_on_config_error
 
     exit_on_config_error(lambda: settings.INSTALLED_APPS)

@@ -1,5 +1,5 @@
 from django.urls import path
 
-from commandcenter.consumers import EventsConsumer
+from core.consumers import EventsConsumer
 
 websocket_urlpatterns = [path("ws/events/", EventsConsumer.as_asgi())]

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import environ
 
-from commandcenter.config import (
+from core.config import (
     ConfigError,
     beat_lock_from,
     broker_url_from,
@@ -60,30 +60,35 @@ INSTALLED_APPS = [
     "axes",
     "django_otp",
     "django_otp.plugins.otp_totp",
-    "commandcenter",
+    "core",
+    "desk",
     "inventory",
     "migration",
     "cutover",
     "training",
     "sync",
 ]
+# The developer stack (`make run`, generated demo data): never installed in production.
+DEVSTACK = env.bool("DEVSTACK", default=DEBUG)
+if DEVSTACK:
+    INSTALLED_APPS.append("devstack")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "commandcenter.middleware.ContentSecurityPolicyMiddleware",
+    "core.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
-    "commandcenter.middleware.IdleSessionMiddleware",
-    "commandcenter.middleware.LoginRequiredMiddleware",
+    "core.middleware.IdleSessionMiddleware",
+    "core.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
-    "commandcenter.middleware.AxesMiddleware",
+    "core.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "commandcenter.urls"
@@ -100,8 +105,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "commandcenter.access.roles_context",
-                "commandcenter.accounts.session_context",
+                "core.access.roles_context",
+                "core.accounts.session_context",
             ],
         },
     },
@@ -115,7 +120,7 @@ AUTH_PASSWORD_VALIDATORS = [
     },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
-    {"NAME": "commandcenter.security.MixedCharactersValidator"},
+    {"NAME": "core.security.MixedCharactersValidator"},
 ]
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # refuses a locked-out user or address first
@@ -127,7 +132,7 @@ LOGOUT_REDIRECT_URL = "login"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-# Automatic logoff: a session idle this long ends (commandcenter.middleware.IdleSessionMiddleware);
+# Automatic logoff: a session idle this long ends (core.middleware.IdleSessionMiddleware);
 # the browser warns SESSION_IDLE_WARNING_SECONDS before and offers to stay signed in.
 SESSION_IDLE_TIMEOUT_MINUTES = env.float("SESSION_IDLE_TIMEOUT_MINUTES", default=15.0)
 SESSION_IDLE_WARNING_SECONDS = env.int("SESSION_IDLE_WARNING_SECONDS", default=120)
@@ -154,7 +159,7 @@ if _proxy_header:
 SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 # axes.W002 looks for its middleware by name; ours is that middleware, run synchronously.
 SILENCED_SYSTEM_CHECKS.append("axes.W002")
-# Content-Security-Policy (commandcenter.middleware): no inline script, no other origin.
+# Content-Security-Policy (core.middleware): no inline script, no other origin.
 CONTENT_SECURITY_POLICY = env.str(
     "CONTENT_SECURITY_POLICY",
     default="default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -222,7 +227,7 @@ CELERY_REDBEAT_KEY_PREFIX = env.str("BEAT_KEY_PREFIX", default="redbeat")
 CELERY_BEAT_MAX_LOOP_INTERVAL, CELERY_REDBEAT_LOCK_TIMEOUT = beat_lock_from(env)
 CELERY_BEAT_SCHEDULE = {
     "health-snapshot": {
-        "task": "commandcenter.tasks.publish_health",
+        "task": "core.tasks.publish_health",
         "schedule": env.float("HEALTH_INTERVAL_SECONDS", default=15.0),
     },
     "cutover-probes": {
@@ -236,10 +241,10 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 REST_FRAMEWORK = {
-    # Tokens (scoped, revocable: commandcenter.tokens) for systems, the session for the
+    # Tokens (scoped, revocable: core.tokens) for systems, the session for the
     # browser; no HTTP Basic. The token class comes first so that anonymous calls get 401.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "commandcenter.tokens.ApiTokenAuthentication",
+        "core.tokens.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -263,7 +268,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     # `check --deploy` is about the deployment's security; the schema's own completeness is
-    # exercised by the Schemathesis run (tests/commandcenter/test_api_fuzz.py).
+    # exercised by the Schemathesis run (tests/core/test_api_fuzz.py).
     "ENABLE_DJANGO_DEPLOY_CHECK": False,
 }
 
@@ -277,10 +282,10 @@ AUDITLOG_EXCLUDE_TRACKING_MODELS = (
     "axes.accesslog",
     "axes.accessfailurelog",
     "otp_totp.totpdevice",  # its secret key must not be copied into the audit log
-    "commandcenter.apitoken",
+    "core.apitoken",
     "auditlog.logentry",
-    "commandcenter.phiaccess",
-    "commandcenter.healthsample",
+    "core.phiaccess",
+    "core.healthsample",
     "cutover.proberesult",
     "cutover.baselinetask",
 )
@@ -304,7 +309,7 @@ LOGGING = {
     },
 }
 
-# --- Uploads (issue 15): request and per-file caps (see commandcenter/uploads.py) ---
+# --- Uploads (issue 15): request and per-file caps (see core/uploads.py) ---
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=10 * 1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("FILE_UPLOAD_MAX_MEMORY_SIZE", default=2621440)
 UPLOAD_CAPS_MB = {
@@ -316,7 +321,7 @@ UPLOAD_CAPS_MB = {
 UPLOAD_LIST_MAX_ITEMS = env.int("UPLOAD_LIST_MAX_ITEMS", default=100000)
 
 # --- Egress (issue 15): where destinations and probes may connect, which variables hold
-# credentials (see commandcenter/egress.py). Nothing is allowed unless listed.
+# credentials (see core/egress.py). Nothing is allowed unless listed.
 EGRESS_ALLOW = env.str("EGRESS_ALLOW", default="")  # "10.0.0.0/8,pacs.hospital.example"
 EGRESS_SECRET_PREFIXES = env.list("EGRESS_SECRET_PREFIXES", default=["CC_SECRET_"])
 EGRESS_CHECK_TIMEOUT = env.float("EGRESS_CHECK_TIMEOUT", default=60.0)  # a Check or probe task
@@ -409,19 +414,19 @@ AUDITLOG_EXCLUDE_TRACKING_MODELS += (  # PHI and per-study churn; the crawl ledg
 
 # --- The 24/7 command center (issue 6): escalations and monitoring run by beat ---
 CELERY_BEAT_SCHEDULE["command-center-escalations"] = {
-    "task": "commandcenter.tasks.run_escalations",
+    "task": "desk.tasks.run_escalations",
     "schedule": env.float("ESCALATION_INTERVAL_SECONDS", default=60.0),
 }
 CELERY_BEAT_SCHEDULE["command-center-monitoring"] = {
-    "task": "commandcenter.tasks.sample_monitoring",
+    "task": "desk.tasks.sample_monitoring",
     "schedule": env.float("MONITORING_INTERVAL_SECONDS", default=60.0),
 }
 AUDITLOG_EXCLUDE_TRACKING_MODELS += (  # logs of their own, or one row a minute
-    "commandcenter.ticket",  # every change is in its own history (TicketEvent: who, before → after)
-    "commandcenter.ticketevent",
-    "commandcenter.escalation",
-    "commandcenter.notification",
-    "commandcenter.metricsample",
+    "desk.ticket",  # every change is in its own history (TicketEvent: who, before → after)
+    "desk.ticketevent",
+    "desk.escalation",
+    "desk.notification",
+    "desk.metricsample",
 )
 
 # --- The hybrid period (issue 18): sync mode, its lag objective, priors first over HL7 ---

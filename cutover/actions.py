@@ -2,7 +2,7 @@
 
 Topics: `roadmap` (activity feed of every roadmap), `roadmap.<id>` (one roadmap's summary:
 go-live date, critical tasks), `cutover.plan.<id>` (a cutover plan), `cutover.readiness`
-(the go/no-go screen). Events are published after commit by `commandcenter.events`.
+(the go/no-go screen). Events are published after commit by `core.events`.
 """
 
 from django.core.exceptions import ValidationError
@@ -10,9 +10,9 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from commandcenter import egress
-from commandcenter.alerts import raise_alert
-from commandcenter.events import publish
+from core import egress
+from core.alerts import raise_alert
+from core.events import publish
 from cutover import binding, csvio, planning, probes, readiness, schedule, stages, template
 from cutover.models import (
     Baseline,
@@ -529,7 +529,7 @@ def _check_probe_target(probe):
 
 
 def _check_probe_egress(probe):
-    """Refuse a target the egress policy does not allow (commandcenter/egress.py)."""
+    """Refuse a target the egress policy does not allow (core/egress.py)."""
     policy = egress.current_policy()
     if probe.kind == Probe.Kind.HTTP:
         problem = egress.url_problem(probe.url, policy)

@@ -13,8 +13,8 @@ from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.response import Response
 
-from commandcenter.access import RulePermission, has_rule
-from commandcenter.uploads import cap_bytes
+from core.access import RulePermission, has_rule
+from core.uploads import cap_bytes
 from cutover import actions, csvio, planning, readiness
 from cutover import serializers as s
 from cutover.models import (

@@ -13,7 +13,7 @@ class CutoverConfig(AppConfig):
     verbose_name = "Roadmap & cutover"
 
     def ready(self):
-        from commandcenter.events import subscribe_local
+        from core.events import subscribe_local
 
         subscribe_local(ReadinessFollower())
 

@@ -10,7 +10,7 @@ import io
 import re
 from datetime import date
 
-from commandcenter.scrub import safe_writer
+from core.scrub import safe_writer
 from cutover.models import Dependency, Task
 
 COLUMNS = [

@@ -2,7 +2,7 @@ from datetime import date
 
 from django import forms
 
-from commandcenter.uploads import check_size
+from core.uploads import check_size
 from cutover import binding, readiness
 from cutover.models import CloudViewer, Dependency, Probe, Task, ViewerTestCase, Workstream
 

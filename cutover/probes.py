@@ -2,7 +2,7 @@
 
 Each probe takes plain arguments and returns an `Outcome(ok, detail, ms)`; it never
 raises for a network problem, it says what went wrong. Every target passes the egress
-policy (commandcenter/egress.py) first, so a refused host is never contacted; HTTP
+policy (core/egress.py) first, so a refused host is never contacted; HTTP
 follows no redirect and reads at most `max_body` bytes. The HL7 probe sends a test
 message with the `hl7` library's MLLP streams and requires an AA (or CA) acknowledgement
 whose MSA-2 echoes the message control id.
@@ -18,8 +18,8 @@ import hl7
 import requests
 from hl7.mllp import InvalidBlockError, open_hl7_connection
 
-from commandcenter import egress
-from commandcenter.services import dicomnet
+from core import egress
+from dicomnet import scu as dicomnet
 
 DEFAULT_TIMEOUT = 10.0
 MLLP_MAX_BYTES = 64 * 1024  # a longer answer is a ValueError: "not an HL7 message"

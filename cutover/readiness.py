@@ -105,7 +105,7 @@ def _training():
 
 def _tickets(priority):
     def measure():
-        counts = read("commandcenter.measures.open_ticket_counts")
+        counts = read("desk.measures.open_ticket_counts")
         return counts.get(priority, 0), f"{counts.get(priority, 0)} open"
 
     return measure

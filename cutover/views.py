@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from commandcenter.access import has_rule, require
+from core.access import has_rule, require
 from cutover import actions, binding, csvio, gantt, planning
 from cutover.forms import (
     BaselineForm,

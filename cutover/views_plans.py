@@ -7,8 +7,8 @@ from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from commandcenter.access import require
-from commandcenter.audit import phi_response
+from core.access import require
+from core.audit import phi_response
 from cutover import actions, readiness
 from cutover.forms import (
     CaseResultForm,

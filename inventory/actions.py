@@ -20,8 +20,8 @@ from django.db.models.functions import Substr
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from commandcenter.alerts import raise_alert
-from commandcenter.events import publish
+from core.alerts import raise_alert
+from core.events import publish
 from inventory import crawler, dicom, reports
 from inventory import witness as witness_module
 from inventory.models import (

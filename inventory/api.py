@@ -22,8 +22,8 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
-from commandcenter.access import ReadWrite, RulePermission, has_rule
-from commandcenter.audit import record_phi_access
+from core.access import ReadWrite, RulePermission, has_rule
+from core.audit import record_phi_access
 from inventory import actions, reports, tasks, witness
 from inventory.catalogue import KINDS
 from inventory.forms import StudyFilterForm

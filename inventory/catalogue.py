@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from commandcenter.scrub import safe_writer
+from core.scrub import safe_writer
 from inventory import forms
 from inventory.models import (
     AccessRole,

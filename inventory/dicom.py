@@ -38,7 +38,7 @@ from pynetdicom.sop_class import (
 from pynetdicom.status import code_to_category
 from pynetdicom.transport import AssociationSocket
 
-from commandcenter.services.dicomnet import DicomNetError
+from dicomnet.scu import DicomNetError
 from inventory import syntaxes
 from inventory import tls as dicom_tls
 from migration import cget

@@ -1,7 +1,7 @@
 from django import forms
 from django.utils.text import slugify
 
-from commandcenter.uploads import check_size
+from core.uploads import check_size
 from inventory.models import (
     AccessRole,
     AuditLogLocation,

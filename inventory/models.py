@@ -96,7 +96,7 @@ class Study(models.Model):
     """One study of the legacy PACS, as its C-FIND reported it: the inventory ledger.
 
     Holds PHI (patient name and ID): show it only to roles with `view_phi`, and record
-    each view with `commandcenter.audit.record_phi_access`.
+    each view with `core.audit.record_phi_access`.
     """
 
     source = models.ForeignKey(PacsSource, on_delete=models.PROTECT, related_name="studies")

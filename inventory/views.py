@@ -8,9 +8,9 @@ from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from commandcenter.access import has_rule, require
-from commandcenter.audit import record_phi_access
-from commandcenter.scrub import safe_writer
+from core.access import has_rule, require
+from core.audit import record_phi_access
+from core.scrub import safe_writer
 from inventory import actions, charts, reports
 from inventory.catalogue import KINDS, CsvImportError, entries, export_csv, import_csv
 from inventory.forms import CrawlForm, CsvImportForm, PacsSourceForm, StudyFilterForm

@@ -16,9 +16,9 @@ from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from commandcenter import scrub
-from commandcenter.alerts import raise_alert
-from commandcenter.events import publish
+from core import scrub
+from core.alerts import raise_alert
+from core.events import publish
 from inventory.models import Study
 from migration import conflicts, conformance, ledger, mapping, measures
 from migration.models import (
@@ -492,7 +492,7 @@ def check_conformance(destination, trigger="on demand", user=None):
 
 
 def _conformance_alert(destination, run):
-    from commandcenter.alerts import clear_alert
+    from core.alerts import clear_alert
 
     cause = f"migration.conformance.destination-{destination.pk}"
     if run.conforms:

@@ -11,7 +11,7 @@ from rest_framework.decorators import action, api_view, permission_classes
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
-from commandcenter.access import ReadWrite, RulePermission
+from core.access import ReadWrite, RulePermission
 from inventory.models import PacsSource
 from migration import actions, mapping, measures, throttle
 from migration.models import (

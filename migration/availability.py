@@ -16,9 +16,9 @@ from collections import defaultdict
 from django.conf import settings
 from django.utils import timezone
 
-from commandcenter.alerts import clear_alert, raise_alert
-from commandcenter.events import publish
-from commandcenter.scrub import exception_text
+from core.alerts import clear_alert, raise_alert
+from core.events import publish
+from core.scrub import exception_text
 from migration import discrepancies, validation
 from migration.models import StoredInstance, StudyState, ValidationRun, WaveStudy
 from migration.storage import open_store

@@ -1,4 +1,4 @@
-"""The migration pages' pictures, as server-rendered SVG (commandcenter.charts draws the
+"""The migration pages' pictures, as server-rendered SVG (core.charts draws the
 generic ones)."""
 
 from datetime import UTC, datetime
@@ -7,7 +7,7 @@ from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
-from commandcenter.charts import stacked_bars
+from core.charts import stacked_bars
 from migration.throttle import DAYS, HOURS
 
 CELL, LABEL_W, HEAD_H = 18, 34, 14

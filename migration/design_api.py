@@ -12,7 +12,7 @@ from rest_framework.decorators import api_view, permission_classes
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
-from commandcenter.access import ReadWrite, RulePermission
+from core.access import ReadWrite, RulePermission
 from migration import actions, planning
 from migration.forms import WhatIfForm
 from migration.models import (

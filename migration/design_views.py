@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 from django.views.decorators.http import require_POST
 
-from commandcenter.access import has_rule, require
+from core.access import has_rule, require
 from migration import actions
 from migration.forms import DesignForm, WaiverForm
 from migration.models import ConformanceRun, Destination, DestinationDesign, Wave

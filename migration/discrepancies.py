@@ -16,10 +16,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from commandcenter import scrub
-from commandcenter.access import has_rule
-from commandcenter.alerts import raise_alert
-from commandcenter.events import publish
+from core import scrub
+from core.access import has_rule
+from core.alerts import raise_alert
+from core.events import publish
 from migration import actions, ledger, validation
 from migration.actions import ActionError
 from migration.models import (

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
-from commandcenter.scrub import scrub_text
+from core.scrub import scrub_text
 from migration import dicom, ledger, lint, mapping, rates, throttle
 from migration.dicom import RetrieveError
 from migration.models import (

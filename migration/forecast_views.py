@@ -9,7 +9,7 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 
-from commandcenter.access import require
+from core.access import require
 from migration import charts, planning
 from migration.forms import AssumptionsForm, PriceListForm, WhatIfForm
 from migration.models import ForecastAssumptions, PriceList

@@ -5,7 +5,7 @@ import json
 from django import forms
 from django.db import models
 
-from commandcenter.uploads import check_size
+from core.uploads import check_size
 from inventory.models import PacsSource
 from migration import mapping, throttle
 from migration.models import Conflict, Destination, LookupTable, MappingProfile

@@ -15,7 +15,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from commandcenter.scrub import scrub_text
+from core.scrub import scrub_text
 from migration.models import (
     ACTIVE_STATES,
     ERROR_CLASSES,

@@ -129,7 +129,7 @@ def active_studies(wave):
     )
 
 
-# --- for the command center's monitoring board (commandcenter/monitoring.py) -------------
+# --- for the command center's monitoring board (desk/monitoring.py) -------------
 # Each reads the engine's Redis counters (migration/rates.py, throttle.py) and small
 # tables only, so beat can call them every minute whatever the size of the ledger.
 

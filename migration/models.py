@@ -165,8 +165,8 @@ class Destination(models.Model):
 
     def _egress_problems(self):
         """Credential variable names and URLs the egress policy refuses (see
-        commandcenter/egress.py)."""
-        from commandcenter import egress
+        core/egress.py)."""
+        from core import egress
 
         policy = egress.current_policy()
         problems = {
@@ -185,7 +185,7 @@ class Destination(models.Model):
     @property
     def summary(self):
         """Where it points, without secrets."""
-        from commandcenter.egress import mask_url
+        from core.egress import mask_url
 
         if self.kind == "s3":
             where = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
@@ -200,7 +200,7 @@ class LookupTable(models.Model):
     description = models.CharField(max_length=200, blank=True)
     entries = models.JSONField(default=dict)
 
-    PHI_FIELDS = ("entries",)  # masked in the audit log (commandcenter/audit.py)
+    PHI_FIELDS = ("entries",)  # masked in the audit log (core/audit.py)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

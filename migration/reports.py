@@ -4,7 +4,7 @@ studies a reviewer should look at. UIDs and ledger ids only, never PHI."""
 
 import io
 
-from commandcenter.scrub import safe_writer
+from core.scrub import safe_writer
 from migration.discrepancies import wave_validation
 from migration.models import Discrepancy, ValidationRun, WaveState
 

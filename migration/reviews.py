@@ -10,8 +10,8 @@ row for the study's review page.
 from django.db import transaction
 from django.template.loader import render_to_string
 
-from commandcenter.alerts import raise_alert
-from commandcenter.events import publish
+from core.alerts import raise_alert
+from core.events import publish
 from migration import discrepancies, readback
 from migration.actions import ActionError
 from migration.models import Discrepancy, RenderReview

@@ -34,8 +34,9 @@ from botocore.httpsession import get_cert_path
 from botocore.utils import get_environ_proxies
 from django.conf import settings
 
-from commandcenter import egress, scrub
-from commandcenter.services import dicomweb_client
+from core import egress, scrub
+from dicomnet.probe import part10_bytes, probe_instance
+from migration import dicomweb as dicomweb_client
 from migration import sigv4
 
 STORED, IDENTICAL, CONFLICT = "stored", "identical", "conflict"
@@ -588,7 +589,7 @@ def _credentials(destination):
 
 
 def _secret(name):
-    """The value of an allowed credentials variable (commandcenter.egress)."""
+    """The value of an allowed credentials variable (core.egress)."""
     try:
         return egress.secret(name, os.environ, egress.current_policy())
     except egress.EgressError as exc:
@@ -863,11 +864,8 @@ class DicomWebStore(Store):
     def probe(self):
         """STOW a tiny synthetic instance (no patient data), read it back, and delete it
         where the server allows DELETE (DICOMweb does not require it)."""
-        from commandcenter import synthetic
-
-        (ds,) = next(synthetic.iter_studies(rows=8, cols=8, modality="OT", seed=int(time.time())))
-        ds.PatientName, ds.PatientID = "PROBE^CHECK", "CC-PROBE"
-        data = synthetic.dataset_bytes(ds)
+        ds = probe_instance()
+        data = part10_bytes(ds)
         key = self.instance_key(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)
         self.write(key, data, sha256_hex(data))
         if sha256_hex(self.read(key)) != sha256_hex(data):

@@ -26,7 +26,7 @@ from django.db.models import F
 from pydicom.datadict import keyword_for_tag
 from pydicom.pixels import iter_pixels
 
-from commandcenter.scrub import exception_text
+from core.scrub import exception_text
 from inventory import syntaxes
 from migration import dicom, lint, mapping, readback
 from migration.dicom import RetrieveError

@@ -12,7 +12,7 @@ from rest_framework.decorators import action, api_view, permission_classes
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
-from commandcenter.access import ReadWrite, RulePermission
+from core.access import ReadWrite, RulePermission
 from migration import discrepancies
 from migration.actions import ActionError
 from migration.api import bad_request

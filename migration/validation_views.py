@@ -13,9 +13,9 @@ from django.utils.html import escape
 from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
-from commandcenter import scrub
-from commandcenter.access import RULES, has_rule, require
-from commandcenter.audit import phi_response, record_phi_access
+from core import scrub
+from core.access import RULES, has_rule, require
+from core.audit import phi_response, record_phi_access
 from inventory.models import PacsSource
 from migration import discrepancies, readback, reports, reviews, validation
 from migration import render as thumbnails

@@ -5,8 +5,8 @@ from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from commandcenter.access import require
-from commandcenter.audit import record_phi_access
+from core.access import require
+from core.audit import record_phi_access
 from inventory.models import Study
 from migration import actions, charts, dicom, mapping, measures, throttle, validation
 from migration.forms import (

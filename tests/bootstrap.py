@@ -7,7 +7,7 @@ port and stopped when the session ends.
 
 import os
 
-from commandcenter.services.redis import EmbeddedRedis
+from devstack.services.redis import EmbeddedRedis
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "commandcenter.settings")
 # Playwright's sync API runs an event loop in the test thread; the ORM calls the
@@ -25,6 +25,7 @@ for _name, _value in {
     "SECURE_SSL_REDIRECT": "false",
     "SECURE_HSTS_SECONDS": "0",
     "SECURE_COOKIES": "false",
+    "DEVSTACK": "true",  # the suite runs the developer stack's commands and services
     "API_THROTTLE_ANON": "100000/min",
     "API_THROTTLE_USER": "100000/min",
 }.items():

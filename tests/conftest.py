@@ -7,7 +7,7 @@ for them. A service that cannot start fails the test with its reason; nothing sk
 import pytest
 from django.contrib.auth.models import Group, User
 
-from commandcenter.access import ADMIN, CLINICIAN, ENGINEER, LEAD, PM, STAFF, ensure_roles
+from core.access import ADMIN, CLINICIAN, ENGINEER, LEAD, PM, STAFF, ensure_roles
 
 pytest_plugins = ["tests.fixtures_services", "tests.fixtures_processes"]
 

@@ -18,8 +18,8 @@ import uvicorn
 from celery import Celery
 from django.db import connection
 
-from commandcenter.services.base import LOOPBACK, free_port
-from commandcenter.stack import celery_args
+from devstack.services.base import LOOPBACK, free_port
+from devstack.stack import celery_args
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")

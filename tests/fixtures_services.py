@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 
-from commandcenter import synthetic
-from commandcenter.services.base import LOOPBACK, ManagedProcess, ServiceError, free_port
-from commandcenter.services.dcmtk import DcmQrScp
-from commandcenter.services.moto import MotoS3
-from commandcenter.services.orthanc import Orthanc
-from commandcenter.services.seaweedfs import SeaweedS3
+from devstack import synthetic
+from devstack.services.base import LOOPBACK, ManagedProcess, ServiceError, free_port
+from devstack.services.dcmtk import DcmQrScp
+from devstack.services.moto import MotoS3
+from devstack.services.orthanc import Orthanc
+from devstack.services.seaweedfs import SeaweedS3
 
 TEST_AET = "CCTEST"
 SEED_SHAPE = {"studies": 3, "series": 2, "instances": 2, "rows": 32, "cols": 32}

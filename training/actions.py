@@ -12,9 +12,9 @@ from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from commandcenter.access import ROLES
-from commandcenter.alerts import raise_alert
-from commandcenter.events import publish
+from core.access import ROLES
+from core.alerts import raise_alert
+from core.events import publish
 from training import permissions, queries
 from training.catalog import FEEDBACK_STATUSES, FEEDBACK_TRANSITIONS, KINDS, SEVERITIES, VIEWERS
 from training.models import (

@@ -9,8 +9,8 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
-from commandcenter.access import ReadWrite, RulePermission
-from commandcenter.audit import record_phi_access
+from core.access import ReadWrite, RulePermission
+from core.audit import record_phi_access
 from training import actions, permissions, queries, reports
 from training.actions import TrainingError
 from training.forms import SessionForm

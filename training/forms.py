@@ -4,9 +4,9 @@ from django.contrib.auth.models import Group
 from django.core.validators import RegexValidator
 from django.utils import timezone
 
-from commandcenter.access import ROLES
-from commandcenter.egress import mask_url
-from commandcenter.uploads import check_size
+from core.access import ROLES
+from core.egress import mask_url
+from core.uploads import check_size
 from training.catalog import FEEDBACK_STATUSES, KINDS, SEVERITIES, VIEWERS, choices
 from training.models import Department, Highlight, Module, TrainingSession
 from training.screenshots import (

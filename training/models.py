@@ -207,7 +207,7 @@ class Feedback(models.Model):
     screenshot = models.FileField(upload_to=_screenshot_path, blank=True)
     screenshot_type = models.CharField(max_length=20, blank=True)
     accession_number = models.CharField(max_length=64, blank=True)
-    PHI_FIELDS = ("accession_number",)  # masked in the audit log (commandcenter/audit.py)
+    PHI_FIELDS = ("accession_number",)  # masked in the audit log (core/audit.py)
     department = models.ForeignKey(
         Department, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -1,4 +1,4 @@
-"""Who may do what in training, beyond the role rules of `commandcenter.access`.
+"""Who may do what in training, beyond the role rules of `core.access`.
 
 Lead users are clinicians marked as lead for their department (a profile flag, not a
 role): they triage feedback and sign off colleagues in their department. Trainers take
@@ -11,7 +11,7 @@ from functools import wraps
 from django.core.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
 
-from commandcenter.access import has_rule
+from core.access import has_rule
 
 
 def profile_of(user):
@@ -47,7 +47,7 @@ def may_see_feedback(user, feedback):
     return feedback.reporter_id == user.pk or may_see_all_feedback(user)
 
 
-# The role rules behind each check (commandcenter.access reads `access_rule`; a tuple means
+# The role rules behind each check (core.access reads `access_rule`; a tuple means
 # any of them); lead users and trainers qualify by their profile on top of these.
 may_triage_feedback.access_rule = "manage_training"
 may_see_all_feedback.access_rule = ("manage_training", "view_board")

@@ -3,7 +3,7 @@
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from commandcenter.access import roles_of
+from core.access import roles_of
 from training import permissions
 from training.models import ClinicianProfile, Enrolment, Feedback, TrainingSession
 from training.readiness import clinicians

@@ -10,7 +10,7 @@ every active module. The go/no-go screen and the roadmap read these two function
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 
-from commandcenter.access import CLINICIAN
+from core.access import CLINICIAN
 from training.models import Department, Enrolment, Module, SignOff
 
 UNASSIGNED = "Unassigned"

@@ -12,8 +12,8 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from commandcenter.access import has_rule, require
-from commandcenter.audit import record_phi_access
+from core.access import has_rule, require
+from core.audit import record_phi_access
 from training import actions, charts, ics, queries, reports
 from training.actions import TrainingError
 from training.catalog import FEEDBACK_STATUSES, KINDS, SEVERITIES, SUPPORT_FALLBACK
@@ -399,7 +399,7 @@ def _ticket_url(feedback, user):
     if not feedback.escalated or not has_rule(user, "view_board"):
         return None
     try:
-        from commandcenter.models import Ticket
+        from desk.models import Ticket
 
         ticket = Ticket.objects.filter(cause=f"feedback.{feedback.pk}").order_by("-pk").first()
         return reverse("cc:ticket", args=[ticket.pk]) if ticket else None
@@ -524,7 +524,7 @@ def support(request):
 def on_call():
     """Who is on call now, from the command center's roster when it exists; None otherwise."""
     try:
-        from commandcenter.roster import on_call_now
+        from desk.roster import on_call_now
     except ImportError:
         return None
     try:

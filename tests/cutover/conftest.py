@@ -1,6 +1,6 @@
 import pytest
 
-from commandcenter.events import subscribe_local
+from core.events import subscribe_local
 
 _RECORDED = []
 _REGISTERED = []

@@ -7,7 +7,7 @@ import threading
 
 import hl7
 
-from commandcenter.services.base import LOOPBACK
+from devstack.services.base import LOOPBACK
 
 SB, EB, CR = b"\x0b", b"\x1c", b"\r"
 

@@ -1,8 +1,8 @@
 """Connectivity probes against real endpoints: an MLLP listener started here, Orthanc's
 DICOM port and its HTTP API."""
 
-from commandcenter.services.base import LOOPBACK, free_port
 from cutover import probes
+from devstack.services.base import LOOPBACK, free_port
 from tests.cutover.mllp import MllpListener
 
 

@@ -3,7 +3,7 @@
 import pytest
 from django.core.exceptions import ValidationError
 
-from commandcenter.alerts import raise_alert
+from core.alerts import raise_alert
 from cutover import actions, readiness
 from cutover.measures import read
 from cutover.models import CloudViewer

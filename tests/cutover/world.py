@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from commandcenter.access import CLINICIAN
+from core.access import CLINICIAN
 from cutover import actions
 from cutover.models import CloudViewer
 from tests.conftest import make_user

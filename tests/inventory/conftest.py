@@ -5,9 +5,9 @@ from datetime import date
 
 import pytest
 
-from commandcenter import synthetic
-from commandcenter.services.base import LOOPBACK
-from commandcenter.services.dcmtk import DcmQrScp
+from devstack import synthetic
+from devstack.services.base import LOOPBACK
+from devstack.services.dcmtk import DcmQrScp
 from tests.fixtures_services import TEST_AET, start_service
 
 MODALITIES = ("CT", "MR", "CR", "US", "MG")

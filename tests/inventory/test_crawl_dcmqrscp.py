@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 from django.core.management import call_command
 
-from commandcenter import synthetic
+from devstack import synthetic
 from inventory import actions
 from inventory.models import CrawlRange, Series, Study
 from tests.inventory.conftest import register, studies

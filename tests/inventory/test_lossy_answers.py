@@ -4,7 +4,7 @@ sampled instance, keeps the stored value and lists the study as a lossy answer."
 
 import pytest
 
-from commandcenter import synthetic
+from devstack import synthetic
 from inventory import actions
 from inventory.models import CrawlProblem, Study
 from tests.inventory.conftest import register, upload

@@ -4,7 +4,7 @@ problems on the dashboard, never crashes."""
 import pytest
 from pydicom.dataelem import DataElement
 
-from commandcenter import synthetic
+from devstack import synthetic
 from inventory import actions
 from inventory.models import CrawlProblem, Study
 from tests.inventory.conftest import register, studies, upload

@@ -11,7 +11,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from commandcenter.models import PHIAccess
+from core.models import PHIAccess
 from inventory.models import CrawlRun, PacsSource, Series, Study
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,7 @@ import socket
 import pytest
 from django.core.management import CommandError, call_command
 
-from commandcenter.services.base import LOOPBACK, free_port
+from devstack.services.base import LOOPBACK, free_port
 from inventory import actions
 from inventory.models import PacsSource
 from tests.fixtures_services import TEST_AET

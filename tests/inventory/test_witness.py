@@ -10,7 +10,7 @@ import os
 import pytest
 from django.core.management import CommandError, call_command
 
-from commandcenter import synthetic
+from devstack import synthetic
 from inventory import actions, witness
 from inventory.models import CrawlRun, PacsSource, Study, Witness
 

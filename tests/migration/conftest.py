@@ -11,7 +11,7 @@ import pytest
 import redis
 from django.conf import settings
 
-from commandcenter.services.seaweedfs import SeaweedS3
+from devstack.services.seaweedfs import SeaweedS3
 from tests.fixtures_processes import CeleryWorker, StorageScp
 from tests.fixtures_services import TEST_AET, start_service
 from tests.migration import support

@@ -3,7 +3,7 @@
 import time
 from datetime import date
 
-from commandcenter import synthetic
+from devstack import synthetic
 from inventory.models import PacsSource, Study
 from migration.models import Destination
 

@@ -12,7 +12,7 @@ import pytest
 from pydicom import dcmread
 from pydicom.uid import generate_uid
 
-from commandcenter.services.orthanc import Orthanc
+from devstack.services.orthanc import Orthanc
 from inventory import actions as inventory
 from inventory import syntaxes
 from inventory.models import Series

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from commandcenter.models import Ticket
+from desk.models import Ticket
 from migration import availability
 from migration.models import Discrepancy, ValidationRun
 from tests.migration import validation_support as vs

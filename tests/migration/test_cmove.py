@@ -16,7 +16,7 @@ from pydicom.dataset import Dataset
 from pynetdicom import AE
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelMove, Verification
 
-from commandcenter.services import dicomnet
+from dicomnet import scu as dicomnet
 from migration import actions, dispatch, storescp, throttle
 from migration.models import StoredInstance, StudyState, Wave, WaveState
 from tests.fixtures_services import TEST_AET

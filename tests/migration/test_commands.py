@@ -7,7 +7,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from commandcenter.services.base import free_port
+from devstack.services.base import free_port
 from migration.models import Destination
 from tests.migration import support
 

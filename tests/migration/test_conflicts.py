@@ -7,7 +7,7 @@ import pytest
 from auditlog.models import LogEntry
 from django.utils import timezone
 
-from commandcenter import synthetic
+from devstack import synthetic
 from migration import actions, engine, ledger
 from migration.models import Conflict, StoredInstance, StudyState, Wave, WaveState
 from migration.storage import sha256_hex

@@ -15,7 +15,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from commandcenter.models import Ticket
+from desk.models import Ticket
 from inventory.models import PacsSource
 from migration import actions
 from migration.models import Destination, DestinationDesign, Wave, WaveState

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from commandcenter.models import Ticket
+from desk.models import Ticket
 from inventory.models import PacsSource, Study
 from migration import actions, discrepancies, measures
 from migration.actions import ActionError

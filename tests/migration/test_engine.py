@@ -11,9 +11,9 @@ import pytest
 from django.utils import timezone
 from pydicom import dcmread
 
-from commandcenter import synthetic
-from commandcenter.services.dcmtk import DcmQrScp
-from commandcenter.services.orthanc import Orthanc
+from devstack import synthetic
+from devstack.services.dcmtk import DcmQrScp
+from devstack.services.orthanc import Orthanc
 from migration import actions, engine, ledger
 from migration.models import (
     Conflict,
@@ -343,7 +343,7 @@ def test_an_instance_the_pacs_cannot_send_fails_the_study_with_its_uid(
 def test_a_quarantined_study_raises_one_alert_per_wave_and_error_class_without_phi(
     mixed_pacs, migration_s3, settings, engine_settings
 ):
-    from commandcenter import events
+    from core import events
     from migration import dispatch
 
     settings.MIGRATION_QUEUE = f"{engine_settings['MIGRATION_QUEUE']}-alerts"

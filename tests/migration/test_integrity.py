@@ -4,7 +4,7 @@ not what was read, and discrepancies assigned to anyone."""
 
 import pytest
 
-from commandcenter import synthetic
+from devstack import synthetic
 from inventory.models import PacsSource, Study
 from migration import actions, discrepancies, mapping, storage
 from migration.actions import ActionError

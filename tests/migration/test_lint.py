@@ -3,7 +3,7 @@ reported (and then quarantined by the engine), never silently dropped."""
 
 import pytest
 
-from commandcenter import synthetic
+from devstack import synthetic
 from migration import lint
 
 

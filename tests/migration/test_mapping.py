@@ -2,7 +2,7 @@
 
 import pytest
 
-from commandcenter import synthetic
+from devstack import synthetic
 from migration import mapping
 
 

@@ -6,8 +6,8 @@ import time
 import pytest
 from django.utils import timezone
 
-from commandcenter import monitoring
-from commandcenter.models import MetricSample
+from desk import monitoring
+from desk.models import MetricSample
 from inventory.models import PacsSource
 from migration import actions, measures, rates, throttle
 from migration.models import Destination

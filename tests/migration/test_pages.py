@@ -8,7 +8,7 @@ import pytest
 from auditlog.models import LogEntry
 from django.urls import reverse
 
-from commandcenter.models import PHIAccess
+from core.models import PHIAccess
 from inventory.models import PacsSource, Study
 from migration import dispatch
 from migration.models import (

@@ -13,9 +13,9 @@ from pynetdicom.sop_class import (
     StudyRootQueryRetrieveInformationModelMove,
 )
 
-from commandcenter import synthetic
-from commandcenter.services.base import free_port
-from commandcenter.services.dcmtk import DcmQrScp
+from devstack import synthetic
+from devstack.services.base import free_port
+from devstack.services.dcmtk import DcmQrScp
 from migration import dicom
 from migration.dicom import RetrieveError
 from migration.models import StoredInstance, StudyState

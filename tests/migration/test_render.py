@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from pydicom.uid import ExplicitVRLittleEndian
 
-from commandcenter import synthetic
+from devstack import synthetic
 from migration import render
 from migration.models import StudyState
 from tests.migration import validation_support as vs

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 from pydicom.uid import JPEG2000, RLELossless
 
-from commandcenter import synthetic
+from devstack import synthetic
 from inventory.models import PacsSource, Study
 from migration import discrepancies, validation
 from migration.models import Destination, Discrepancy, StoredInstance, StudyState, Wave, WaveStudy

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import botocore.auth
 import pytest
 
-from commandcenter.services.base import free_port
+from devstack.services.base import free_port
 from migration.storage import DestinationError, S3Store, _b64, open_store, sha256_hex
 from tests.migration import support
 

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from commandcenter.services.base import free_port
-from commandcenter.services.orthanc import Orthanc, modality_entry
+from devstack.services.base import free_port
+from devstack.services.orthanc import Orthanc, modality_entry
 from inventory import actions as inventory
 from inventory.models import Series
 from migration.models import StoredInstance, StudyState

@@ -11,8 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
 
-from commandcenter import synthetic
-from commandcenter.models import PHIAccess
+from core.models import PHIAccess
+from devstack import synthetic
 from inventory.models import PacsSource, Study
 from migration import discrepancies, validation_views
 from migration.models import (

@@ -11,8 +11,8 @@ import psutil
 import pytest
 from django.core.management import call_command
 
-from commandcenter.services import dicomweb_client
 from migration import actions
+from migration import dicomweb as dicomweb_client
 from migration.models import Destination, StoredInstance, StudyState, Wave, WaveState
 from migration.storage import sha256_hex
 from tests.migration import support

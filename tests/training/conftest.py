@@ -7,8 +7,8 @@ import pytest
 from django.utils import timezone
 from PIL import Image
 
-from commandcenter import events
-from commandcenter.access import CLINICIAN
+from core import events
+from core.access import CLINICIAN
 from tests.conftest import make_user
 from training import actions
 from training.models import Department, TrainingSession

@@ -5,7 +5,7 @@ from auditlog.models import LogEntry
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from commandcenter.models import PHIAccess
+from core.models import PHIAccess
 from tests.conftest import make_user
 from tests.training.conftest import noisy_png_bytes, png_bytes
 from training import actions
@@ -66,7 +66,7 @@ def test_feedback_that_blocks_patient_care_raises_a_ticket_at_once(
 def test_the_command_center_opens_a_p1_or_p2_ticket_for_it(
     cast, django_capture_on_commit_callbacks
 ):
-    from commandcenter.models import Ticket
+    from desk.models import Ticket
 
     with django_capture_on_commit_callbacks(execute=True):
         feedback = blocking(cast.clinician, kind="access")
@@ -353,7 +353,7 @@ def test_the_dashboard_shows_volume_kinds_and_top_themes(cast, client_for):
 def test_staff_follow_blocking_feedback_to_its_ticket(
     cast, client_for, django_capture_on_commit_callbacks
 ):
-    from commandcenter.models import Ticket
+    from desk.models import Ticket
 
     with django_capture_on_commit_callbacks(execute=True):
         feedback = blocking(cast.clinician)

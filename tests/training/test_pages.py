@@ -62,7 +62,7 @@ def test_support_shows_a_fallback_when_nobody_is_on_the_roster(cast, client_for)
 
 
 def test_support_shows_who_is_on_call_from_the_roster(cast, client_for):
-    from commandcenter.models import Rotation, RotationMember
+    from desk.models import Rotation, RotationMember
 
     rotation = Rotation.objects.create(
         name="Primary", role_label="Primary on call", starts_at=timezone.now() - timedelta(hours=1)

@@ -1,6 +1,6 @@
 from django import template
 
-from commandcenter.access import ROLES
+from core.access import ROLES
 from training import permissions
 from training.catalog import FEEDBACK_STATUSES, KINDS, SEVERITIES, VIEWERS
 
