@@ -74,7 +74,7 @@ def setup_django():
         EGRESS_ALLOW="127.0.0.0/8,::1,localhost",
         DEBUG="true",
     )
-    from commandcenter.services.redis import EmbeddedRedis
+    from devstack.services.redis import EmbeddedRedis
 
     redis = EmbeddedRedis().start()
     os.environ["REDIS_URL"] = redis.url
@@ -88,7 +88,7 @@ def setup_django():
 
 
 def studies(count, seed, instances=1, day=None, **dates):
-    from commandcenter import synthetic
+    from devstack import synthetic
 
     day = day or date.today()
     return synthetic.iter_studies(
@@ -100,7 +100,7 @@ def studies(count, seed, instances=1, day=None, **dates):
 def seed_bulk(pacs, args):
     from concurrent.futures import ThreadPoolExecutor
 
-    from commandcenter import synthetic
+    from devstack import synthetic
 
     uids = []
     with ThreadPoolExecutor(4) as pool:
@@ -137,7 +137,7 @@ class Worker:
         raise SystemExit(f"the Celery worker did not start; see {WORK / 'worker.log'}")
 
     def stop(self):
-        from commandcenter.services.base import terminate_group
+        from devstack.services.base import terminate_group
 
         terminate_group(self.proc, 15)
         self.log.close()
@@ -145,7 +145,7 @@ class Worker:
 
 def feed(pacs, args, stop, stored):
     """RATE new studies a minute into the PACS, evenly spaced, until MINUTES pass."""
-    from commandcenter import synthetic
+    from devstack import synthetic
 
     gap = 60.0 / args.rate
     total = int(args.rate * args.minutes)
@@ -174,9 +174,9 @@ def main():
     args = parse()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that `finally` stops all
     redis = setup_django()
-    from commandcenter.services.base import LOOPBACK
-    from commandcenter.services.orthanc import Orthanc
-    from commandcenter.services.seaweedfs import SeaweedS3
+    from devstack.services.base import LOOPBACK
+    from devstack.services.orthanc import Orthanc
+    from devstack.services.seaweedfs import SeaweedS3
     from inventory.models import PacsSource, Study
     from migration import actions as migration_actions
     from migration import throttle

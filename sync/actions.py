@@ -21,8 +21,8 @@ from django.db.models import Max
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from commandcenter.alerts import clear_alert, raise_alert
-from commandcenter.events import publish
+from core.alerts import clear_alert, raise_alert
+from core.events import publish
 from inventory import actions as inventory_actions
 from inventory.models import CrawlRun, Study
 from migration import expedite

@@ -11,8 +11,8 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from commandcenter.access import ReadWrite, RulePermission, has_rule
-from commandcenter.audit import record_phi_access
+from core.access import ReadWrite, RulePermission, has_rule
+from core.audit import record_phi_access
 from inventory.models import PacsSource
 from migration.models import Destination
 from sync import actions, lag, readiness

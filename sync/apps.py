@@ -6,7 +6,7 @@ class SyncAppConfig(AppConfig):
     verbose_name = "Hybrid period: sync and priors"
 
     def ready(self):
-        from commandcenter.events import subscribe_local
+        from core.events import subscribe_local
         from sync.follow import follow_engine
 
         subscribe_local(follow_engine)

@@ -14,7 +14,7 @@ def follow_engine(topic, message):
     match = WAVE_TOPIC.match(topic)
     if match is None:
         return
-    from commandcenter.events import publish
+    from core.events import publish
     from migration.models import Wave
     from sync import actions
     from sync.models import SyncedStudy

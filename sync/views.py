@@ -8,8 +8,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from commandcenter.access import has_rule, require
-from commandcenter.audit import record_phi_access
+from core.access import has_rule, require
+from core.audit import record_phi_access
 from inventory.models import PacsSource
 from migration.models import Destination
 from sync import actions, readiness

@@ -4,7 +4,7 @@ study, HL7 messages and an MLLP client."""
 import socket
 from datetime import date
 
-from commandcenter import synthetic
+from devstack import synthetic
 from sync import hl7msg
 
 STUDY_LEVEL = ("StudyInstanceUID", "PatientID", "PatientName", "PatientBirthDate",

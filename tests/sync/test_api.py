@@ -10,7 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from commandcenter.models import PHIAccess
+from core.models import PHIAccess
 from inventory.models import PacsSource, Study
 from migration.models import Destination, StudyState, Wave, WaveStudy
 from sync.models import Appointment, AppointmentPrior, SyncSource

@@ -122,8 +122,8 @@ def _status_json(name):
 
 def test_a_lag_above_the_objective_raises_an_alert_once_and_clears_it(settings):
     """The objective's alert is the existing raise_alert path (a ticket on the board)."""
-    from commandcenter import events
-    from commandcenter.models import Ticket
+    from core import events
+    from desk.models import Ticket
     from inventory.models import PacsSource, Study
     from migration.models import Destination
 
