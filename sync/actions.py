@@ -345,9 +345,12 @@ def receive_message(parsed, raw, sender=""):
 
 
 def _enqueue_priors(appointment_id):
-    from sync.tasks import queue_priors
+    """Queue `sync.tasks.queue_priors` by name (the tasks module imports this one)."""
+    from celery import current_app
 
-    queue_priors.apply_async((appointment_id,), queue=settings.MIGRATION_QUEUE)
+    current_app.send_task(
+        "sync.tasks.queue_priors", (appointment_id,), queue=settings.MIGRATION_QUEUE
+    )
 
 
 def process_appointment(appointment):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-APPS = ["core", "desk", "inventory", "migration", "cutover", "training", "dicomnet"]
+APPS = ["core", "desk", "inventory", "migration", "cutover", "training", "dicomnet", "sync"]
 PROJECT = ["commandcenter"]
 DEV_ONLY = "devstack"
 
