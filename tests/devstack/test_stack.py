@@ -160,13 +160,24 @@ def check_demo_s3(stack, session):
     assert detail["last_check_ok"] is True, detail
 
 
-def check_hl7_listener(port):
-    """The stack's MLLP listener answers a scheduling message with AA (issue 18)."""
+def check_hl7_listener(stack):
+    """The stack's MLLP listener answers a scheduling message with AA, and its worker
+    looks the patient up (issue 18); waited for, so no task is in flight at the stop."""
+    import sqlite3
+
     from tests.sync import support as hl7
 
     message = hl7.siu("STACK-1", "STACK-TEST-PATIENT")
-    ack = wait_for(lambda: _try_send(hl7, port, message), timeout=60, message="the HL7 AA")
+    ack = wait_for(lambda: _try_send(hl7, stack.ports[4], message), timeout=60,
+                   message="the HL7 AA")  # fmt: skip
     assert ack["MSA"][1:3] == ["AA", "STACK-1"], ack
+
+    def processed():
+        with sqlite3.connect(stack.home / "db.sqlite3", timeout=20) as db:
+            row = db.execute("SELECT state FROM sync_appointment WHERE control_id = 'STACK-1'")
+            return (row.fetchone() or ("",))[0] in ("no_priors", "queued")
+
+    wait_for(processed, timeout=120, message="the worker to process the appointment")
 
 
 def _try_send(hl7, port, message):
@@ -202,7 +213,7 @@ def test_the_stack_serves_the_product_and_stops_everything_on_ctrl_c(home):
         health = requests.get(f"{stack.base}/healthz", timeout=10).json()
         assert health == {"status": "ok"}, health  # anonymous: the status alone
         check_demo_s3(stack, log_in(stack, demo_password(stack)))
-        check_hl7_listener(stack.ports[4])
+        check_hl7_listener(stack)
     finally:
         stack.signal(signal.SIGINT)
     assert stack.nothing_left()
