@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "cutover",
     "training",
     "hybrid",
+    "sync",
 ]
 # The developer stack (`make run`, generated demo data): never installed in production.
 DEVSTACK = env.bool("DEVSTACK", default=DEBUG)
@@ -460,3 +461,25 @@ CELERY_BEAT_SCHEDULE["hybrid-scan"] = {
     "schedule": HYBRID_SCAN_SECONDS,
     "options": {"queue": MIGRATION_QUEUE},
 }
+# --- The hybrid period (issue 18): sync mode, its lag objective, priors first over HL7 ---
+# Managed waves (migration/expedite.py) run ahead of every bulk wave: urgent above sync.
+MIGRATION_URGENT_PRIORITY = env.int("MIGRATION_URGENT_PRIORITY", default=2000)
+MIGRATION_SYNC_PRIORITY = env.int("MIGRATION_SYNC_PRIORITY", default=1000)
+SYNC_LAG_OBJECTIVE_SECONDS = env.float("SYNC_LAG_OBJECTIVE_SECONDS", default=900.0)
+SYNC_EVERY_MINUTES = env.int("SYNC_EVERY_MINUTES", default=5)
+# an incremental crawl asks from (high-water mark − this) on: studies dated a little late
+SYNC_LOOKBACK_DAYS = env.int("SYNC_LOOKBACK_DAYS", default=1)
+SYNC_TICK_SECONDS = env.float("SYNC_TICK_SECONDS", default=30.0)
+HL7_HOST = env.str("HL7_HOST", default="127.0.0.1")
+HL7_PORT = env.int("HL7_PORT", default=2575)
+HL7_MAX_BYTES = env.int("HL7_MAX_BYTES", default=1024 * 1024)
+CELERY_BEAT_SCHEDULE["sync-tick"] = {
+    "task": "sync.tasks.tick",
+    "schedule": SYNC_TICK_SECONDS,
+    "options": {"queue": MIGRATION_QUEUE},
+}
+AUDITLOG_EXCLUDE_TRACKING_MODELS += (  # per-study logs of their own
+    "sync.syncedstudy",
+    "sync.manifestversion",
+    "sync.appointmentprior",
+)

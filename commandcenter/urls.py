@@ -38,6 +38,7 @@ urlpatterns = [
     path("roadmap/", include("cutover.urls")),
     path("training/", include("training.urls")),
     path("hybrid/", include("hybrid.urls")),
+    path("sync/", include("sync.urls")),
     path("api/health/", core_api.health_view, name="api-health"),
     path("api/me/", core_api.me_view, name="api-me"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -62,6 +62,7 @@ RULES = {
     "enrol_two_factor": {LEAD, ADMIN},  # optional TOTP for the accounts that can do most
     "manage_tokens": {ADMIN},  # issue and revoke API tokens for systems
     "expedite_studies": {ENGINEER, LEAD, ADMIN},  # the locator's Migrate now
+    "manage_sync": {ENGINEER, LEAD, ADMIN},  # sync mode of a PACS on or off, its schedule
 }
 PUBLIC = "public"  # a route anyone may reach, logged in or not (login page, /healthz)
 

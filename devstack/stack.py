@@ -30,6 +30,7 @@ from devstack.services.base import (
     LOOPBACK,
     ServiceError,
     child_options,
+    free_port,
     tail_lines,
     terminate_all,
 )
@@ -72,6 +73,7 @@ class Stack:
     env: dict = field(default_factory=dict)
     stopping: bool = False
     hurry: bool = False
+    hl7_port: int = 0
 
     @property
     def run_dir(self):
@@ -109,6 +111,8 @@ class Stack:
         self.spawn("worker", celery_args("worker", "-n", "local@%h", "--concurrency", "2"))
         self.spawn("beat", celery_args("beat"))
         self.spawn("storescp", ["manage.py", "storescp"])
+        self.hl7_port = free_port()
+        self.spawn("hl7", ["manage.py", "hl7", "listen", "--port", str(self.hl7_port)])
         self.spawn(
             "web",
             [
@@ -279,7 +283,8 @@ class Stack:
                 f"demo PACS: {pacs['kind']} AE {pacs['aet']} at {LOOPBACK}:{pacs['port']}; "
                 f"S3: {s3['endpoint_url']} bucket {s3['bucket']}"
             )
-        say(f"logs: {self.var / 'log'}/{{worker,beat,web}}.log")
+        say(f"HL7 MLLP listener (priors first): {LOOPBACK}:{self.hl7_port}")
+        say(f"logs: {self.var / 'log'}/{{worker,beat,web,hl7}}.log")
         say(f"ready: http://{self.host}:{self.port}/   (Ctrl-C stops everything)")
 
     def watch(self):

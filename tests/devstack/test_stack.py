@@ -72,7 +72,7 @@ class RunningStack:
         self.read_until("[stack] ready:")
         self.pids = self.remember()
         self.ports = [self.port, *self._printed_ports()]
-        assert set(self.pids) >= {"stack", "redis", "seaweedfs", "worker", "beat", "web"}
+        assert set(self.pids) >= {"stack", "redis", "seaweedfs", "worker", "beat", "web", "hl7"}
         assert all(map(alive, self.pids.values())), self.pids
         return self
 
@@ -86,7 +86,8 @@ class RunningStack:
         redis = re.search(r"embedded Redis on redis://127\.0\.0\.1:(\d+)", self.output)
         pacs = re.search(r"AE LEGACYPACS at 127\.0\.0\.1:(\d+)", self.output)
         s3 = re.search(r"S3: http://127\.0\.0\.1:(\d+)", self.output)
-        return [int(found.group(1)) for found in (redis, pacs, s3)]
+        hl7 = re.search(r"HL7 MLLP listener \(priors first\): 127\.0\.0\.1:(\d+)", self.output)
+        return [int(found.group(1)) for found in (redis, pacs, s3, hl7)]
 
     def pacs_port(self):
         return self.ports[2]
@@ -160,6 +161,33 @@ def check_demo_s3(stack, session):
     assert detail["last_check_ok"] is True, detail
 
 
+def check_hl7_listener(stack):
+    """The stack's MLLP listener answers a scheduling message with AA, and its worker
+    looks the patient up (issue 18); waited for, so no task is in flight at the stop."""
+    import sqlite3
+
+    from tests.sync import support as hl7
+
+    message = hl7.siu("STACK-1", "STACK-TEST-PATIENT")
+    ack = wait_for(lambda: _try_send(hl7, stack.ports[4], message), timeout=60,
+                   message="the HL7 AA")  # fmt: skip
+    assert ack["MSA"][1:3] == ["AA", "STACK-1"], ack
+
+    def processed():
+        with sqlite3.connect(stack.home / "db.sqlite3", timeout=20) as db:
+            row = db.execute("SELECT state FROM sync_appointment WHERE control_id = 'STACK-1'")
+            return (row.fetchone() or ("",))[0] in ("no_priors", "queued")
+
+    wait_for(processed, timeout=120, message="the worker to process the appointment")
+
+
+def _try_send(hl7, port, message):
+    try:
+        return hl7.send(port, message)
+    except OSError:
+        return None
+
+
 def demo_password(stack):
     return re.search(r"demo login: admin / (\S+)", stack.output).group(1)
 
@@ -186,6 +214,7 @@ def test_the_stack_serves_the_product_and_stops_everything_on_ctrl_c(home):
         health = requests.get(f"{stack.base}/healthz", timeout=10).json()
         assert health == {"status": "ok"}, health  # anonymous: the status alone
         check_demo_s3(stack, log_in(stack, demo_password(stack)))
+        check_hl7_listener(stack)
     finally:
         stack.signal(signal.SIGINT)
     assert stack.nothing_left()

@@ -1,4 +1,7 @@
-"""`manage.py pacs add|echo|list`: register legacy PACS sources and test them."""
+"""`manage.py pacs add|echo|list|sync`: register legacy PACS sources, test them, and put
+them in sync mode (the hybrid period, see sync/actions.py)."""
+
+import json
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
@@ -31,6 +34,17 @@ class Command(BaseCommand):
         echo = sub.add_parser("echo", help="C-ECHO a source and show the round trip")
         echo.add_argument("name")
         sub.add_parser("list", help="list the registered sources")
+        sync = sub.add_parser("sync", help="sync mode: keep the cloud in step with this PACS")
+        sync.add_argument("name")
+        mode = sync.add_mutually_exclusive_group(required=True)
+        mode.add_argument("--on", action="store_true", help="turn sync mode on")
+        mode.add_argument("--off", action="store_true", help="turn sync mode off")
+        mode.add_argument("--status", action="store_true", help="lag and pending studies")
+        sync.add_argument("--every", type=float, metavar="MINUTES", help="crawl interval")
+        sync.add_argument("--destination", help="destination name (default: the last wave's)")
+        sync.add_argument(
+            "--json", dest="as_json", action="store_true", help="with --status: one JSON object"
+        )
 
     def handle(self, *args, action, **options):
         return getattr(self, f"handle_{action}")(**options)
@@ -74,6 +88,28 @@ class Command(BaseCommand):
                 f"{source.name}\t{source.ae_title}@{source.host}:{source.port}\t"
                 f"{source.get_retrieve_method_display()}\tcap {source.find_cap or '-'}\t{echo}"
             )
+
+    def handle_sync(self, name, on, off, status, every, destination, as_json, **options):
+        from sync import actions as sync_actions
+
+        source = _source(name)
+        if status:
+            shown = sync_actions.status_of(source)
+            if as_json:
+                self.stdout.write(json.dumps(shown))
+            else:
+                for key, value in shown.items():
+                    self.stdout.write(f"{key}\t{'-' if value is None else value}")
+            return
+        try:
+            chosen = sync_actions.destination_named(destination) if destination else None
+            sync = sync_actions.configure(
+                source, enabled=on, every_minutes=every, destination=chosen
+            )
+        except sync_actions.SyncError as exc:
+            raise CommandError(str(exc)) from None
+        state = f"on, every {sync.every_minutes:g} min to {sync.destination.name}" if on else "off"
+        self.stdout.write(f"{source.name}: sync {state}")
 
 
 def _source(name):
