@@ -44,10 +44,24 @@ def _bridge_event(bridge, text):
 # --- the locator's Migrate now ------------------------------------------------------------
 
 
+OUTCOME_WORDS = {  # expedite()'s outcome → what the locator says
+    "moved": "moved to the head of wave {wave}",
+    "added": "moved to the head of wave {wave}",
+    "queued": "already at the head of wave {wave}",
+    "in_flight": "already being migrated",
+    "done": "already in the cloud, verified",
+    "quarantined": "quarantined: see its discrepancies",
+    "no_destination": "no destination: the PACS has no wave or sync destination yet",
+    "unknown": "not in the inventory",
+}
+
+
 def migrate_now(study, user, reason="Migrate now (locator)"):
     """Put one inventory study at the head of the engine's queue; returns what was done."""
-    outcome = expedite(study.source, [study.study_uid], reason=reason, actor=user)
-    what = outcome.get(study.study_uid, "")
+    placed = expedite(study.source, [study.study_uid], reason=reason, actor=user)
+    outcome = placed.outcomes.get(study.study_uid, "unknown")
+    wave = placed.wave.name if placed.wave is not None else ""
+    what = OUTCOME_WORDS.get(outcome, outcome).format(wave=wave)
     publish(
         f"migration.study.{study.pk}",
         {"study": study.pk, "expedited": what, "by": getattr(user, "pk", None)},

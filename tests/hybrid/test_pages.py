@@ -72,8 +72,9 @@ def test_migrate_now_is_for_engineers_and_leads(cast, client_for, study):
     assert b'data-action="migrate-now"' in page.content
     answer = client_for(cast.lead).post(f"/hybrid/api/locate/{study.pk}/migrate-now/")
     assert answer.status_code == 200
-    assert answer.json()["outcome"] == "moved to the head of wave expedite-pacs"
-    assert locate.locate("study", UID)[0]["wave"] == "expedite-pacs"
+    urgent = Wave.objects.get(source=study.source, name__startswith="urgent-")
+    assert answer.json()["outcome"] == f"moved to the head of wave {urgent.name}"
+    assert locate.locate("study", UID)[0]["wave"] == urgent.name
 
 
 def test_clinicians_cannot_locate(cast, client_for, study):
