@@ -66,6 +66,11 @@ def came_from_legacy(source, study_uids):
 
 
 def came_from_cloud(study_uid):
-    """Was this study forwarded from the cloud to a legacy PACS? (A sync that finds it on
-    the legacy PACS must not send it back: see the closing note of issue 18.)"""
-    return Forward.objects.filter(study_uid=study_uid).exists()
+    """Was this study forwarded from the cloud to a legacy PACS?"""
+    return bool(forwarded_from_cloud([study_uid]))
+
+
+def forwarded_from_cloud(study_uids):
+    """Which of these studies the bridge forwarded from the cloud to a legacy PACS: the
+    sync of that PACS finds them there and must not send them back (no loop)."""
+    return set(Forward.objects.filter(study_uid__in=study_uids).values_list("study_uid", flat=True))

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from core.alerts import clear_alert, raise_alert
 from core.events import publish
+from hybrid import routing
 from inventory import actions as inventory_actions
 from inventory.models import CrawlRun, Study
 from migration import expedite
@@ -138,13 +139,15 @@ def _note(sync, text):
 
 
 def queue_changes(sync, run):
-    """Queue the crawl's new studies and those with more instances than migrated."""
+    """Queue the crawl's new studies and those with more instances than migrated; never
+    those the bridge brought from the cloud (they would loop back)."""
     seen = Study.objects.filter(source=sync.source, seen_run=run, vanished=False)
     migrated = _migrated_counts(sync, seen)
     pending = set(sync.studies.filter(verified_at__isnull=True).values_list("study_id", flat=True))
+    came_back = routing.forwarded_from_cloud(seen.values_list("study_uid", flat=True))
     new, topups = [], []
     for study in seen.order_by("-study_date", "pk"):
-        if study.pk in pending:
+        if study.pk in pending or study.study_uid in came_back:
             continue
         if study.pk not in migrated:
             new.append(study)
