@@ -16,7 +16,7 @@ from pydicom.dataset import Dataset
 from desk.models import Ticket
 from desk.workflow import OPEN_STATUSES
 from hybrid.models import Forward, ForwardState
-from inventory.dicom import FindSession, PacsError, Peer
+from inventory.dicom import FindSession, PacsError, Peer, as_dataset
 from inventory.models import Study
 from migration.models import ACTIVE_STATES, Discrepancy, StoredInstance, StudyState, WaveStudy
 
@@ -250,7 +250,7 @@ def live_find(source, study_uid):
         return {**answer, "ms": _ms(started), "detail": str(exc)[:300]}
     answer.update(ok=True, found=bool(matches), ms=_ms(started))
     if matches:
-        first = matches[0]
+        first = as_dataset(matches[0])
         answer.update(
             instances=_int(first.get("NumberOfStudyRelatedInstances")),
             series=_int(first.get("NumberOfStudyRelatedSeries")),

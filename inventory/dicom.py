@@ -39,7 +39,7 @@ from inventory.crawler import Flat
 FIND_MODEL = lean.FIND_MODEL
 PATIENT_MODEL = PatientRootQueryRetrieveInformationModelFind
 GET_MODEL = StudyRootQueryRetrieveInformationModelGet
-__all__ = ["FindSession", "GetSession", "PacsError", "Peer"]
+__all__ = ["FindSession", "GetSession", "PacsError", "Peer", "as_dataset"]
 
 
 class PacsError(DicomNetError):
@@ -226,6 +226,12 @@ def _result(future):
 
 _ELEMENT = struct.Struct("<HHI")
 UNDEFINED = 0xFFFFFFFF
+
+
+def as_dataset(answer):
+    """A C-FIND answer as a pydicom Dataset, whether `identifier` kept it flat or not
+    (for callers outside the crawl, which read a few answers, not millions)."""
+    return decode(BytesIO(answer.data), True, True) if isinstance(answer, Flat) else answer
 
 
 def identifier(data):
