@@ -25,6 +25,7 @@ from core.alerts import clear_alert, raise_alert
 from core.events import publish
 from hybrid import routing
 from inventory import actions as inventory_actions
+from inventory import engine as inventory_engine
 from inventory.models import CrawlRun, Study
 from migration import expedite
 from migration.models import Destination, StudyState, Wave, WaveStudy
@@ -102,7 +103,7 @@ def crawl_once(sync, now=None):
         run = inventory_actions.start_crawl(
             sync.source, since=since(sync, now), with_series=False, enqueue=False
         )
-        inventory_actions.execute_crawl(run.pk)
+        inventory_engine.execute_crawl(run.pk)
     except inventory_actions.CrawlError as exc:
         _note(sync, str(exc))
         return None

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from cutover import actions as cutover_actions
 from devstack import synthetic
+from dicomnet.association import Peer
 from dicomnet.scu import find_study_uids
 from hybrid import actions, forward, routing
 from hybrid.models import Forward, ForwardState, RoundTrip
@@ -125,7 +126,7 @@ def test_a_study_stowed_to_the_cloud_during_parallel_run_reaches_legacy_once_and
     )  # fmt: skip
     assert (row.instances_cloud, row.instances_sent, row.instances_found) == (2, 2, 2)
     assert row.attempts == 1 and row.lag_s is not None and row.verified_at
-    assert uid in find_study_uids("127.0.0.1", legacy.dicom_port, legacy.aet, "CCTEST")
+    assert uid in find_study_uids(Peer("127.0.0.1", legacy.dicom_port, legacy.aet, "CCTEST"))
     assert legacy_instances(legacy, uid) == 2
 
     again = actions.scan(bridge)

@@ -12,6 +12,7 @@ from migration.models import StudyState, Wave, WaveState, WaveStudy
 from sync.models import Appointment, AppointmentPrior
 from tests.migration import support as mig
 from tests.sync import support
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 PATIENT = "PRIOR-PAT-5"
@@ -41,7 +42,7 @@ def test_an_siu_puts_five_priors_in_the_cloud_before_a_200_study_bulk_wave_ends(
     bulk, info = migration_actions.create_wave(name="bulk", source=source, destination=destination)
     assert info["studies"] == 205
     migration_actions.change_wave(bulk, "start")
-    mig.wait_for(lambda: bulk.ledger.filter(state=StudyState.DONE).count() >= 5, message="bulk")
+    wait_for(lambda: bulk.ledger.filter(state=StudyState.DONE).count() >= 5, message="bulk")
 
     ack = support.send(mllp_listener.port, support.siu("SIU-1", PATIENT, modality="CT"))
     assert ack["MSA"][1:3] == ["AA", "SIU-1"]
@@ -57,7 +58,7 @@ def test_an_siu_puts_five_priors_in_the_cloud_before_a_200_study_bulk_wave_ends(
         remaining["state"] = Wave.objects.get(pk=bulk.pk).state
         return True
 
-    mig.wait_for(priors_done, timeout=300, message="the 5 priors verified")
+    wait_for(priors_done, timeout=300, message="the 5 priors verified")
     assert remaining["state"] == WaveState.RUNNING and remaining["bulk"] > 0, remaining
 
     appointment = Appointment.objects.get(control_id="SIU-1")
@@ -73,7 +74,7 @@ def test_an_siu_puts_five_priors_in_the_cloud_before_a_200_study_bulk_wave_ends(
         assert row.wave.name.startswith("urgent-") and row.wave.priority > bulk.priority
         assert row.instances_stored == row.instances_reported == 1
 
-    mig.wait_for(lambda: Wave.objects.get(pk=bulk.pk).state == WaveState.DONE, timeout=600,
+    wait_for(lambda: Wave.objects.get(pk=bulk.pk).state == WaveState.DONE, timeout=600,
                  message="the bulk wave to finish")  # fmt: skip
     assert WaveStudy.objects.filter(study__source=source).count() == 205
     assert WaveStudy.objects.filter(study__source=source, state=StudyState.DONE).count() == 205

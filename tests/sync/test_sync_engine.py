@@ -12,12 +12,14 @@ from django.conf import settings
 from django.core.management import call_command
 
 from inventory import actions as inventory_actions
+from inventory import engine as inventory_engine
 from migration import actions as migration_actions
 from migration.models import StoredInstance, StudyState, Wave, WaveState
 from sync import actions, lag, tasks
 from sync.models import ManifestVersion, SyncedStudy, SyncSource
 from tests.migration import support as mig
 from tests.sync import support
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -57,11 +59,11 @@ def test_new_studies_are_synced_within_the_objective_and_a_new_series_is_topped_
     support.upload(orthanc, old)
     source = mig.make_source(orthanc, name="sync-legacy", max_associations=2)
     run = inventory_actions.start_crawl(source, with_series=False, enqueue=False)
-    inventory_actions.execute_crawl(run.pk)
+    inventory_engine.execute_crawl(run.pk)
     destination = mig.s3_destination(migration_s3, bucket)
     bulk, _info = migration_actions.create_wave(name="bulk", source=source, destination=destination)
     migration_actions.change_wave(bulk, "start")
-    mig.wait_for(lambda: Wave.objects.get(pk=bulk.pk).state == WaveState.DONE, message="bulk")
+    wait_for(lambda: Wave.objects.get(pk=bulk.pk).state == WaveState.DONE, message="bulk")
     client = migration_s3.client()
     assert instance_keys(old) <= set(objects(client, bucket))
 
@@ -70,7 +72,7 @@ def test_new_studies_are_synced_within_the_objective_and_a_new_series_is_topped_
     new = support.tiny_studies(3, seed=1802)  # dated today, stored after the wave finished
     support.upload(orthanc, new)
     beat_tick(sync)
-    mig.wait_for(lambda: settled(sync, "new", 3), timeout=240, message="3 new studies synced")
+    wait_for(lambda: settled(sync, "new", 3), timeout=240, message="3 new studies synced")
 
     synced = SyncedStudy.objects.filter(sync=sync).select_related("study", "ledger")
     assert {s.study.study_uid for s in synced} == set(new)  # the old ones are not touched
@@ -90,7 +92,7 @@ def test_new_studies_are_synced_within_the_objective_and_a_new_series_is_topped_
     series = support.extra_series(new[grown_uid], seed=1803, instances=2)
     support.upload(orthanc, {grown_uid: series})
     beat_tick(sync)
-    mig.wait_for(lambda: settled(sync, "topup", 1), timeout=240, message="the top-up")
+    wait_for(lambda: settled(sync, "topup", 1), timeout=240, message="the top-up")
 
     after = objects(client, bucket)
     added = instance_keys({grown_uid: series})
