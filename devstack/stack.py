@@ -324,9 +324,9 @@ class Stack:
         self.services.clear()
 
 
-def celery_args(command, *extra):
-    """Arguments after the interpreter for `celery -A commandcenter COMMAND`."""
-    return ["-m", "celery", "-A", "commandcenter", command, "-l", "INFO", *extra]
+def celery_args(command, *extra, app="commandcenter"):
+    """Arguments after the interpreter for `celery -A APP COMMAND`."""
+    return ["-m", "celery", "-A", app, command, "-l", "INFO", *extra]
 
 
 def died(name, code, log):

@@ -94,6 +94,7 @@ class CeleryWorker(ChildProcess):
                 "--without-mingle",
                 "--without-gossip",
                 *self.extra_args,
+                app="tests.celery_app",
             ),
         ]
         with open(self.log_path, "wb") as log:
@@ -158,7 +159,7 @@ class StorageScp(ChildProcess):
 
 @pytest.fixture(scope="session")
 def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
-    """A real `celery -A commandcenter worker` process on the test database."""
+    """A real Celery worker process (the product's app, `tests.celery_app`) on the test database."""
     log = tmp_path_factory.mktemp("celery") / "worker.log"
     worker = CeleryWorker(f"cctest-{os.getpid()}@localhost", log).start()
     yield worker

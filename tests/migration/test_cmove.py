@@ -72,7 +72,7 @@ def test_twenty_studies_migrate_by_c_move_four_at_once_and_the_pacs_never_exceed
         run_wave(wave)
 
     assert_all_stored(wave, studies)
-    assert len(pacs.samples) > 100, "the PACS was watched throughout the wave"
+    assert len(pacs.samples) > 20, "the PACS was watched throughout the wave"
     assert max(pacs.samples) <= 8
     assert max(pacs.studies) == 4, "four studies in flight at once (two slots each)"
     assert max(pacs.stores) >= 3, "the PACS delivered several C-MOVEs at once"
