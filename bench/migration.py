@@ -62,6 +62,7 @@ CALLING_AET = "CCBENCH"
 PACS_AET = "BENCHPACS"
 BUCKET = "bench-migration"
 QUEUE = "bench-migration"
+LOOPBACK = "127.0.0.0/8,::1,localhost"
 ENGINE_SCP_AET, PEER_SCP_AET = "BENCHSCP", "DCMSTORESCP"
 
 
@@ -74,26 +75,11 @@ PRODUCTION = {"DEBUG": "false", "SECRET_KEY": os.urandom(32).hex(), "ALLOWED_HOS
 def setup_django():
     shutil.rmtree(WORK, ignore_errors=True)
     (WORK / "var").mkdir(parents=True)
-    os.environ.update(
-        DATABASE_URL=f"sqlite:///{WORK / 'bench.sqlite3'}",
-        VAR_DIR=str(WORK / "var"),
-        DJANGO_SETTINGS_MODULE="commandcenter.settings",
-        MIGRATION_QUEUE=QUEUE,
-        LOG_LEVEL="WARNING",
-        EGRESS_ALLOW="127.0.0.0/8,::1,localhost",
-        DEBUG="true",  # a local run: the development key in var/, no TLS redirect
+    from bench import django_env
+
+    return django_env.start(
+        WORK, f"sqlite:///{WORK / 'bench.sqlite3'}", MIGRATION_QUEUE=QUEUE, EGRESS_ALLOW=LOOPBACK
     )
-    from devstack.services.redis import EmbeddedRedis
-
-    redis = EmbeddedRedis().start()
-    os.environ["REDIS_URL"] = redis.url
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    return redis
 
 
 # --- the legacy PACS -------------------------------------------------------------------

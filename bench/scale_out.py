@@ -67,26 +67,11 @@ def setup_django(args):
     (WORK / "var").mkdir(parents=True)
     psql(f'DROP DATABASE IF EXISTS "{args.database}"')
     psql(f'CREATE DATABASE "{args.database}"')
-    os.environ.update(
-        DATABASE_URL=f"{SERVER}/{args.database}",
-        VAR_DIR=str(WORK / "var"),
-        DJANGO_SETTINGS_MODULE="commandcenter.settings",
-        MIGRATION_QUEUE=QUEUE,
-        MIGRATION_REDIS_PREFIX=QUEUE,
-        LOG_LEVEL="WARNING",
-        DEBUG="true",  # a local run: the development key in var/, no TLS redirect
+    from bench import django_env
+
+    return django_env.start(
+        WORK, f"{SERVER}/{args.database}", MIGRATION_QUEUE=QUEUE, MIGRATION_REDIS_PREFIX=QUEUE
     )
-    from devstack.services.redis import EmbeddedRedis
-
-    redis = EmbeddedRedis().start()
-    os.environ["REDIS_URL"] = redis.url
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    return redis
 
 
 def run_wave(cluster, pacs, uids, args, hosts):

@@ -64,27 +64,12 @@ def setup_django():
     shutil.rmtree(WORK, ignore_errors=True)
     (WORK / "var").mkdir(parents=True)
     fresh_database()
-    os.environ.update(
-        DATABASE_URL=DATABASE,
-        VAR_DIR=str(WORK / "var"),
-        DJANGO_SETTINGS_MODULE="commandcenter.settings",
-        MIGRATION_QUEUE=QUEUE,
-        MIGRATION_REDIS_PREFIX="benchsync",
-        LOG_LEVEL="WARNING",
+    from bench import django_env
+
+    return django_env.start(
+        WORK, DATABASE, MIGRATION_QUEUE=QUEUE, MIGRATION_REDIS_PREFIX="benchsync",
         EGRESS_ALLOW="127.0.0.0/8,::1,localhost",
-        DEBUG="true",
-    )
-    from devstack.services.redis import EmbeddedRedis
-
-    redis = EmbeddedRedis().start()
-    os.environ["REDIS_URL"] = redis.url
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    return redis
+    )  # fmt: skip
 
 
 def studies(count, seed, instances=1, day=None, **dates):
