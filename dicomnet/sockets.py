@@ -1,4 +1,4 @@
-"""The TCP options of every DICOM association, set in one place.
+"""The TCP options of every DICOM association (and the S3 uploads), set in one place.
 
 A DIMSE request goes out as two PDUs (command, then identifier or data set); with
 Nagle's algorithm the second waits for the peer to acknowledge the first, which it

@@ -15,7 +15,6 @@ import http.client
 import json
 import logging
 import os
-import socket
 import ssl
 import threading
 import time
@@ -38,6 +37,7 @@ from django.conf import settings
 
 from core import egress, scrub
 from dicomnet.probe import part10_bytes, probe_instance
+from dicomnet.sockets import send_at_once
 from migration import dicomweb as dicomweb_client
 from migration import sigv4
 
@@ -483,7 +483,7 @@ class _Connections:
         connection.connect()
         connection.sock.settimeout(self.read_timeout)
         with contextlib.suppress(OSError):  # http.client sends headers and body apart
-            connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            send_at_once(connection.sock)
         return connection
 
     def give_back(self, connection, reusable=True):
