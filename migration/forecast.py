@@ -167,9 +167,13 @@ def recent(studies, minimum=RECENT_MINIMUM):
     return half if len(half) >= minimum else ordered
 
 
-def measure(studies, chunks=CHUNKS):
+def measure(studies, chunks=CHUNKS, slots_cap=None):
     """Throughput from finished studies, or None without any history. The rate, per
-    slot and per host, is the recent half's; the spread is over the whole history."""
+    slot and per host, is the recent half's; the spread is over the whole history.
+
+    `slots_cap` bounds the slots the history held: a stream overlaps a study's last
+    uploads with the next one's retrieval, so more studies are in flight than hold the
+    PACS's association slots."""
     studies = [s for s in studies if s.finished > s.started]
     if not studies or busy_seconds(studies) <= 0:
         return None
@@ -178,7 +182,7 @@ def measure(studies, chunks=CHUNKS):
     rate = sum(s.size for s in latest) / MB / busy
     rates = _run_rates(studies, chunks) or [rate]
     median = quantile(rates, 0.5) or rate
-    slots = max(1, peak_in_flight(latest))
+    slots = max(1, min(peak_in_flight(latest), slots_cap or math.inf))
     hosts = max(1, len({s.host for s in latest if s.host}))
     transferring = sum((s.finished - s.started).total_seconds() for s in studies)
     return Throughput(

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from cutover.models import Task
 from inventory import reports
+from inventory.models import PacsSource
 from migration import forecast as fc
 from migration.models import (
     TERMINAL_STATES,
@@ -27,6 +28,7 @@ from migration.models import (
     WaveState,
     WaveStudy,
 )
+from migration.throttle import associations_per_study
 
 HISTORY_LIMIT = 5000
 HISTORY_DAYS = 30
@@ -74,6 +76,16 @@ def history(now, limit=HISTORY_LIMIT, days=HISTORY_DAYS):
         .values_list("started_at", "finished_at", "bytes_stored", "host")[:limit]
     )
     return [fc.Study(*row) for row in rows]
+
+
+def study_slots(now, days=HISTORY_DAYS):
+    """How many studies the PACS sources of the recent history let hold association slots
+    at once (each source's limit over what one study holds)."""
+    sources = PacsSource.objects.filter(
+        waves__ledger__state=StudyState.DONE,
+        waves__ledger__finished_at__gte=now - timedelta(days=days),
+    ).distinct()
+    return sum(max(1, s.max_associations // associations_per_study(s)) for s in sources) or None
 
 
 def _bytes_per_instance(rows):
@@ -164,7 +176,7 @@ def plan(now=None, **overrides):
     """The whole forecast as plain data (see the module docstring)."""
     now = timezone.localtime(now or timezone.now())
     assumptions = ForecastAssumptions.get()
-    throughput = fc.measure(history(now))
+    throughput = fc.measure(history(now), slots_cap=study_slots(now))
     models = wave_models(assumptions, overrides)
     growth = growth_bytes_per_day()
     outcome = fc.forecast(models, throughput, now, growth)
