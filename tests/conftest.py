@@ -9,7 +9,7 @@ from django.contrib.auth.models import Group, User
 
 from core.access import ADMIN, CLINICIAN, ENGINEER, LEAD, PM, STAFF, ensure_roles
 
-pytest_plugins = ["tests.fixtures_services", "tests.fixtures_processes"]
+pytest_plugins = ["tests.fixtures_services", "tests.fixtures_processes", "tests.fixtures_engine"]
 
 CAST = {
     "staff": STAFF,

@@ -92,25 +92,31 @@ def test_a_worker_killed_after_the_alerts_commit_loses_no_ticket(start_worker, q
 
 
 @pytest.fixture
-def beat_broker(tmp_path, queues):
-    """A real beat re-draining alerts every second into a broker database of its own, and
-    a worker on that broker's alert queue: it never sees the drain the killed worker
-    queued, only beat's."""
+def start_beat(tmp_path, queues):
+    """Starts a real beat re-draining alerts every second into a broker database of its
+    own, and a worker on that broker's alert queue: it never sees the drain the killed
+    worker queued, only beat's. Started after the kill, so no re-drain runs before it."""
     prefix = f"alertbeat-{os.getpid()}-{os.urandom(3).hex()}"
     broker = re.sub(r"/\d*$", "", settings.REDIS_URL) + f"/{1 + (os.getpid() + 11) % 14}"
     redis.Redis.from_url(broker).flushdb()
     env = {"CELERY_BROKER_URL": broker, "ALERT_QUEUE": queues["alerts"]}
-    beat = Beat("beat", tmp_path / "beat.log", dict(
-        os.environ, DATABASE_URL=database_url(), PYTHONUNBUFFERED="1", BEAT_KEY_PREFIX=prefix,
-        ALERT_REDRAIN_SECONDS="1", **env,
-    ))  # fmt: skip
-    worker = CeleryWorker(
-        f"beat-drainer-{os.getpid()}@localhost", tmp_path / "drainer.log", env=env,
-        args=["-Q", queues["alerts"]],
-    ).start()  # fmt: skip
-    yield beat
-    worker.stop()
-    beat.stop()
+    started = []
+
+    def start():
+        beat = Beat("beat", tmp_path / "beat.log", dict(
+            os.environ, DATABASE_URL=database_url(), PYTHONUNBUFFERED="1",
+            BEAT_KEY_PREFIX=prefix, ALERT_REDRAIN_SECONDS="1", **env,
+        ))  # fmt: skip
+        worker = CeleryWorker(
+            f"beat-drainer-{os.getpid()}@localhost", tmp_path / "drainer.log", env=env,
+            args=["-Q", queues["alerts"]],
+        ).start()  # fmt: skip
+        started.extend([worker, beat])
+        return beat
+
+    yield start
+    for process in started:
+        process.stop()
     client = redis.Redis.from_url(settings.REDIS_URL)
     for key in client.scan_iter(f"{prefix}*"):
         client.delete(key)
@@ -121,8 +127,9 @@ def redrains(beat):
     return beat.log_path.read_text(errors="replace").count("core.tasks.redrain_alerts")
 
 
-def test_beats_re_drain_takes_in_what_a_lost_task_left(start_worker, queues, beat_broker):
+def test_beats_re_drain_takes_in_what_a_lost_task_left(start_worker, queues, start_beat):
     cause = raise_in_a_worker_and_kill_it(start_worker, queues)
+    beat_broker = start_beat()
     wait_for(lambda: Ticket.objects.exists(), message="the ticket, from beat's re-drain")
     wait_for(lambda: Alert.objects.get().done_at is not None, message="the alert done")
     sent = redrains(beat_broker)

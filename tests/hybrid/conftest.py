@@ -1,12 +1,8 @@
-"""The hybrid tests use the migration tests' engine settings, S3 server, seeded PACS and
-workers (imported fixtures are registered here as if defined here)."""
+"""The hybrid tests run the engine: its fixtures live in tests/fixtures_engine.py."""
 
-from tests.migration.conftest import (  # noqa: F401
-    _clean_engine_redis,
-    bucket,
-    engine_settings,
-    migration_s3,
-    migration_worker,
-    mixed_pacs,
-    start_worker,
-)
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def engine_suite(clean_engine_redis):
+    """Engine settings for the session; no leftover slots or tasks from an earlier test."""

@@ -15,6 +15,7 @@ from pydicom.uid import generate_uid
 from devstack.services.orthanc import Orthanc
 from dicomnet import syntaxes
 from inventory import actions as inventory
+from inventory import engine
 from inventory.models import Series
 from migration import discrepancies, validation
 from migration.models import (
@@ -87,7 +88,7 @@ def archive(orthanc_factory):
 
 def crawl(source, settings):
     settings.INVENTORY_SAMPLE_SERIES = 500
-    result = inventory.execute_crawl(inventory.start_crawl(source, enqueue=False).pk)
+    result = engine.execute_crawl(inventory.start_crawl(source, enqueue=False).pk)
     assert result["complete"] is True
     return result
 

@@ -10,12 +10,13 @@ import pytest
 from devstack.services.base import free_port
 from devstack.services.orthanc import Orthanc, modality_entry
 from inventory import actions as inventory
+from inventory import engine
 from inventory.models import Series
 from migration.models import StoredInstance, StudyState
+from tests.fixtures_engine import worker_env
 from tests.fixtures_processes import StorageScp
 from tests.fixtures_services import TEST_AET, start_service
 from tests.migration import support
-from tests.migration.conftest import worker_env
 from tests.migration.test_engine import run_in_process, running_wave
 from tests.pki import Authority
 
@@ -96,7 +97,7 @@ def test_echo_find_get_and_move_work_over_dicom_tls(
     settings.INVENTORY_SAMPLE_SERIES = 50
 
     echoed = inventory.echo_source(source)
-    crawl = inventory.execute_crawl(inventory.start_crawl(source, enqueue=False).pk)
+    crawl = engine.execute_crawl(inventory.start_crawl(source, enqueue=False).pk)
 
     assert echoed.ok, echoed.message
     assert crawl["complete"] is True and crawl["studies"] == len(studies)

@@ -1,20 +1,16 @@
-"""Fixtures of the hybrid-period tests: the migration tests' engine settings, S3 server,
-buckets and workers (imported, so both suites run the engine the same way), and an
-in-process MLLP listener on a free loopback port."""
+"""Fixtures of the sync tests: the engine's (tests/fixtures_engine.py, shared with the
+migration tests so both run the engine the same way) and an in-process MLLP listener on
+a free loopback port."""
 
 import asyncio
 import threading
 
 import pytest
 
-from tests.migration.conftest import (  # noqa: F401 (fixtures)
-    _clean_engine_redis,
-    bucket,
-    engine_settings,
-    migration_s3,
-    migration_worker,
-    start_worker,
-)
+
+@pytest.fixture(autouse=True)
+def engine_suite(clean_engine_redis):
+    """Engine settings for the session; no leftover slots or tasks from an earlier test."""
 
 
 @pytest.fixture
