@@ -138,8 +138,26 @@ class QuickAE(NoDelayAE):
 
 def associate(peer, contexts, ext_neg=None, handlers=None, max_pdu=None, ae_class=QuickAE):
     """An established pynetdicom association proposing `contexts` [(abstract syntax,
-    transfer syntaxes or None)], or the error of `dicomnet.errors` saying why not."""
+    transfer syntaxes or None)], or the error of `dicomnet.errors` saying why not.
+
+    An association the peer closes at once without an answer pynetdicom could read is
+    asked for once more: a PACS that rejects and closes at the same moment sometimes
+    has its rejection lost in the close (about 3 in 100 with dcmqrscp), which would
+    otherwise pass for an abort and hide the reason."""
     check_reachable(peer)
+    for attempt in (1, 2):
+        start = time.monotonic()
+        assoc = _request(peer, contexts, ext_neg, handlers, max_pdu, ae_class)
+        if assoc.is_established:
+            _requeue_stray_responses(assoc)
+            return assoc
+        elapsed = time.monotonic() - start
+        lost_answer = assoc.is_aborted and not assoc.is_rejected and elapsed < 1.0
+        if attempt == 2 or not lost_answer:
+            raise _not_established(peer, assoc, elapsed)
+
+
+def _request(peer, contexts, ext_neg, handlers, max_pdu, ae_class):
     ae = ae_class(ae_title=peer.calling_aet)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = peer.timeout
     ae.connection_timeout = peer.connect_timeout
@@ -148,8 +166,7 @@ def associate(peer, contexts, ext_neg=None, handlers=None, max_pdu=None, ae_clas
     for abstract, proposed in contexts:
         ae.add_requested_context(abstract, proposed)
     context = peer.ssl_context()
-    start = time.monotonic()
-    assoc = ae.associate(
+    return ae.associate(
         peer.host,
         peer.port,
         ae_title=peer.called_aet,
@@ -157,10 +174,6 @@ def associate(peer, contexts, ext_neg=None, handlers=None, max_pdu=None, ae_clas
         evt_handlers=handlers or [],
         tls_args=(context, peer.host) if context is not None else None,
     )
-    if assoc.is_established:
-        _requeue_stray_responses(assoc)
-        return assoc
-    raise _not_established(peer, assoc, time.monotonic() - start)
 
 
 @contextmanager
