@@ -20,7 +20,6 @@ counts. Prints a table and one JSON line last: `<page>_ms` for each page, `rows`
 import argparse
 import io
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -63,7 +62,8 @@ def psql(sql, database="postgres"):
 
 
 def prepare_database(args):
-    """A fresh, migrated database; True when `--reuse` found it filled with this shape."""
+    """A fresh database (migrated by `setup_django`); True when `--reuse` found it filled
+    with this shape."""
     shape = f"{args.studies}/{args.instances}"
     exists = psql(f"SELECT 1 FROM pg_database WHERE datname = '{args.database}'") == "1"
     if args.reuse and exists:
@@ -73,9 +73,6 @@ def prepare_database(args):
             return True
     psql(f'DROP DATABASE IF EXISTS "{args.database}"')
     psql(f'CREATE DATABASE "{args.database}"')
-    url = f"{SERVER}/{args.database}"
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=REPO, check=True,
-                   env={**os.environ, "DATABASE_URL": url})  # fmt: skip
     return False
 
 
@@ -84,20 +81,10 @@ def mark_filled(args):
 
 
 def setup_django(args):
-    os.environ.update(
-        DATABASE_URL=f"{SERVER}/{args.database}",
-        DJANGO_SETTINGS_MODULE="commandcenter.settings",
-        LOG_LEVEL="WARNING",
-        VAR_DIR="/tmp/bench-scale-var",
-    )
-    from devstack.services.redis import EmbeddedRedis
+    """Django on that database (DEBUG on, so each page's queries are counted)."""
+    from bench import django_env
 
-    redis = EmbeddedRedis().start()
-    os.environ["REDIS_URL"] = redis.url
-    import django
-
-    django.setup()
-    return redis
+    return django_env.start(Path("/tmp/bench-scale"), f"{SERVER}/{args.database}")
 
 
 # --- generated rows --------------------------------------------------------------------
@@ -123,7 +110,7 @@ STUDY_COLUMNS = (
     "id", "source_id", "study_uid", "patient_id", "patient_name", "accession_number",
     "study_date", "description", "modalities", "num_series", "num_instances", "first_seen",
     "last_seen", "vanished", "problems", "charset", "has_problems", "series_synced",
-    "study_time",
+    "study_time", "found_by",
 )  # fmt: skip
 
 
@@ -140,7 +127,7 @@ def study_lines(source_id, studies, per_study):
         yield (
             f"{i}\t{source_id}\t{UID_ROOT}.{i}\tP{i % patients:09d}\tDOE^PAT{i % 9973}\t"
             f"A{i:012d}\t{day}\tSTUDY {i % 97}\t{MODALITIES[i % len(MODALITIES)]}\t3\t"
-            f"{per_study}\t{seen}\t{seen}\tf\t{problems}\tISO_IR 100\t{flag}\tt\t101500\n"
+            f"{per_study}\t{seen}\t{seen}\tf\t{problems}\tISO_IR 100\t{flag}\tt\t101500\tdated\n"
         )
 
 
@@ -148,7 +135,7 @@ LEDGER_COLUMNS = (
     "id", "wave_id", "study_id", "state", "attempts", "lease_owner", "error_class",
     "last_error", "instances_reported", "instances_received", "instances_stored",
     "instances_quarantined", "conflicts", "bytes_stored", "started_at", "finished_at",
-    "duration_s", "manifest_key", "manifest_sha256", "updated_at",
+    "duration_s", "manifest_key", "manifest_sha256", "updated_at", "host",
 )  # fmt: skip
 
 
@@ -176,13 +163,13 @@ def ledger_lines(wave_ids, studies, per_study):
             f"{i}\t{wave_ids[(i - 1) // per_wave]}\t{i}\t{state}\t{int(state != 'queued')}\t\t"
             f"{error}\t{'attempt failed' if error else ''}\t{reported}\t{stored}\t{stored}\t"
             f"{per_study if state == 'quarantined' else 0}\t0\t{stored * 524_288}\t{when}\t"
-            f"{when}\t{took}\t{manifest}\t{sha}\t{at}\n"
+            f"{when}\t{took}\t{manifest}\t{sha}\t{at}\t\n"
         )
 
 
 INSTANCE_COLUMNS = (
     "ledger_id", "sop_uid", "series_uid", "sop_class", "transfer_syntax", "size", "sha256",
-    "key", "role",
+    "key", "role", "reported_syntax",
 )  # fmt: skip
 
 
@@ -198,7 +185,7 @@ def instance_lines(studies, instances):
             made += 1
             yield (
                 f"{i}\t{sop}\t{series}\t{CT_IMAGE}\t{EXPLICIT_LE}\t524288\t{made:064x}\t"
-                f"archive/studies/{UID_ROOT}.{i}/series/{series}/instances/{sop}.dcm\tstored\n"
+                f"archive/studies/{UID_ROOT}.{i}/series/{series}/instances/{sop}.dcm\tstored\t{EXPLICIT_LE}\n"
             )
 
 
@@ -223,8 +210,7 @@ def fill(args):
         for n in range(WAVES)
     ]  # fmt: skip
     per_study = max(1, args.instances // args.studies)
-    timed("studies", copy_rows, "inventory_study", STUDY_COLUMNS,
-          study_lines(source.pk, args.studies, per_study))  # fmt: skip
+    timed("studies", copy_studies, source.pk, args.studies, per_study)
     timed("ledger rows", copy_ledger, [w.pk for w in waves], args.studies, per_study)
     timed("instances", copy_rows, "migration_storedinstance", INSTANCE_COLUMNS,
           instance_lines(args.studies, args.instances))  # fmt: skip
@@ -239,18 +225,29 @@ def fill(args):
 
 
 def copy_ledger(wave_ids, studies, per_study):
-    """The ledger by COPY with its tally triggers off, then the tallies made at once as
-    the migration that installs the triggers does (a trigger per COPIED row is slow)."""
-    from django.db import connection
-
     from migration import tally
 
+    copy_rolled_up(tally.LEDGER, LEDGER_COLUMNS, ledger_lines(wave_ids, studies, per_study))
+
+
+def copy_studies(source_id, studies, per_study):
+    from inventory import rollup
+
+    copy_rolled_up(rollup.STUDIES, STUDY_COLUMNS, study_lines(source_id, studies, per_study))
+
+
+def copy_rolled_up(rollup, columns, lines):
+    """COPY into a table whose tallies triggers keep, with its triggers off, then the
+    tallies made at once as the migration that installs the triggers does (a trigger per
+    COPIED row is slow)."""
+    from django.db import connection
+
+    table = rollup.counted_table
     with connection.cursor() as cursor:
-        cursor.execute("ALTER TABLE migration_wavestudy DISABLE TRIGGER USER")
-        copy_rows("migration_wavestudy", LEDGER_COLUMNS,
-                  ledger_lines(wave_ids, studies, per_study))  # fmt: skip
-        cursor.execute("ALTER TABLE migration_wavestudy ENABLE TRIGGER USER")
-        cursor.execute(tally.backfill_sql())
+        cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+        copy_rows(table, columns, lines)
+        cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
+        cursor.execute(rollup.backfill_sql(connection.vendor))
 
 
 def reconcile(wave):

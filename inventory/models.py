@@ -111,6 +111,36 @@ class PacsSource(models.Model):
             )
 
 
+class StudyRollup(models.Model):
+    """Per source, vanished or not, modality combination, StudyDate month (yyyymm, 0 when
+    undated) and character set: how many studies, problem studies, series and instances.
+    Kept exact by database triggers on the study table (inventory/rollup.py) in the
+    transaction of each change; spread over a few shards (study id modulo) so that crawl
+    writers seldom wait for the same row."""
+
+    source_pk = models.BigIntegerField(db_column="source_id")
+    vanished = models.BooleanField()
+    modalities = models.CharField(max_length=64)
+    month = models.IntegerField()
+    charset = models.CharField(max_length=64)
+    shard = models.SmallIntegerField()
+    studies = models.BigIntegerField(default=0)
+    problems = models.BigIntegerField(default=0)
+    series = models.BigIntegerField(default=0)
+    instances = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source_pk", "vanished", "modalities", "month", "charset", "shard"],
+                name="one_rollup_per_key_shard",
+            )
+        ]
+
+    def __str__(self):
+        return f"source {self.source_pk} {self.modalities or '?'} {self.month}: {self.studies}"
+
+
 class Study(models.Model):
     """One study of the legacy PACS, as its C-FIND reported it: the inventory ledger.
 
@@ -165,6 +195,7 @@ class Study(models.Model):
                 fields=["-id"], condition=models.Q(has_problems=True), name="study_with_problems"
             ),
             models.Index(fields=["source", "-num_instances"], name="study_largest"),
+            models.Index(fields=["-num_instances", "-id"], name="study_largest_all"),
         ]
         verbose_name_plural = "studies"
 

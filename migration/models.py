@@ -351,8 +351,10 @@ class StoredInstance(models.Model):
         STORED = "stored", "Stored"
         CONFLICT = "conflict", "Conflicting copy"
 
-    ledger = models.ForeignKey(WaveStudy, on_delete=models.CASCADE, related_name="instances")
-    sop_uid = models.CharField(max_length=64, db_index=True)
+    ledger = models.ForeignKey(
+        WaveStudy, on_delete=models.CASCADE, related_name="instances", db_index=False
+    )  # the (ledger, sop_uid) index serves it
+    sop_uid = models.CharField(max_length=64)
     series_uid = models.CharField(max_length=64)
     sop_class = models.CharField(max_length=64)
     transfer_syntax = models.CharField(max_length=64)
@@ -365,7 +367,12 @@ class StoredInstance(models.Model):
     )
 
     class Meta:
-        indexes = [models.Index(fields=["ledger", "sop_uid"])]
+        # Two indexes only, at a billion rows each byte counts: a study's instances and a
+        # UID stored elsewhere (equality only, so no pattern-matching copy of it).
+        indexes = [
+            models.Index(fields=["ledger", "sop_uid"]),
+            models.Index(fields=["sop_uid"], name="stored_sop_uid"),
+        ]
 
     def __str__(self):
         return f"{self.role} {self.sop_uid}"

@@ -41,7 +41,8 @@ def test_an_engineer_locates_a_study_and_watches_migrate_now_bring_it_to_the_clo
     page.evaluate("window.__notReloaded = true")
 
     card.get_by_role("button", name="Migrate now").click()
-    expect(page.locator(f"#outcome-{study.pk}")).to_contain_text("moved to the head of wave urgent-")
+    outcome = page.locator(f"#outcome-{study.pk}")  # outside the card: live refreshes keep it
+    expect(outcome).to_contain_text("moved to the head of wave urgent-")
     expect(card.locator(".state")).to_have_attribute("data-state", "in_cloud", timeout=120_000)
     expect(card.locator('[data-where="cloud"]')).to_contain_text("present and verified")
     expect(card.locator('[data-where="wave"]')).to_contain_text("urgent-")
