@@ -91,10 +91,15 @@ def setup_django(args):
 
 
 def copy_rows(table, columns, lines, block=20_000):
-    """COPY `lines` (tab-separated text rows) into `table`, in blocks."""
+    """COPY `lines` (tab-separated text rows) into `table`, in blocks, with its plain
+    indexes dropped and built again afterwards, as a bulk load is done (keys and unique
+    constraints stay)."""
     from django.db import connection
 
     with connection.cursor() as cursor:
+        definitions = plain_indexes(cursor, table)
+        for name, _definition in definitions:
+            cursor.execute(f'DROP INDEX "{name}"')
         raw = cursor.connection  # psycopg's connection
         with raw.cursor().copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
             buffer = io.StringIO()
@@ -104,6 +109,19 @@ def copy_rows(table, columns, lines, block=20_000):
                     copy.write(buffer.getvalue())
                     buffer = io.StringIO()
             copy.write(buffer.getvalue())
+        cursor.execute("SET maintenance_work_mem = '1GB'")
+        for _name, definition in definitions:
+            cursor.execute(definition)
+
+
+def plain_indexes(cursor, table):
+    """[(name, CREATE INDEX statement)] of `table`'s indexes that back no constraint."""
+    cursor.execute(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s AND indexname "
+        "NOT IN (SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass)",
+        [table, table],
+    )
+    return cursor.fetchall()
 
 
 STUDY_COLUMNS = (
