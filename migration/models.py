@@ -372,6 +372,13 @@ class StoredInstance(models.Model):
         indexes = [
             models.Index(fields=["ledger", "sop_uid"]),
             models.Index(fields=["sop_uid"], name="stored_sop_uid"),
+            models.Index(  # the few the PACS sent in another syntax (wave page, validation)
+                fields=["id"],
+                name="stored_transcoded",
+                condition=models.Q(role="stored")
+                & ~models.Q(reported_syntax="")
+                & ~models.Q(reported_syntax=models.F("transfer_syntax")),
+            ),
         ]
 
     def __str__(self):
