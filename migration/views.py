@@ -142,15 +142,15 @@ def _ledger_after(wave, state, after):
     The keyset is a row value matching the (wave, [state,] id) index: with `id > after`
     alone the planner walks the primary key and filters out every other wave's rows
     (2.2 s for the last of ten waves at 10^7 ledger rows; 4 ms this way)."""
-    table = "migration_wavestudy"
     rows = wave.ledger.select_related("study")
+    keys = {"wave_id": wave.pk}
     if state in StudyState.values:
-        key = f"({table}.wave_id, {table}.state, {table}.id) > (%s, %s, %s)"
-        rows = rows.filter(RawSQL(key, (wave.pk, state, after), BooleanField()), state=state)
-        return rows.order_by("wave_id", "state", "pk")
-    key = f"({table}.wave_id, {table}.id) > (%s, %s)"
-    rows = rows.filter(RawSQL(key, (wave.pk, after), BooleanField()))
-    return rows.order_by("wave_id", "pk")
+        rows, keys = rows.filter(state=state), {**keys, "state": state}
+    keys["id"] = after
+    columns = ", ".join(f"migration_wavestudy.{column}" for column in keys)
+    marks = ", ".join(["%s"] * len(keys))
+    after_key = RawSQL(f"({columns}) > ({marks})", tuple(keys.values()), BooleanField())
+    return rows.filter(after_key).order_by(*keys)
 
 
 @require("view_migration")
