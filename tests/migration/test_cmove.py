@@ -77,7 +77,9 @@ def test_twenty_studies_migrate_by_c_move_four_at_once_and_the_pacs_never_exceed
     assert len(pacs.samples) > 20, "the PACS was watched throughout the wave"
     assert max(pacs.samples) <= 8
     assert max(pacs.studies) == 4, "four studies in flight at once (two slots each)"
-    assert max(pacs.stores) >= 3, "the PACS delivered several C-MOVEs at once"
+    # Sampled every ~0.1 s: two deliveries seen at once already disprove one C-MOVE at a
+    # time per host (the old lock); more are seen on a quiet machine, not always in CI.
+    assert max(pacs.stores) >= 2, "the PACS delivered C-MOVEs at once"
     assert not storescp.kept_aside()
 
 
