@@ -279,17 +279,24 @@ def reconcile(wave):
                                        state=ValidationRun.State.DONE)  # fmt: skip
     with connection.cursor() as cursor:
         cursor.execute(
+            """INSERT INTO migration_reconciliationrow (run_id, ledger_id, study_uid, state,
+                 reported_at_inventory, on_pacs_now, in_destination, verdict, missing, extra,
+                 transcoded)
+               SELECT %s, l.id, s.study_uid, l.state, l.instances_reported,
+                 l.instances_reported, l.instances_stored,
+                 CASE WHEN l.state = 'done' THEN 'complete' ELSE l.state END,
+                 greatest(l.instances_reported - l.instances_stored, 0), 0, 0
+               FROM migration_wavestudy l JOIN inventory_study s ON s.id = l.study_id
+               WHERE l.wave_id = %s""",
+            [run.pk, wave.pk],
+        )
+        cursor.execute(
             """UPDATE migration_validationrun SET finished_at = now(), started_at = now(),
-               totals = (SELECT jsonb_build_object(
-                 'studies', count(*), 'complete', count(*) FILTER (WHERE l.state = 'done'),
-                 'rows', jsonb_agg(jsonb_build_object(
-                   'study_uid', s.study_uid, 'ledger_id', l.id, 'reported', l.instances_reported,
-                   'stored', l.instances_stored,
-                   'verdict', CASE WHEN l.state = 'done' THEN 'complete' ELSE 'missing' END)))
-                 FROM migration_wavestudy l JOIN inventory_study s ON s.id = l.study_id
-                 WHERE l.wave_id = %s)
+               totals = (SELECT jsonb_build_object('wave', %s::text, 'studies', count(*),
+                 'complete', count(*) FILTER (WHERE verdict = 'complete'))
+                 FROM migration_reconciliationrow WHERE run_id = %s)
                WHERE id = %s""",
-            [wave.pk, run.pk],
+            [wave.name, run.pk, run.pk],
         )
 
 

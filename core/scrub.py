@@ -100,3 +100,26 @@ def safe_writer(handle, *args, **kwargs):
     import csv
 
     return SafeWriter(csv.writer(handle, *args, **kwargs))
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def csv_lines(header, rows):
+    """The header and rows as CSV text lines, one at a time (for a streamed download)."""
+    writer = safe_writer(_Echo())
+    yield writer.writerow(header)
+    for row in rows:
+        yield writer.writerow(row)
+
+
+def csv_download(filename, header, rows):
+    """A streamed CSV attachment: memory stays flat however many rows there are."""
+    from django.http import StreamingHttpResponse
+
+    lines = csv_lines(header, rows)
+    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response

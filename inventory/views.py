@@ -4,14 +4,14 @@ from datetime import date
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from core import charts
 from core.access import has_rule, require
 from core.audit import record_phi_access
-from core.scrub import safe_writer
+from core.scrub import csv_download
 from inventory import actions, reports
 from inventory.catalogue import KINDS, CsvImportError, entries, export_csv, import_csv
 from inventory.forms import CrawlForm, CsvImportForm, PacsSourceForm, StudyFilterForm
@@ -242,31 +242,13 @@ def crawl_ranges_csv(request, pk):
         ]
         for r in run.ranges.order_by("pk").iterator(chunk_size=2000)
     )
-    return _csv_response(f"crawl-{run.pk}-ranges.csv", header, rows)
+    return csv_download(f"crawl-{run.pk}-ranges.csv", header, rows)
 
 
 def _range_key(start, end):
     if start is None:
         return ""
     return f"{start:%Y%m%d}" if start == end else f"{start:%Y%m%d}-{end:%Y%m%d}"
-
-
-class _Echo:
-    def write(self, value):
-        return value
-
-
-def _csv_response(filename, header, rows):
-    writer = safe_writer(_Echo())
-    lines = (writer.writerow(row) for row in _prepend(header, rows))
-    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
-
-
-def _prepend(first, rest):
-    yield first
-    yield from rest
 
 
 # -- second witnesses ------------------------------------------------------------------------
@@ -293,7 +275,7 @@ def compare_csv(request, pk):
     rows = [[uid, "witness only", found["kinds"].get(uid, "")] for uid in found["only_in_witness"]]
     rows += [[uid, "crawl only", ""] for uid in found["only_in_crawl"]]
     header = ["study_instance_uid", "where", "in the inventory as found by"]
-    return _csv_response(f"{source.name}-compare.csv", header, rows)
+    return csv_download(f"{source.name}-compare.csv", header, rows)
 
 
 # -- studies -------------------------------------------------------------------------------
@@ -354,7 +336,7 @@ def studies_csv(request):
         columns += list(PHI_COLUMNS)
         record_phi_access(request, "inventory.study", "csv", count=rows.count())
     lines = (_study_row(study, columns) for study in rows.iterator(chunk_size=2000))
-    return _csv_response(f"inventory-studies-{date.today():%Y%m%d}.csv", columns, lines)
+    return csv_download(f"inventory-studies-{date.today():%Y%m%d}.csv", columns, lines)
 
 
 def _study_row(study, columns):
@@ -374,7 +356,7 @@ def _study_row(study, columns):
 def summary_csv(request):
     source = _chosen_source(request)
     rows = list(_summary_rows(source))
-    return _csv_response(f"inventory-summary-{date.today():%Y%m%d}.csv", rows[0], rows[1:])
+    return csv_download(f"inventory-summary-{date.today():%Y%m%d}.csv", rows[0], rows[1:])
 
 
 def _summary_rows(source):

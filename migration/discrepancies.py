@@ -25,6 +25,7 @@ from migration.enqueue import enqueue_remigration, enqueue_validation
 from migration.measures import wave_validation
 from migration.models import (
     Discrepancy,
+    ReconciliationRow,
     StoredInstance,
     StudyState,
     ValidationRun,
@@ -117,8 +118,17 @@ def execute_run(run, rows=None, on_progress=None):
         _finish(run, RunState.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000])
         raise
     record(wave, run, result["discrepancies"], scope=_scope(run, result))
+    save_report_rows(run, result.get("rows", ()))
     _finish(run, RunState.DONE, totals=_totals(result))
     return result
+
+
+def save_report_rows(run, rows):
+    """A reconciliation's study rows, kept as rows the report pages through by index."""
+    ReconciliationRow.objects.bulk_create(
+        (ReconciliationRow(run=run, **{f: row[f] for f in ReconciliationRow.FIELDS if f in row})
+         for row in rows), batch_size=2000,
+    )  # fmt: skip
 
 
 def _compute(run, rows, progress):
@@ -140,7 +150,7 @@ def _scope(run, result):
 
 
 def _totals(result):
-    totals = {k: v for k, v in result.items() if k not in ("discrepancies", "ledger_ids")}
+    totals = {k: v for k, v in result.items() if k not in ("discrepancies", "ledger_ids", "rows")}
     totals["discrepancy_count"] = len(result["discrepancies"])
     return totals
 

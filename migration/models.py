@@ -539,6 +539,36 @@ class ValidationRun(models.Model):
         return f"{self.get_kind_display()} {self.pk} ({self.state})"
 
 
+class ReconciliationRow(models.Model):
+    """One study's line of a finished reconciliation. Rows rather than a list in the run's
+    `totals`: a wave may hold millions of studies, and the report pages through them by
+    ledger id (filtered by verdict) on an index instead of parsing one document."""
+
+    FIELDS = ("ledger_id", "study_uid", "state", "reported_at_inventory", "on_pacs_now",
+              "in_destination", "verdict", "missing", "extra", "transcoded")  # fmt: skip
+
+    run = models.ForeignKey(ValidationRun, on_delete=models.CASCADE, related_name="report_rows")
+    ledger_id = models.BigIntegerField()
+    study_uid = models.CharField(max_length=64)
+    state = models.CharField(max_length=16)
+    reported_at_inventory = models.IntegerField(null=True)
+    on_pacs_now = models.IntegerField(null=True)
+    in_destination = models.IntegerField(default=0)
+    verdict = models.CharField(max_length=60)
+    missing = models.IntegerField(default=0)
+    extra = models.IntegerField(default=0)
+    transcoded = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["run", "ledger_id"], name="one_report_row_per_study")
+        ]
+        indexes = [models.Index(fields=["run", "verdict", "ledger_id"], name="report_row_verdict")]
+
+    def __str__(self):
+        return f"reconciliation {self.run_id} · ledger {self.ledger_id}: {self.verdict}"
+
+
 class Discrepancy(models.Model):
     """One difference between the source and the cloud copy, found by validation. A wave
     is validated only when its reconciliation is complete and none of these is open.

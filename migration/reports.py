@@ -2,11 +2,11 @@
 source (from the latest finished whole-wave reconciliation runs), its CSV form, and the
 studies a reviewer should look at. UIDs and ledger ids only, never PHI."""
 
-import io
+import itertools
 
-from core.scrub import safe_writer
+from core import scrub
 from migration.discrepancies import wave_validation
-from migration.models import Discrepancy, ValidationRun, WaveState
+from migration.models import Discrepancy, ReconciliationRow, ValidationRun, WaveState
 
 REPORT_COLUMNS = (
     ("wave", "wave"),
@@ -38,16 +38,40 @@ def reconciliation_run(wave, run_id=None):
 
 
 def wave_report(wave, run_id=None):
-    """{"wave", "run", "totals", "rows", "state"}; rows are empty before a reconciliation."""
+    """{"wave", "run", "totals", "state"}; the rows are read apart, by `report_rows`."""
     run = reconciliation_run(wave, run_id)
     totals = dict(run.totals) if run else {}
-    rows = [{"wave": wave.name, **row} for row in totals.pop("rows", [])]
-    return {"wave": wave, "run": run, "totals": totals, "rows": rows,
-            "state": wave_validation(wave)}  # fmt: skip
+    return {"wave": wave, "run": run, "totals": totals, "state": wave_validation(wave)}
+
+
+def report_rows(run, verdict="", after=None, limit=None):
+    """The run's study rows in ledger order, as dicts; `verdict` filters ("problems": every
+    verdict but complete), `after` a ledger id to continue from (a keyset on the index)."""
+    if run is None:
+        return iter(())
+    rows = run.report_rows.order_by("ledger_id")
+    if verdict == "problems":
+        rows = rows.exclude(verdict="complete")
+    elif verdict:
+        rows = rows.filter(verdict=verdict)
+    if after is not None:
+        rows = rows.filter(ledger_id__gt=after)
+    values = rows.values(*ReconciliationRow.FIELDS)
+    wave = run.wave.name
+    found = values[:limit] if limit else values.iterator(chunk_size=2000)
+    return ({"wave": wave, **row} for row in found)
+
+
+def rows_total(totals, verdict=""):
+    """How many rows the filter holds, from the run's totals (no count over the rows)."""
+    studies = totals.get("studies") or 0
+    complete = totals.get("complete") or 0
+    return {"": studies, "complete": complete, "problems": studies - complete}.get(verdict)
 
 
 def source_report(source):
-    """Every validated-or-not wave of one PACS source, and their totals added up."""
+    """Every validated-or-not wave of one PACS source, and their totals added up; `rows`
+    streams the studies of every wave."""
     waves = source.waves.exclude(state__in=[WaveState.DRAFT, WaveState.CANCELLED])
     reports = [wave_report(wave) for wave in waves.select_related("destination")]
     totals = {key: sum(r["totals"].get(key) or 0 for r in reports) for key in TOTAL_KEYS}
@@ -55,31 +79,17 @@ def source_report(source):
         "source": source,
         "reports": reports,
         "totals": totals,
-        "rows": [row for report in reports for row in report["rows"]],
+        "rows": itertools.chain.from_iterable(report_rows(r["run"]) for r in reports),
         "validated": bool(reports) and all(r["state"]["validated"] for r in reports),
         "unreconciled": [r["wave"].name for r in reports if r["run"] is None],
     }
 
 
-def verdict_filter(rows, verdict):
-    """Rows whose verdict is `verdict` ("problems": every verdict but complete)."""
-    if not verdict:
-        return rows
-    if verdict == "problems":
-        return [row for row in rows if row["verdict"] != "complete"]
-    return [row for row in rows if row["verdict"] == verdict]
-
-
-def csv_text(rows):
-    """The report's rows as CSV, with a header line."""
-    buffer = io.StringIO()
-    writer = safe_writer(buffer)
-    writer.writerow([label for _key, label in REPORT_COLUMNS])
-    for row in rows:
-        writer.writerow(
-            ["" if row.get(key) is None else row.get(key) for key, _l in REPORT_COLUMNS]
-        )
-    return buffer.getvalue()
+def csv_download(rows, filename):
+    """The report's rows as a streamed CSV download, with a header line."""
+    header = [label for _key, label in REPORT_COLUMNS]
+    cells = ([_cell(row.get(key)) for key, _l in REPORT_COLUMNS] for row in rows)
+    return scrub.csv_download(filename, header, cells)
 
 
 def _cell(value):

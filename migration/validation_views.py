@@ -133,36 +133,37 @@ def report(request, name, printable=False):
     run_id = request.GET.get("run", "")
     data = reports.wave_report(wave, int(run_id) if run_id.isdigit() else None)
     verdict = request.GET.get("verdict", "")
-    data["rows"] = reports.verdict_filter(data["rows"], verdict)
     if request.GET.get("format") == "csv":
-        return _csv(data["rows"], f"reconciliation-{wave.name}.csv")
-    template = "report_print.html" if printable else "report.html"
+        rows = reports.report_rows(data["run"], verdict)
+        return reports.csv_download(rows, f"reconciliation-{wave.name}.csv")
     context = {**data, "verdict": verdict, "verdicts": VERDICT_FILTERS}
-    if not printable:
-        context.update(_page_of(data["rows"], _positive_int(request.GET.get("from"), True) or 0))
-    return render(request, f"migration/validation/{template}", context)
+    if printable:
+        context["rows"] = list(reports.report_rows(data["run"], verdict))
+        return render(request, "migration/validation/report_print.html", context)
+    context.update(_page_of(data, verdict, request.GET))
+    return render(request, "migration/validation/report.html", context)
 
 
 REPORT_PAGE_ROWS = 200
 
 
-def _page_of(rows, start):
-    """The screen shows REPORT_PAGE_ROWS studies at a time (a wave may hold millions);
-    the CSV and the printable report keep every row."""
-    end = start + REPORT_PAGE_ROWS
+def _page_of(data, verdict, query):
+    """The screen shows REPORT_PAGE_ROWS studies at a time, continuing after a ledger id
+    (a wave may hold millions); `at` only numbers them. The CSV and the printable report
+    keep every row."""
+    after, at = _positive_int(query.get("after", "")), _positive_int(query.get("at", ""), True)
+    found = reports.report_rows(data["run"], verdict, after, REPORT_PAGE_ROWS + 1)
+    rows = list(found)
+    more = len(rows) > REPORT_PAGE_ROWS
+    rows = rows[:REPORT_PAGE_ROWS]
+    at = at or 0
     return {
-        "rows": rows[start:end],
-        "rows_total": len(rows),
-        "rows_from": start + 1,
-        "rows_to": min(end, len(rows)),
-        "next_from": end if end < len(rows) else None,
+        "rows": rows,
+        "rows_total": reports.rows_total(data["totals"], verdict),
+        "rows_from": at + 1,
+        "rows_to": at + len(rows),
+        "next_after": rows[-1]["ledger_id"] if more else None,
     }
-
-
-def _csv(rows, filename):
-    response = HttpResponse(reports.csv_text(rows), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
 
 
 @require("view_migration")
@@ -171,7 +172,7 @@ def source_report(request, source, printable=False):
     source = get_object_or_404(PacsSource, name=source)
     data = reports.source_report(source)
     if request.GET.get("format") == "csv":
-        return _csv(data["rows"], f"reconciliation-{source.name}.csv")
+        return reports.csv_download(data["rows"], f"reconciliation-{source.name}.csv")
     template = "source_print.html" if printable else "source_report.html"
     return render(request, f"migration/validation/{template}", data)
 
