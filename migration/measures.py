@@ -68,11 +68,10 @@ def validation_summary():
 def wave_validation(wave):
     """{"validated", "reconciled", "open", "last_reconcile", "last_spotcheck",
     "reconciled_counts"}: validated when the latest whole-wave reconciliation found every
-    study complete and no discrepancy is open (or re-migrating). The run comes without
-    its per-study rows (millions in a big wave); its counts are read on their own."""
+    study complete and no discrepancy is open (or re-migrating)."""
     runs = _whole_reconciliations(wave)
-    last_reconcile = runs.defer("totals").first()  # its per-study rows load only if read
-    counts = runs.values_list("totals__studies", "totals__complete").first() or (None, None)
+    last_reconcile = runs.first()
+    counts = _counts_of(last_reconcile)
     last_spotcheck = _done_runs(wave).filter(kind=ValidationRun.Kind.SPOTCHECK).first()
     open_count = wave.discrepancies.filter(status__in=Discrepancy.OPEN_STATES).count()
     reconciled = _all_complete(*counts)
@@ -87,11 +86,15 @@ def wave_validation(wave):
 
 
 def wave_reconciled(wave):
-    """Did the latest whole-wave reconciliation find every study complete? Reads its two
-    counts only, not its per-study rows (the cutover gate asks this of every wave)."""
-    latest = _whole_reconciliations(wave).values_list("totals__studies", "totals__complete")
-    counts = latest.first()
-    return counts is not None and _all_complete(*counts)
+    """Did the latest whole-wave reconciliation find every study complete? (The cutover
+    gate asks this of every wave.)"""
+    return _all_complete(*_counts_of(_whole_reconciliations(wave).first()))
+
+
+def _counts_of(run):
+    """(studies, complete) of a reconciliation run, (None, None) without one."""
+    totals = run.totals if run else {}
+    return totals.get("studies"), totals.get("complete")
 
 
 def _done_runs(wave):
