@@ -494,3 +494,5 @@ def test_the_reconciliation_report_shows_a_page_of_studies_and_links_the_next(
     assert first.count('class="verdict">complete<') == 2 and "missing 1" not in first
     assert "Studies 1–2 of 3." in first and f'href="?after={after}&amp;at=2&amp;run=' in first
     assert "missing 1" in second and "Studies 3–3 of 3." in second and 'rel="next"' not in second
+    one_verdict = client_for(cast.lead).get(url, {"verdict": "missing 1"}).content.decode()
+    assert "missing 1" in one_verdict and "Studies 1–1." in one_verdict  # no total kept
