@@ -10,6 +10,7 @@ from core.config import (
     beat_lock_from,
     broker_url_from,
     database_from,
+    postgres_options,
     redis_url_from,
     secret_key_from,
     task_limits_from,
@@ -41,6 +42,7 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+    DATABASES["default"].setdefault("OPTIONS", {}).update(postgres_options(env))
 
 REDIS_URL = redis_url_from(env, default="redis://127.0.0.1:6379/0")
 

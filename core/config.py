@@ -45,6 +45,18 @@ def database_from(env, default):
     return db
 
 
+def postgres_options(env):
+    """Connection options for PostgreSQL: the server ends a session left idle inside a
+    transaction after DATABASE_IDLE_TRANSACTION_SECONDS (0: never). A worker host that
+    dies mid-transaction otherwise keeps its row locks (a wave's tallies among them, so
+    every other host's next state change waits) until TCP gives up on it, 15 minutes
+    when the server's last reply is still unacknowledged."""
+    seconds = env.float("DATABASE_IDLE_TRANSACTION_SECONDS", default=60.0)
+    if seconds < 0:
+        raise ConfigError("DATABASE_IDLE_TRANSACTION_SECONDS", f"{seconds:g} is negative")
+    return {"options": f"-c idle_in_transaction_session_timeout={int(seconds * 1000)}"}
+
+
 def redis_url_from(env, default):
     raw = env.str("REDIS_URL", default=default)
     parsed = urlparse(raw)

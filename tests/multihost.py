@@ -177,10 +177,12 @@ class Network:
 class Relay:
     """A TCP relay in this process, from (host, a free port) to `target`: how the hosts
     reach the services that listen on loopback only. A connection whose host died is
-    noticed by TCP keepalive within seconds and closed on both sides (a dead worker's
-    open transaction is then rolled back, as a server's own keepalive would do)."""
+    noticed within seconds and closed on both sides (a dead worker's open transaction is
+    then rolled back, as a server's own keepalive would do): by keepalive when idle, and
+    by TCP_USER_TIMEOUT when the service's last reply is still unacknowledged (keepalive
+    is silent then, and retransmission alone would hold it for 15 minutes)."""
 
-    KEEPALIVE = {"TCP_KEEPIDLE": 3, "TCP_KEEPINTVL": 1, "TCP_KEEPCNT": 3}
+    KEEPALIVE = {"TCP_KEEPIDLE": 3, "TCP_KEEPINTVL": 1, "TCP_KEEPCNT": 3, "TCP_USER_TIMEOUT": 6000}
 
     def __init__(self, host, target):
         self.host, self.target = host, target
