@@ -202,7 +202,7 @@ def instance_lines(studies, instances):
             sop = f"{UID_ROOT}.{i}.1.{k + 1}"
             made += 1
             yield (
-                f"{i}\t{sop}\t{series}\t{CT_IMAGE}\t{EXPLICIT_LE}\t524288\t{made:064x}\t"
+                f"{i}\t{sop}\t{series}\t{CT_IMAGE}\t{EXPLICIT_LE}\t524288\t\\\\x{made:064x}\t"
                 f"archive/studies/{UID_ROOT}.{i}/series/{series}/instances/{sop}.dcm\tstored\t{EXPLICIT_LE}\n"
             )
 
