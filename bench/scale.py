@@ -153,7 +153,7 @@ LEDGER_COLUMNS = (
     "id", "wave_id", "study_id", "state", "attempts", "lease_owner", "error_class",
     "last_error", "instances_reported", "instances_received", "instances_stored",
     "instances_quarantined", "conflicts", "bytes_stored", "started_at", "finished_at",
-    "duration_s", "manifest_key", "manifest_sha256", "updated_at", "host",
+    "duration_s", "manifest_key", "manifest_sha256", "updated_at", "host", "key_format",
 )  # fmt: skip
 
 
@@ -176,19 +176,28 @@ def ledger_lines(wave_ids, studies, per_study):
         error = {"failed": "timeout", "quarantined": "bad_data"}.get(state, "")
         when, reported, took = (at, per_study, "4.2") if done else (NULL, NULL, NULL)
         manifest = f"archive/studies/{UID_ROOT}.{i}/manifest.json" if done else ""
+        layout = f"archive/studies/{UID_ROOT}.{i}/series/{{series}}/instances/{{sop}}.dcm"
         sha = f"{i:064x}" if done else ""
         yield (
             f"{i}\t{wave_ids[(i - 1) // per_wave]}\t{i}\t{state}\t{int(state != 'queued')}\t\t"
             f"{error}\t{'attempt failed' if error else ''}\t{reported}\t{stored}\t{stored}\t"
             f"{per_study if state == 'quarantined' else 0}\t0\t{stored * 524_288}\t{when}\t"
-            f"{when}\t{took}\t{manifest}\t{sha}\t{at}\t\n"
+            f"{when}\t{took}\t{manifest}\t{sha}\t{at}\t\t{layout if done else ''}\n"
         )
 
 
 INSTANCE_COLUMNS = (
-    "ledger_id", "sop_uid", "series_uid", "sop_class", "transfer_syntax", "size", "sha256",
-    "key", "role", "reported_syntax",
-)  # fmt: skip
+    "ledger_id",
+    "sop_uid",
+    "series_uid",
+    "sop_class",
+    "transfer_syntax",
+    "size",
+    "sha256",
+    "key",
+    "role",
+    "reported_syntax",
+)  # fmt: skip  ("key": the column of StoredInstance.own_key)
 
 
 def instance_lines(studies, instances):
@@ -203,7 +212,7 @@ def instance_lines(studies, instances):
             made += 1
             yield (
                 f"{i}\t{sop}\t{series}\t{CT_IMAGE}\t{EXPLICIT_LE}\t524288\t\\\\x{made:064x}\t"
-                f"archive/studies/{UID_ROOT}.{i}/series/{series}/instances/{sop}.dcm\tstored\t{EXPLICIT_LE}\n"
+                f"\tstored\t{EXPLICIT_LE}\n"  # its key: where the study's key format puts it
             )
 
 

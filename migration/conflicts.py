@@ -59,15 +59,21 @@ def use_second(conflict):
 
 def _rows(conflict):
     """The canonical manifest row and the second copy's (conflict) row of this study."""
-    rows = StoredInstance.objects.filter(ledger_id=conflict.ledger_id, sop_uid=conflict.sop_uid)
-    canonical = rows.filter(role=StoredInstance.Role.STORED, key=conflict.kept_key).first()
-    second = rows.filter(role=StoredInstance.Role.CONFLICT, key=conflict.other_key).first()
+    rows = StoredInstance.objects.filter(
+        ledger_id=conflict.ledger_id, sop_uid=conflict.sop_uid
+    ).select_related("ledger")
+    canonical = _with_key(rows, StoredInstance.Role.STORED, conflict.kept_key)
+    second = _with_key(rows, StoredInstance.Role.CONFLICT, conflict.other_key)
     if canonical is None or second is None:
         raise ConflictError(
             "only two copies within one study can be swapped; this conflict is with a copy "
             "stored by another study"
         )
     return canonical, second
+
+
+def _with_key(rows, role, key):
+    return next((row for row in rows if row.role == role and row.key == key), None)
 
 
 def _move_objects(store, first, second, first_key, canonical_key):
@@ -133,7 +139,7 @@ def _rewrite_manifest(store, row):
         return row.manifest_sha256
     try:
         manifest = json.loads(store.read(row.manifest_key))
-        manifest["instances"] = manifest_instances(StoredInstance.objects.filter(ledger=row))
+        manifest["instances"] = manifest_instances(row.instances.all())
         key, sha = store.put_manifest(row.study.study_uid, manifest)
     except (DestinationError, ValueError) as exc:
         raise ConflictError(f"the study's manifest could not be rewritten: {exc}") from exc

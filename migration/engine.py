@@ -31,6 +31,7 @@ from migration.models import (
     QuarantinedInstance,
     StoredInstance,
     StudyState,
+    WaveStudy,
 )
 from migration.storage import CONFLICT, DestinationError, open_store, sha256_hex
 
@@ -621,6 +622,8 @@ class StudyRun:
     def _write_manifest_rows(self):
         """The manifest and its conflicts in the database (one transaction, bulk)."""
         row = self.row
+        row.key_format = self.store.instance_key(self.study_uid, "{series}", "{sop}")
+        WaveStudy.objects.filter(pk=row.pk).update(key_format=row.key_format)
         StoredInstance.objects.filter(ledger=row).delete()
         QuarantinedInstance.objects.filter(ledger=row).delete()
         StoredInstance.objects.bulk_create(
@@ -685,9 +688,14 @@ class StudyRun:
                     ledger__wave__destination=self.destination,
                 )
                 .exclude(ledger__study=self.row.study)
-                .values_list("sop_uid", "key", "sha256")
+                .select_related("ledger")
+                .only("sop_uid", "series_uid", "sha256", "own_key", "ledger__key_format")
             )
-            found += [(ours[sop], key, sha) for sop, key, sha in others if sha != ours[sop].sha256]
+            found += [
+                (ours[o.sop_uid], o.key, o.sha256)
+                for o in others
+                if o.sha256 != ours[o.sop_uid].sha256
+            ]
         return found
 
     def _fail(self, error_class, message):

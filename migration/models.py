@@ -292,6 +292,12 @@ class WaveStudy(models.Model):
     duration_s = models.FloatField(null=True, blank=True)
     manifest_key = models.CharField(max_length=400, blank=True)
     manifest_sha256 = models.CharField(max_length=64, blank=True)
+    key_format = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="where the study's instances sit in the destination: their key with "
+        "{series} and {sop} for the UIDs ('': each instance row holds its own key)",
+    )
     updated_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
     class Meta:
@@ -315,6 +321,17 @@ class WaveStudy(models.Model):
     @property
     def error_label(self):
         return ERROR_CLASSES.get(self.error_class, (self.error_class,))[0]
+
+    def instance_key(self, series_uid, sop_uid):
+        """Where the study's key format places an instance ("" without a format)."""
+        return instance_key(self.key_format, series_uid, sop_uid)
+
+
+def instance_key(key_format, series_uid, sop_uid):
+    """An instance's key by a study's key format (see WaveStudy.key_format)."""
+    if not key_format:
+        return ""
+    return key_format.replace("{series}", series_uid).replace("{sop}", sop_uid)
 
 
 class LedgerTally(models.Model):
@@ -347,6 +364,9 @@ class StoredInstance(models.Model):
     """The manifest in the database: one row per object the study put in the destination.
 
     Validation reads these: `key` locates the object, `sha256` is of the stored bytes.
+    An object where its study's key format places it keeps no key of its own (`own_key`
+    empty): a billion rows spared 190 bytes each; a conflict copy, or an object written
+    before the formats were kept, holds its whole key.
     """
 
     class Role(models.TextChoices):
@@ -362,7 +382,7 @@ class StoredInstance(models.Model):
     transfer_syntax = models.CharField(max_length=64)
     size = models.BigIntegerField()
     sha256 = HexDigestField()
-    key = models.CharField(max_length=500)
+    own_key = models.CharField(max_length=500, blank=True, db_column="key")
     role = models.CharField(max_length=8, choices=Role, default=Role.STORED)
     reported_syntax = models.CharField(
         max_length=64, blank=True, help_text="the syntax the PACS reported storing it in"
@@ -387,6 +407,16 @@ class StoredInstance(models.Model):
 
     def __str__(self):
         return f"{self.role} {self.sop_uid}"
+
+    @property
+    def key(self):
+        """Where the object is in the destination."""
+        return self.own_key or self.ledger.instance_key(self.series_uid, self.sop_uid)
+
+    @key.setter
+    def key(self, value):
+        placed = self.ledger.instance_key(self.series_uid, self.sop_uid)
+        self.own_key = "" if value == placed else value
 
 
 class QuarantinedInstance(models.Model):

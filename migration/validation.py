@@ -388,11 +388,10 @@ def spotcheck(wave, sample=None, seed=None, progress=None, rows=None):
 
 
 def _manifests(rows):
-    by_row = defaultdict(dict)
-    stored = StoredInstance.objects.filter(
-        ledger__in=[row.pk for row in rows], role=StoredInstance.Role.STORED
-    )
+    by_row, ledger = defaultdict(dict), {row.pk: row for row in rows}
+    stored = StoredInstance.objects.filter(ledger__in=list(ledger), role=StoredInstance.Role.STORED)
     for item in stored:
+        item.ledger = ledger[item.ledger_id]  # for its key, without a query each
         by_row[item.ledger_id][item.sop_uid] = item
     return by_row
 

@@ -73,6 +73,8 @@ def test_using_the_second_copy_makes_it_canonical_and_keeps_the_first_aside(
     rows = {r.role: r for r in StoredInstance.objects.filter(sop_uid=conflict.sop_uid)}
     assert (rows["stored"].key, rows["stored"].sha256) == (conflict.kept_key, second_sha)
     assert (rows["conflict"].key, rows["conflict"].sha256) == (conflict.other_key, first_sha)
+    # the canonical copy is where the study's key format places it; the conflict copy is not
+    assert rows["stored"].own_key == "" and rows["conflict"].own_key == conflict.other_key
 
 
 def test_the_manifest_object_follows_the_swap_and_the_swap_is_audited(
@@ -87,8 +89,8 @@ def test_the_manifest_object_follows_the_swap_and_the_swap_is_audited(
     body = client.get_object(Bucket=bucket, Key=row.manifest_key)["Body"].read()
     assert sha256_hex(body) == row.manifest_sha256
     listed = {(i["key"], i["sha256"], i["role"]) for i in json.loads(body)["instances"]}
-    rows = StoredInstance.objects.filter(ledger=row).values_list("key", "sha256", "role")
-    assert listed == set(rows)
+    rows = {(i.key, i.sha256, i.role) for i in row.instances.all()}
+    assert listed == rows
     swaps = [e for e in LogEntry.objects.get_for_object(conflict) if "other_key" in e.changes_dict]
     assert cast.engineer in [e.actor for e in swaps]
 

@@ -257,6 +257,11 @@ def test_a_mapping_profile_repairs_the_charset_and_maps_patient_ids_through_a_ta
     assert mapped.InstitutionName == "Cloud Archive"
     assert sha256_hex((folder / stored.key).read_bytes()) == stored.sha256
     assert (folder / f"studies/{original.StudyInstanceUID}/manifest.json").exists()
+    # where the study's key format places it, the row keeps no key of its own
+    assert stored.own_key == "" and stored.key == (
+        f"studies/{original.StudyInstanceUID}/series/{original.SeriesInstanceUID}"
+        f"/instances/{original.SOPInstanceUID}.dcm"
+    )
 
 
 def test_a_study_whose_mapping_has_no_table_entry_is_quarantined_not_stored_unmapped(

@@ -169,9 +169,10 @@ def test_three_hosts_share_a_wave_within_the_pacs_limit_and_a_lost_host_loses_no
     held_for = pacs.last_seen(lost.address) - lost_at
     assert held_for < SLOT_LEASE, "the PACS dropped the dead host's associations before its slots"
 
-    stored = list(
-        StoredInstance.objects.filter(ledger__wave=wave).values_list("ledger", "sop_uid", "key")
-    )
+    stored = [
+        (i.ledger_id, i.sop_uid, i.key)
+        for i in StoredInstance.objects.filter(ledger__wave=wave).select_related("ledger")
+    ]
     assert len(stored) == len(set(stored)) == expected_instances
     for row in rows.values():
         sops = {sop for ledger, sop, _key in stored if ledger == row.pk}
