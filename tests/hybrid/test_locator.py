@@ -164,3 +164,10 @@ def test_migrate_now_takes_a_study_of_no_running_wave_into_the_expedite_wave(
     assert located("study", uid)["state"] == "queued"
     assert located("study", uid)["wave"] == urgent.name
     assert not PHIAccess.objects.exists()
+    # the worker takes it at once; the test ends with nothing in flight (a study still
+    # being recorded when the database is flushed deadlocks the flush)
+    wait_for(
+        lambda: Wave.objects.get(pk=urgent.pk).state == WaveState.DONE,
+        timeout=180, message="the expedited study to arrive",
+    )  # fmt: skip
+    assert located("study", uid)["state"] == "in_cloud"
