@@ -295,6 +295,8 @@ class WaveStudy(models.Model):
     key_format = models.CharField(
         max_length=500,
         blank=True,
+        default="",
+        db_default="",  # rows inserted by code that predates it (a rolling upgrade)
         help_text="where the study's instances sit in the destination: their key with "
         "{series} and {sop} for the UIDs ('': each instance row holds its own key)",
     )

@@ -28,6 +28,8 @@ class Migration(migrations.Migration):
             name="key_format",
             field=models.CharField(
                 blank=True,
+                db_default="",
+                default="",
                 help_text="where the study's instances sit in the destination: their key "
                 "with {series} and {sop} for the UIDs ('': each instance row holds its own "
                 "key)",
