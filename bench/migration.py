@@ -389,8 +389,8 @@ def verify(s3, run, expected, method="get"):
     listed, prefix = {}, prefix_of(method) + "/"
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
         listed.update({item["Key"]: item["Size"] for item in page.get("Contents", [])})
-    rows = StoredInstance.objects.filter(ledger__wave=run["wave"])
-    stored = list(rows.values_list("key", "size", "sha256"))
+    rows = StoredInstance.objects.filter(ledger__wave=run["wave"]).select_related("ledger")
+    stored = [(row.key, row.size, row.sha256) for row in rows]
     same_sizes = all(listed.get(key) == size for key, size, _sha in stored)
 
     def head(row):
