@@ -31,7 +31,6 @@ from migration.models import (
     QuarantinedInstance,
     StoredInstance,
     StudyState,
-    WaveStudy,
 )
 from migration.storage import CONFLICT, DestinationError, open_store, sha256_hex
 
@@ -597,6 +596,7 @@ class StudyRun:
             fields["error_class"] = fields["last_error"] = ""
         with transaction.atomic():
             fields["conflicts"] = self._write_manifest_rows()
+            fields["key_format"] = self.row.key_format  # recorded with the state change
             ledger.advance(self.row.pk, state, self.owner, **fields)
         return state
 
@@ -623,7 +623,6 @@ class StudyRun:
         """The manifest and its conflicts in the database (one transaction, bulk)."""
         row = self.row
         row.key_format = self.store.instance_key(self.study_uid, "{series}", "{sop}")
-        WaveStudy.objects.filter(pk=row.pk).update(key_format=row.key_format)
         StoredInstance.objects.filter(ledger=row).delete()
         QuarantinedInstance.objects.filter(ledger=row).delete()
         StoredInstance.objects.bulk_create(
