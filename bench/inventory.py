@@ -16,6 +16,15 @@ What is compared (`ratio_findscu` = crawl studies/s ÷ findscu studies/s):
   cheapest possible listing, which the capped PACS would refuse. The crawl's target is a
   fraction (0.3) of it, not parity: it partitions where the baseline asks once.
 
+Each side's PACS work is measured too: the CPU seconds its Orthanc spent answering
+(`pacs_cpu_crawl_s`, `pacs_cpu_findscu_s`, from /proc). Orthanc answers one C-FIND at a
+time (its index is one SQLite database behind one lock: four associations answer no
+faster than one), so the crawl can never take less than `pacs_cpu_crawl_s`:
+`ratio_bound` (findscu's seconds ÷ the crawl's PACS seconds) is the `ratio_findscu` the
+crawl would reach if its own side cost nothing and the PACS never waited for it.
+`ratio_pacs_cpu` (findscu's PACS seconds ÷ the crawl's) is the load the crawl puts on
+the PACS against one listing. `questions_by_stage` gives each tree's C-FINDs and matches.
+
 Both Orthancs run side by side, and the three findscu runs are spread around the crawl
 and the re-crawl (before, between, after), so that both sides are measured under the
 same load on a shared machine; the baseline is the fastest of the three (one run varies
@@ -94,6 +103,19 @@ def load():
     return round(os.getloadavg()[0], 2)
 
 
+def pacs_cpu(pacs):
+    """CPU seconds (user + system) the PACS process has spent so far."""
+    fields = Path(f"/proc/{pacs.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pacs_seconds(pacs, work):
+    """(what `work()` returns, the PACS's CPU seconds while it ran)."""
+    before = pacs_cpu(pacs)
+    done = work()
+    return done, pacs_cpu(pacs) - before
+
+
 def seed(pacs, count):
     """Upload `count` one-instance 16×16 studies (1% undated)."""
     from devstack import synthetic
@@ -159,7 +181,17 @@ def crawl(pacs, count):
     seconds = time.perf_counter() - start
     if result["studies"] != count or result["new"] not in (0, count):
         raise SystemExit(f"the crawl missed studies: {result}")
-    return seconds, result
+    return seconds, {**result, "by_stage": questions_by_stage(run)}
+
+
+def questions_by_stage(run):
+    """{tree: [C-FINDs asked, matches returned]}: where the crawl's questions went."""
+    from django.db.models import Count, Sum
+
+    from inventory.models import CrawlRange
+
+    asked = CrawlRange.objects.filter(run=run, count__isnull=False).values_list("kind")
+    return {kind: [n, total] for kind, n, total in asked.annotate(Count("id"), Sum("count"))}
 
 
 def _findscu(pacs, expected):
@@ -217,25 +249,29 @@ def measure(args, capped, uncapped):
     """findscu, crawl, findscu, re-crawl, findscu: both sides under the same load."""
     if capped.count_studies() != args.studies:
         raise SystemExit(f"the capped Orthanc holds {capped.count_studies()} studies")
-    finds, loads = [_findscu(uncapped, args.studies)], {"findscu": [load()]}
+    finds, loads = [], {"findscu": []}
+
+    def find():
+        finds.append(pacs_seconds(uncapped, lambda: _findscu(uncapped, args.studies)))
+        loads["findscu"].append(load())
+
+    find()
     print(f"crawling {args.studies} studies capped at {args.cap}…", flush=True)
-    first = crawl(capped, args.studies)
+    first = pacs_seconds(capped, lambda: crawl(capped, args.studies))
     loads["crawl"] = load()
-    finds.append(_findscu(uncapped, args.studies))
-    loads["findscu"].append(load())
+    find()
     print("crawling again (incremental, planned from the ledger)…", flush=True)
-    second = crawl(capped, args.studies)
+    second = pacs_seconds(capped, lambda: crawl(capped, args.studies))
     loads["recrawl"] = load()
-    finds.append(_findscu(uncapped, args.studies))
-    loads["findscu"].append(load())
+    find()
     return first, second, finds, loads
 
 
 def report(args, first, second, finds, loads):
     from django.conf import settings
 
-    (crawl_s, result), (recrawl_s, again) = first, second
-    find_s = min(finds)
+    ((crawl_s, result), crawl_cpu), ((recrawl_s, again), recrawl_cpu) = first, second
+    find_s, find_cpu = min(finds)
     crawl_rate, find_rate = args.studies / crawl_s, args.studies / find_s
     recrawl_rate = args.studies / recrawl_s
     print(
@@ -250,8 +286,13 @@ def report(args, first, second, finds, loads):
     )
     print(
         "findscu, one universal C-FIND against the same studies without the cap, "
-        f"best of {', '.join(f'{f:.1f}' for f in finds)} s (load "
+        f"best of {', '.join(f'{f:.1f}' for f, _cpu in finds)} s (load "
         f"{', '.join(map(str, loads['findscu']))}): {find_s:.1f} s = {find_rate:.0f} studies/s"
+    )
+    print(
+        f"PACS CPU: crawl {crawl_cpu:.1f} s, re-crawl {recrawl_cpu:.1f} s, findscu "
+        f"{find_cpu:.1f} s; a crawl asking these questions reaches at most "
+        f"{find_s / crawl_cpu:.3f} of findscu"
     )
     print(f"ratio crawl/findscu: {crawl_rate / find_rate:.3f}")
     print(f"ratio re-crawl/findscu: {recrawl_rate / find_rate:.3f}")
@@ -273,12 +314,18 @@ def report(args, first, second, finds, loads):
                 "recrawl_queries": again["queries"],
                 "recrawl_complete": again["complete"],
                 "findscu_seconds": round(find_s, 2),
-                "findscu_runs": [round(f, 2) for f in finds],
+                "findscu_runs": [round(f, 2) for f, _cpu in finds],
                 "findscu_studies_per_s": round(find_rate, 1),
                 "ratio": round(crawl_rate / find_rate, 4),
                 "ratio_findscu": round(crawl_rate / find_rate, 4),
                 "partitions": result["found_by"],
+                "questions_by_stage": result["by_stage"],
                 "recrawl_ratio": round(recrawl_rate / find_rate, 4),
+                "pacs_cpu_crawl_s": round(crawl_cpu, 2),
+                "pacs_cpu_recrawl_s": round(recrawl_cpu, 2),
+                "pacs_cpu_findscu_s": round(find_cpu, 2),
+                "ratio_pacs_cpu": round(find_cpu / crawl_cpu, 4),
+                "ratio_bound": round(find_s / crawl_cpu, 4),
                 "load_avg": loads,
             }
         )

@@ -27,6 +27,7 @@ once per instance). The tree lives in the database (see `inventory.actions`), so
 killed half-way resumes with the nodes still pending.
 """
 
+import contextlib
 import re
 import time
 import warnings
@@ -760,35 +761,32 @@ def walk(session, ledger, cap=None, today=None, batch_seconds=0.5):
     and `answered([(node, answer), ...])`, which stores a batch in one transaction: the
     answers of about `batch_seconds` share one commit, and a crash loses only those.
 
-    `session.answers(items, ask)` (see `inventory.dicom.FindPool`) may ask several nodes'
-    C-FINDs at once; each answer is still read here, one after the other, in the order
-    of the nodes.
+    `session.answers(items, ask, key)` (see `inventory.dicom.FindPool`) may ask several
+    nodes' C-FINDs at once, and ahead: the questions still in flight when a batch is
+    stored are answered meanwhile and read in the next batch, so the PACS does not wait
+    for the ledger's commit. Each answer is still read here, one after the other, in the
+    order of the nodes.
     """
     while not ledger.stopping():
         nodes = ledger.pending()
         if not nodes:
             return True
         batch, deadline = [], time.monotonic() + batch_seconds
-        for node, found in _answers(session, _until(nodes, batch, deadline), ledger):
-            reply = read(node.range, found, ledger, cap, today)
-            ledger.learn(reply)
-            batch.append((node, reply))
+        with contextlib.closing(_answers(session, nodes, ledger)) as answers:
+            for node, found in answers:
+                reply = read(node.range, found, ledger, cap, today)
+                ledger.learn(reply)
+                batch.append((node, reply))
+                if time.monotonic() >= deadline:
+                    break
         ledger.answered(batch)
     return False
-
-
-def _until(nodes, batch, deadline):
-    """The nodes to ask, until the batch has answers and its time is up."""
-    for node in nodes:
-        if batch and time.monotonic() >= deadline:
-            return
-        yield node
 
 
 def _answers(session, nodes, ledger):
     ask = getattr(session, "answers", None)
     if ask is not None:
-        return ask(nodes, lambda node: question(node.range, ledger))
+        return ask(nodes, lambda node: question(node.range, ledger), key=lambda node: node.pk)
     return ((node, _ask(session, question(node.range, ledger))) for node in nodes)
 
 

@@ -156,12 +156,17 @@ class FindPool:
     `size` C-FINDs in flight at once, one per association (the caller holds that many of
     the source's association slots). With `size` 1 it is a FindSession.
 
-    `answers(items, ask)` yields `(item, (matches, truncated) or None)` in the order of
-    `items`; `ask(item)` gives the `(query, model or None)` to ask, or None when the item
-    needs no C-FIND. An item is taken from `items` only when an association is free, so
-    the caller can stop the flow by ending the iterator; what is in flight still comes.
+    `answers(items, ask, key)` yields `(item, (matches, truncated) or None)` in the order
+    of `items`; `ask(item)` gives the `(query, model or None)` to ask, or None when the
+    item needs no C-FIND. It asks ahead: up to `ahead` × `size` items are asked before
+    the caller reads the first answer, queued for the next free association. When the
+    caller stops reading (`close()` of the generator, or `break`), the answers still in
+    flight are kept by `key(item)` and not asked again when a later call brings the same
+    items: the PACS goes on answering while the caller stores what it has read.
     `find()` asks on the first association (the series and sample phases).
     """
+
+    ahead = 2
 
     def __init__(self, peer, pause=0.0, size=1):
         self.sessions = [FindSession(peer, pause) for _ in range(max(1, size))]
@@ -169,6 +174,7 @@ class FindPool:
         for session in self.sessions:
             self._free.put(session)
         self._threads = ThreadPoolExecutor(size) if size > 1 else None
+        self._kept = {}  # key -> future: answers asked ahead, not read yet
 
     def __enter__(self):
         return self
@@ -189,25 +195,27 @@ class FindPool:
     def find(self, query, model=FIND_MODEL):
         return self.sessions[0].find(query, model)
 
-    def answers(self, items, ask):
+    def answers(self, items, ask, key=id):
         if self._threads is None:
             for item in items:
                 yield item, self._find(ask(item))
             return
         waiting = collections.deque()  # (item, future or None), in order
-        flying = 0
-        for item in items:
-            asked = ask(item)
-            while flying >= len(self.sessions):
+        try:
+            for item in items:
+                future = self._kept.pop(key(item), None) or self._submit(ask(item))
+                waiting.append((item, future))
+                while len(waiting) > self.ahead * len(self.sessions):
+                    done = waiting.popleft()
+                    yield done[0], _result(done[1])
+            while waiting:
                 done = waiting.popleft()
-                flying -= done[1] is not None
                 yield done[0], _result(done[1])
-            future = None if asked is None else self._threads.submit(self._find, asked)
-            flying += future is not None
-            waiting.append((item, future))
-        while waiting:
-            item, future = waiting.popleft()
-            yield item, _result(future)
+        finally:
+            self._kept.update((key(item), f) for item, f in waiting if f is not None)
+
+    def _submit(self, asked):
+        return None if asked is None else self._threads.submit(self._find, asked)
 
     def _find(self, asked):
         if asked is None:
