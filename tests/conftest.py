@@ -55,6 +55,38 @@ def _alerts_taken_in_here(monkeypatch):
     monkeypatch.setattr(alerts, "enqueue_drain", alerts.drain)
 
 
+DB_FIXTURES = frozenset({"db", "transactional_db", "live_server", "django_db_serialized_rollback"})
+
+
+@pytest.fixture(autouse=True)
+def _tallies_start_empty(request, django_db_blocker):
+    """On SQLite a transactional test's flush empties the tables one DELETE at a time, in
+    an order that varies with the process's hash seed (Django lists them from a set). A
+    tally (`core.rollups`) emptied before the table it counts is then decremented below
+    zero by that table's delete triggers, and the next test's totals start negative.
+    PostgreSQL's TRUNCATE fires no row triggers. A test that uses the database starts with
+    every tally empty when the table it counts is empty."""
+    if not (
+        request.node.get_closest_marker("django_db") or DB_FIXTURES & set(request.fixturenames)
+    ):
+        return
+    request.getfixturevalue("django_db_setup")
+    from django.db import connection
+
+    from inventory.rollup import STUDIES
+    from migration.tally import LEDGER
+
+    with django_db_blocker.unblock():
+        if connection.vendor != "sqlite":
+            return
+        with connection.cursor() as cursor:
+            for rollup in (STUDIES, LEDGER):
+                cursor.execute(
+                    f"DELETE FROM {rollup.tally_table} "
+                    f"WHERE NOT EXISTS (SELECT 1 FROM {rollup.counted_table})"
+                )
+
+
 @pytest.fixture
 def cast(db):
     """One user per role, by name: cast.staff, cast.lead, cast.pm, cast.clinician,
