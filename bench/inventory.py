@@ -2,12 +2,14 @@
 results, against one uncapped `findscu` (dcmtk) query of the same studies.
 
     .venv/bin/python bench/inventory.py [--studies 10000] [--cap 100] [--fresh]
+        [--pacs-index sqlite|postgresql] [--pacs-index-url postgres://postgres@127.0.0.1:5432/]
 
 What is compared (`ratio_findscu` = crawl studies/s ÷ findscu studies/s):
 
 * the crawl: `inventory crawl` of a new source (no ledger) against an Orthanc capped at
   `--cap` (LimitFindResults), with the extra partitions after the dated and timed trees
-  switched on (INVENTORY_PARTITIONS, all four by default), and the source's association
+  switched on (INVENTORY_PARTITIONS, all four by default; `INVENTORY_PARTITIONS=` runs
+  the dated and timed trees alone), and the source's association
   limit set to the 4 associations this Orthanc serves at once (the crawl asks up to that
   many C-FINDs in parallel; findscu uses one). It must find every study and,
   capped, cannot prove completeness by C-FIND alone (`complete` false, `unproven`);
@@ -24,6 +26,11 @@ faster than one), so the crawl can never take less than `pacs_cpu_crawl_s`:
 crawl would reach if its own side cost nothing and the PACS never waited for it.
 `ratio_pacs_cpu` (findscu's PACS seconds ÷ the crawl's) is the load the crawl puts on
 the PACS against one listing. `questions_by_stage` gives each tree's C-FINDs and matches.
+
+`--pacs-index postgresql` keeps the PACS's index in PostgreSQL (the Orthanc
+PostgreSQL plugin, Debian package `orthanc-postgresql`, a database it creates at
+`--pacs-index-url`) instead of Orthanc's default SQLite: a PACS whose every C-FIND costs
+little and whose every match costs more. Both Orthancs then share that index and storage.
 
 Both Orthancs run side by side, and the three findscu runs are spread around the crawl
 and the re-crawl (before, between, after), so that both sides are measured under the
@@ -50,7 +57,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 DB = Path("/tmp/bench-inventory.sqlite3")
 STORE = Path("/tmp/bench-inventory-orthanc")
-UNCAPPED = Path("/tmp/bench-inventory-orthanc-uncapped")  # a copy of STORE's storage
+UNCAPPED = Path("/tmp/bench-inventory-orthanc-uncapped")
 CALLING_AET = "CCBENCH"
 MODALITIES = ("CT", "MR", "CR", "US", "MG")
 ASSOCIATIONS = 4  # the source's association limit: Orthanc serves 4 at once (DicomThreadsCount)
@@ -75,28 +82,83 @@ def setup_django():
     return redis
 
 
-def orthanc(cap, workdir=STORE):
-    from devstack.services.base import LOOPBACK
-    from devstack.services.orthanc import Orthanc
-
-    return Orthanc(
-        aet="BENCHPACS",
-        limit_find_results=cap,
-        modalities={CALLING_AET: (LOOPBACK, 1)},
-        workdir=workdir,
-    ).start()
+PG_PLUGIN = "/usr/share/orthanc/plugins/libOrthancPostgreSQLIndex.so"
+PG_DATABASE = "bench_inventory_orthanc"
 
 
-def copy_storage(count):
-    """The uncapped Orthanc's storage: a copy of the seeded one (same studies, same
-    index), made once per seeding, while no Orthanc runs on either."""
-    marker = UNCAPPED / f"copied-{count}"
-    if marker.exists():
-        return
-    shutil.rmtree(UNCAPPED, ignore_errors=True)
-    UNCAPPED.mkdir(parents=True)
-    shutil.copytree(STORE / "storage", UNCAPPED / "storage")
-    marker.write_text("ok\n")
+class Pacs:
+    """Where the benchmark's Orthancs keep their studies: storage folders and an index,
+    SQLite (Orthanc's default: a copy of the storage for the uncapped Orthanc) or
+    PostgreSQL (one index and one storage folder, shared)."""
+
+    def __init__(self, index, url):
+        self.index, self.url = index, url
+        self.store = STORE if index == "sqlite" else Path(f"{STORE}-pg")
+        self.uncapped = UNCAPPED if index == "sqlite" else Path(f"{UNCAPPED}-pg")
+
+    def reset(self):
+        shutil.rmtree(self.store, ignore_errors=True)
+        shutil.rmtree(self.uncapped, ignore_errors=True)
+        if self.index == "postgresql":
+            self._sql(f"DROP DATABASE IF EXISTS {PG_DATABASE}")
+
+    def prepare(self):
+        self.store.mkdir(parents=True, exist_ok=True)
+        if self.index == "postgresql":
+            import psycopg
+
+            with psycopg.connect(self.url + "postgres", autocommit=True) as db:
+                found = db.execute("SELECT 1 FROM pg_database WHERE datname = %s", [PG_DATABASE])
+                if not found.fetchone():
+                    db.execute(f"CREATE DATABASE {PG_DATABASE}")
+
+    def _sql(self, statement):
+        import psycopg
+
+        with psycopg.connect(self.url + "postgres", autocommit=True) as db:
+            db.execute(statement)
+
+    def config(self):
+        if self.index == "sqlite":
+            return {}
+        from urllib.parse import urlparse
+
+        if not Path(PG_PLUGIN).exists():
+            sys.exit(f"{PG_PLUGIN} is missing: apt-get install orthanc-postgresql")
+        url = urlparse(self.url)
+        return {
+            "Plugins": [PG_PLUGIN],
+            "StorageDirectory": str(self.store / "storage"),
+            "PostgreSQL": {
+                "EnableIndex": True, "EnableStorage": False, "Lock": False,
+                "Host": url.hostname, "Port": url.port or 5432, "Database": PG_DATABASE,
+                "Username": url.username or "postgres", "Password": url.password or "",
+            },
+        }  # fmt: skip
+
+    def start(self, cap, uncapped=False):
+        from devstack.services.base import LOOPBACK
+        from devstack.services.orthanc import Orthanc
+
+        return Orthanc(
+            aet="BENCHPACS",
+            limit_find_results=cap,
+            modalities={CALLING_AET: (LOOPBACK, 1)},
+            workdir=self.uncapped if uncapped else self.store,
+            config_overrides=self.config(),
+        ).start()
+
+    def copy_storage(self, count):
+        """The uncapped Orthanc's storage: with SQLite a copy of the seeded one (same
+        studies, same index), made once per seeding, while no Orthanc runs on either."""
+        marker = self.uncapped / f"copied-{count}"
+        if marker.exists():
+            return
+        shutil.rmtree(self.uncapped, ignore_errors=True)
+        self.uncapped.mkdir(parents=True)
+        if self.index == "sqlite":
+            shutil.copytree(self.store / "storage", self.uncapped / "storage")
+        marker.write_text("ok\n")
 
 
 def load():
@@ -218,22 +280,24 @@ def main():
     parser.add_argument("--studies", type=int, default=10_000)
     parser.add_argument("--cap", type=int, default=100)
     parser.add_argument("--fresh", action="store_true", help="seed a new Orthanc")
+    parser.add_argument("--pacs-index", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--pacs-index-url", default="postgres://postgres@127.0.0.1:5432/")
     args = parser.parse_args()
+    pacs = Pacs(args.pacs_index, args.pacs_index_url)
     if args.fresh:
-        shutil.rmtree(STORE, ignore_errors=True)
-        shutil.rmtree(UNCAPPED, ignore_errors=True)
-    STORE.mkdir(parents=True, exist_ok=True)
+        pacs.reset()
+    pacs.prepare()
     redis = setup_django()
     try:
-        capped = orthanc(args.cap)
+        capped = pacs.start(args.cap)
         try:
-            if not (STORE / f"seeded-{args.studies}").exists():
+            if not (pacs.store / f"seeded-{args.studies}").exists():
                 seed(capped, args.studies)
                 capped.stop()
-                (STORE / f"seeded-{args.studies}").write_text("ok\n")
-                capped = orthanc(args.cap)
-            copy_storage(args.studies)
-            uncapped = orthanc(0, UNCAPPED)
+                (pacs.store / f"seeded-{args.studies}").write_text("ok\n")
+                capped = pacs.start(args.cap)
+            pacs.copy_storage(args.studies)
+            uncapped = pacs.start(0, uncapped=True)
             try:
                 measured = measure(args, capped, uncapped)
             finally:
@@ -303,6 +367,7 @@ def report(args, first, second, finds, loads):
                 "compares": "capped crawl with partitions vs one uncapped findscu C-FIND",
                 "studies": args.studies,
                 "cap": args.cap,
+                "pacs_index": args.pacs_index,
                 "associations": ASSOCIATIONS,
                 "crawl_seconds": round(crawl_s, 2),
                 "crawl_studies_per_s": round(crawl_rate, 1),
@@ -319,6 +384,7 @@ def report(args, first, second, finds, loads):
                 "ratio": round(crawl_rate / find_rate, 4),
                 "ratio_findscu": round(crawl_rate / find_rate, 4),
                 "partitions": result["found_by"],
+                "partitions_on": [p for p in settings.INVENTORY_PARTITIONS if p],
                 "questions_by_stage": result["by_stage"],
                 "recrawl_ratio": round(recrawl_rate / find_rate, 4),
                 "pacs_cpu_crawl_s": round(crawl_cpu, 2),

@@ -22,9 +22,12 @@ def kill(worker):
     worker.proc.wait(10)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def queue_workers(tmp_path_factory):
-    """queue_workers() starts a worker on this module's queue; .running() is the live one."""
+    """queue_workers() starts a worker on this test's queue; .running() is the live one.
+    They stop before the test's database is flushed: a worker that outlived its test
+    resumed stalled crawls (a timer after it starts) while the flush truncated the
+    tables, and the two deadlocked."""
     queue = f"inventory-test-{uuid.uuid4().hex[:8]}"
     logs = tmp_path_factory.mktemp("workers")
     started = []

@@ -146,7 +146,9 @@ def test_with_a_limit_of_one_association_the_pacs_never_sees_two(
         sampler.join()
 
     assert wave.ledger.filter(state=StudyState.DONE).count() == 12
-    assert len(sampler.samples) > 50, "the PACS was watched throughout the wave"
+    # watched from before the first association and while they were open (how many samples
+    # fit in the wave depends on the machine's load, not on the engine)
+    assert sampler.samples[0] == 0 and 1 in sampler.samples, "the PACS was watched"
     assert max(sampler.samples) == 1
 
 
