@@ -1,13 +1,14 @@
 """The crawl against a capped Orthanc: every study found, every leaf under the cap, and a
 second crawl that adds the new studies and flags the vanished ones."""
 
+import functools
 import io
 import json
 
 import pytest
 from django.core.management import call_command
 
-from inventory import actions, engine
+from inventory import actions, crawler, dicom, engine
 from inventory.models import CrawlRange, GrowthSnapshot, Study
 from tests.inventory.conftest import delete_study, register, studies, upload
 
@@ -71,3 +72,30 @@ def test_a_crawl_of_a_capped_orthanc_finds_every_study_and_a_second_one_adds_the
         (1000, 1000, 0),
         (1095, 100, 5),
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_question_asked_ahead_reaches_the_pacs_once_however_small_the_batches(
+    capped_orthanc, monkeypatch
+):
+    """The crawl asks C-FINDs ahead on its four associations and reads the answers still in
+    flight in the next batch. With one answer per batch, nearly every answer is one asked
+    ahead, and each question still reaches the PACS once."""
+    orthanc, _seeded = capped_orthanc  # and what the test above added and deleted
+    source = register("ahead-orthanc", orthanc, max_associations=4)
+    asked = []
+    find = dicom.FindSession.find
+
+    def counted(session, query, model=dicom.FIND_MODEL):
+        asked.append(query)
+        return find(session, query, model)
+
+    monkeypatch.setattr(dicom.FindSession, "find", counted)
+    monkeypatch.setattr(crawler, "walk", functools.partial(crawler.walk, batch_seconds=0))
+
+    run = actions.start_crawl(source, with_series=False, enqueue=False)
+    result = engine.execute_crawl(run.pk)
+
+    assert result["studies"] == Study.objects.count() == orthanc.count_studies() >= 1000
+    asked_nodes = CrawlRange.objects.filter(run=run, count__isnull=False).count()
+    assert len(asked) == result["queries"] == asked_nodes > 100
