@@ -423,6 +423,12 @@ class PacsAssociations(threading.Thread):
         self.halt.set()
         self.join()
 
+    def watched(self):
+        """Did the sampler see the PACS idle first, then holding associations? Then it ran
+        before the work began and while it went on. (How many samples fit in a wave
+        depends on the machine's load, not on the engine.)"""
+        return bool(self.samples) and self.samples[0] == 0 and max(self.samples) > 0
+
     def last_seen(self, address):
         """When the PACS last held an association with `address` (None: never)."""
         held = [at for at, peers in zip(self.times, self.peers, strict=True) if address in peers]
