@@ -106,19 +106,17 @@ class Pacs:
 
     def prepare(self):
         self.store.mkdir(parents=True, exist_ok=True)
-        if self.index == "postgresql":
-            import psycopg
+        exists = "SELECT 1 FROM pg_database WHERE datname = %s"
+        if self.index == "postgresql" and not self._sql(exists, [PG_DATABASE]):
+            self._sql(f"CREATE DATABASE {PG_DATABASE}")
 
-            with psycopg.connect(self.url + "postgres", autocommit=True) as db:
-                found = db.execute("SELECT 1 FROM pg_database WHERE datname = %s", [PG_DATABASE])
-                if not found.fetchone():
-                    db.execute(f"CREATE DATABASE {PG_DATABASE}")
-
-    def _sql(self, statement):
+    def _sql(self, statement, params=None):
+        """Run one statement in the server's `postgres` database; its first row, if any."""
         import psycopg
 
         with psycopg.connect(self.url + "postgres", autocommit=True) as db:
-            db.execute(statement)
+            found = db.execute(statement, params)
+            return found.fetchone() if found.description else None
 
     def config(self):
         if self.index == "sqlite":
@@ -355,12 +353,14 @@ def report(args, first, second, finds, loads):
         f"best of {', '.join(f'{f:.1f}' for f, _cpu in finds)} s (load "
         f"{', '.join(map(str, loads['findscu']))}): {find_s:.1f} s = {find_rate:.0f} studies/s"
     )
-    bounded = None if args.pacs_index == "postgresql" else True  # its index works elsewhere
+    counted = args.pacs_index == "sqlite"  # else the index works in PostgreSQL, uncounted
+    bound = round(find_s / crawl_cpu, 4) if counted else None
+    pacs_ratio = round(find_cpu / crawl_cpu, 4) if counted else None
     print(
         f"Orthanc CPU: crawl {crawl_cpu:.1f} s, re-crawl {recrawl_cpu:.1f} s, findscu "
         f"{find_cpu:.1f} s"
-        + (f"; a crawl asking these questions reaches at most {find_s / crawl_cpu:.3f}"
-           if bounded else " (the index's work in PostgreSQL not counted)")
+        + (f"; a crawl asking these questions reaches at most {bound:.3f}"
+           if counted else " (the index's work in PostgreSQL not counted)")
     )  # fmt: skip
     print(f"ratio crawl/findscu: {crawl_rate / find_rate:.3f}")
     print(f"ratio re-crawl/findscu: {recrawl_rate / find_rate:.3f}")
@@ -394,8 +394,8 @@ def report(args, first, second, finds, loads):
                 "pacs_cpu_crawl_s": round(crawl_cpu, 2),
                 "pacs_cpu_recrawl_s": round(recrawl_cpu, 2),
                 "pacs_cpu_findscu_s": round(find_cpu, 2),
-                "ratio_pacs_cpu": bounded and round(find_cpu / crawl_cpu, 4),
-                "ratio_bound": bounded and round(find_s / crawl_cpu, 4),
+                "ratio_pacs_cpu": pacs_ratio,
+                "ratio_bound": bound,
                 "load_avg": loads,
             }
         )
